@@ -1,0 +1,31 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+# Each creates .venv when missing and installs cytogate with every extra.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo bench fuzz clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[all]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+demo: $(STAMP)
+	$(VENV)/bin/cytogate demo --out demo_output
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+fuzz: $(STAMP)
+	$(PY) -m pytest tests/hardening -m slow -q -p no:randomly
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache

@@ -1,0 +1,106 @@
+"""The ``cytogate`` command line.
+
+Each sub-command lives in its own module ``cytogate.cli.<name>`` that defines
+``register(subparsers)``; the module adds its parser and sets ``handler`` to a
+function ``(args) -> int``.  This module only assembles them and maps errors
+to exit codes (DESIGN.md §5): 0 success, 1 internal error (a bug), 2 bad input
+or usage, 3 a batch finished but some inputs failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from .._version import __version__
+from ..errors import CytogateError
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+EXIT_PARTIAL = 3
+
+# In the order `--help` lists them.
+COMMANDS = ("info", "run", "validate", "convert", "synth", "change", "mmrm", "report", "demo")
+
+_DESCRIPTION = """\
+cytogate: exact, fast, declarative flow-cytometry gating.
+
+Read FCS files, compensate, transform and gate them with a YAML or Gating-ML 2.0
+strategy, write cell-count tables, and compare change from baseline between
+treatment arms.  Run `cytogate COMMAND --help` for each command's options."""
+
+_EPILOG = """\
+exit codes: 0 success; 1 internal error (please report it, with --debug output);
+2 bad input or usage; 3 a batch finished but some inputs failed (see failures.csv)"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps hand-written line breaks and shows defaults."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cytogate", description=_DESCRIPTION, epilog=_EPILOG, formatter_class=_Formatter
+    )
+    parser.add_argument("--version", action="version", version=f"cytogate {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{name}":
+                continue  # command not built yet
+            raise
+        module.register(subparsers, _Formatter)
+    return parser
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not args.debug:
+        for noisy in ("numba", "matplotlib", "distributed", "asyncio", "fsspec", "PIL"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cytogate`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+    _configure_logging(args)
+    try:
+        return int(args.handler(args) or EXIT_OK)
+    except CytogateError as exc:
+        if args.debug:
+            raise
+        print(f"cytogate: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        if args.debug:
+            raise
+        print(f"cytogate: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("cytogate: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so, without a traceback unless asked
+        if args.debug:
+            raise
+        print(
+            f"cytogate: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

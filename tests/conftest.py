@@ -1,0 +1,30 @@
+"""Shared fixtures: the conformance corpus and small synthetic data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = Path(os.environ.get("CYTOGATE_CORPUS", _DEFAULT_CORPUS))
+
+
+def corpus_path(relative: str) -> Path:
+    """Path of a corpus file; skips the calling test with a reason when it is absent."""
+    path = CORPUS / relative
+    if not path.exists():
+        pytest.skip(
+            f"conformance corpus file {relative} not found under {CORPUS} "
+            "(set CYTOGATE_CORPUS to the shared corpus folder to run this test)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"conformance corpus not found at {CORPUS} (set CYTOGATE_CORPUS to run corpus tests)")
+    return CORPUS
