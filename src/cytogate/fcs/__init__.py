@@ -1,0 +1,16 @@
+"""FCS files: read every version (2.0-3.2, lazily, memory-mapped) and write FCS 3.1.
+
+Public API: :func:`read_fcs`, :func:`read_metadata`, :func:`write_fcs`, :class:`Sample`.
+Modules: ``header`` (58-byte HEADER), ``text`` (keywords), ``decode`` (DATA
+layout and decoding), ``layout`` (which DATA offsets to trust), ``scaling``
+(scale values), ``spillover_keywords`` (spillover matrices in keywords),
+``sample`` (the Sample), ``reader`` and ``writer``.
+"""
+
+from __future__ import annotations
+
+from .reader import read_fcs, read_metadata
+from .sample import Sample
+from .writer import write_fcs
+
+__all__ = ["read_fcs", "read_metadata", "write_fcs", "Sample"]

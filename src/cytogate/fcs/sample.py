@@ -1,0 +1,340 @@
+"""The :class:`Sample`: one data set of an FCS file (or in-memory events) and its metadata.
+
+Events are decoded lazily and cached.  :meth:`Sample.column` decodes a single
+channel through a memory map without materialising the whole matrix, which is
+what the gating engine uses; :attr:`Sample.events` decodes everything once.
+Returned arrays are read-only so the cached values cannot be changed by accident
+(``np.array(sample.events)`` gives a writable copy).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..errors import FcsError, MarkerError
+from ..spillover import Spillover
+from .decode import DataFormat, decode_column, read_uniform
+from .scaling import ChannelScale
+
+__all__ = ["Sample", "unique_names"]
+
+
+class _EventSource(Protocol):
+    def matrix(self) -> np.ndarray: ...
+
+    def column(self, index: int) -> np.ndarray: ...
+
+
+def unique_names(names: Sequence[str]) -> tuple[str, ...]:
+    """Make channel names unique: the second ``FSC`` becomes ``FSC_2``, the third ``FSC_3``."""
+    seen: set[str] = set()
+    counts: dict[str, int] = {}
+    result = []
+    for name in names:
+        if name not in seen:
+            seen.add(name)
+            counts.setdefault(name, 1)
+            result.append(name)
+            continue
+        k = counts.get(name, 1)
+        candidate = name
+        while candidate in seen:
+            k += 1
+            candidate = f"{name}_{k}"
+        counts[name] = k
+        seen.add(candidate)
+        result.append(candidate)
+    return tuple(result)
+
+
+class _FileEvents:
+    """Decodes selected parameters of one DATA segment, optionally scaled.
+
+    Holds no open file: each call maps the file and releases it, so thousands of
+    samples do not exhaust file descriptors, and the object pickles.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        start: int,
+        nbytes: int,
+        n_events: int,
+        fmt: DataFormat,
+        indices: tuple[int, ...],
+        scales: tuple[ChannelScale, ...] | None,
+        dtype: np.dtype,
+    ) -> None:
+        self.path, self.start, self.nbytes, self.n_events = path, start, nbytes, n_events
+        self.fmt, self.indices, self.scales, self.dtype = fmt, indices, scales, dtype
+
+    def _map(self) -> np.ndarray:
+        try:
+            return np.memmap(self.path, dtype=np.uint8, mode="r", offset=self.start, shape=(self.nbytes,))
+        except (OSError, ValueError) as exc:
+            raise FcsError(f"cannot map the DATA segment: {exc}", path=self.path, offset=self.start) from None
+
+    def _finish(self, values: np.ndarray, position: int) -> np.ndarray:
+        values = values.astype(self.dtype, copy=False)
+        if self.scales is not None and not self.scales[position].identity:
+            values = self.scales[position].apply(values)
+        return values
+
+    def column(self, position: int) -> np.ndarray:
+        if self.n_events == 0:
+            return np.empty(0, dtype=self.dtype)
+        data = self._map()
+        try:
+            raw = decode_column(data, self.n_events, self.fmt, self.indices[position])
+            return self._finish(raw, position)
+        finally:
+            del data
+
+    def matrix(self) -> np.ndarray:
+        k = len(self.indices)
+        if self.n_events == 0:
+            return np.empty((0, k), dtype=self.dtype)
+        everything = self.indices == tuple(range(len(self.fmt.params)))
+        if everything and self.fmt.uniform_dtype() is not None:
+            raw = read_uniform(self.path, self.start, self.n_events, self.fmt)
+            out = raw if raw.dtype == self.dtype else raw.astype(self.dtype)
+            del raw
+            if self.scales is not None:
+                for j, scale in enumerate(self.scales):
+                    if not scale.identity:
+                        out[:, j] = scale.apply(out[:, j].copy())
+            return out
+        out = np.empty((self.n_events, k), dtype=self.dtype)
+        data = self._map()
+        try:
+            for j, index in enumerate(self.indices):
+                out[:, j] = self._finish(decode_column(data, self.n_events, self.fmt, index), j)
+        finally:
+            del data
+        return out
+
+
+class _ArrayEvents:
+    def __init__(self, events: np.ndarray) -> None:
+        self.events = events
+
+    def matrix(self) -> np.ndarray:
+        return self.events
+
+    def column(self, position: int) -> np.ndarray:
+        return self.events[:, position]
+
+
+class _MetadataOnly:
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def _fail(self) -> np.ndarray:
+        raise FcsError("sample was read with read_metadata(); events are not available (use read_fcs)", path=self.path)
+
+    def matrix(self) -> np.ndarray:
+        return self._fail()
+
+    def column(self, position: int) -> np.ndarray:
+        return self._fail()
+
+
+@dataclass(frozen=True, eq=False)
+class Sample:
+    """One data set: events plus the metadata needed to interpret them.
+
+    Attributes
+    ----------
+    path : Path or None
+        The FCS file (None for in-memory samples).
+    version : str
+        ``"FCS3.1"`` etc. (``""`` for in-memory samples).
+    channels : tuple of str
+        ``$PnN`` of the selected parameters, made unique (``FSC``, ``FSC_2``).
+    markers : tuple of str or None
+        ``$PnS`` (None where absent or blank).
+    keywords : dict of str to str
+        Every TEXT keyword of the data set, keys upper-cased, raw ``$PnN`` kept.
+    spillover : Spillover or None
+        From ``$SPILLOVER``/``SPILL``/``$SPILL``/``$COMP``/``$DFCiTOj``, named by ``$PnN``.
+    n_events : int
+    n_datasets : int
+        Data sets in the file (``$NEXTDATA`` chain).
+    dataset : int
+        Which one this is (0-based).
+    scaled : bool
+        True: FCS scale values (DESIGN.md §4); False: decoded values untouched.
+    """
+
+    path: Path | None
+    version: str
+    channels: tuple[str, ...]
+    markers: tuple[str | None, ...]
+    keywords: dict[str, str]
+    spillover: Spillover | None
+    n_events: int
+    n_datasets: int = 1
+    dataset: int = 0
+    scaled: bool = True
+    source: Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.markers) != len(self.channels):
+            raise FcsError(f"{len(self.channels)} channels but {len(self.markers)} markers", path=self.path)
+        if len(set(self.channels)) != len(self.channels):
+            raise FcsError(f"channel names are not unique: {', '.join(self.channels)}", path=self.path)
+        if self.source is None:
+            object.__setattr__(self, "source", _MetadataOnly(self.path))
+
+    # -- alternative constructors -------------------------------------------------
+    @classmethod
+    def from_arrays(
+        cls,
+        events: np.ndarray,
+        channels: Sequence[str],
+        *,
+        markers: Sequence[str | None] | None = None,
+        keywords: Mapping[str, str] | None = None,
+        spillover: Spillover | None = None,
+        path: str | Path | None = None,
+    ) -> Sample:
+        """A sample from an in-memory matrix ``events`` (n_events, n_channels).
+
+        float32 stays float32, everything else becomes float64.  The keywords get
+        ``$PAR``, ``$TOT``, ``$PnN`` and ``$PnS`` filled in from the arguments.
+        """
+        array = np.asarray(events)
+        if array.ndim != 2:
+            raise FcsError(f"events must be a 2-D array (n_events, n_channels), got shape {array.shape}")
+        if array.dtype != np.float32:
+            try:
+                array = array.astype(np.float64)
+            except (TypeError, ValueError):
+                raise FcsError(f"events of dtype {array.dtype} are not numeric") from None
+        names = tuple(str(c) for c in channels)
+        if len(names) != array.shape[1]:
+            raise FcsError(f"events have {array.shape[1]} columns but {len(names)} channel names were given")
+        marks = tuple(None if m is None or not str(m).strip() else str(m) for m in (markers or [None] * len(names)))
+        if len(marks) != len(names):
+            raise FcsError(f"{len(names)} channels but {len(marks)} markers")
+        array = np.array(array, copy=True)
+        array.setflags(write=False)
+        words = {str(k).upper(): str(v) for k, v in (keywords or {}).items()}
+        words.update({"$PAR": str(len(names)), "$TOT": str(array.shape[0])})
+        for n, (name, marker) in enumerate(zip(names, marks), start=1):
+            words[f"$P{n}N"] = name
+            if marker is not None:
+                words[f"$P{n}S"] = marker
+        return cls(
+            path=None if path is None else Path(path),
+            version="",
+            channels=unique_names(names),
+            markers=marks,
+            keywords=words,
+            spillover=spillover,
+            n_events=int(array.shape[0]),
+            source=_ArrayEvents(array),
+        )
+
+    @classmethod
+    def from_fcs(cls, path: str | Path, **options: Any) -> Sample:
+        """Same as :func:`cytogate.fcs.read_fcs`."""
+        from .reader import read_fcs
+
+        return read_fcs(path, **options)
+
+    # -- events ---------------------------------------------------------------------
+    @cached_property
+    def events(self) -> np.ndarray:
+        """(n_events, n_channels) read-only array; decoded on first access and cached."""
+        values = self.source.matrix()
+        if values.flags.writeable:
+            values.setflags(write=False)
+        return values
+
+    @cached_property
+    def _columns(self) -> dict[int, np.ndarray]:
+        return {}
+
+    def column(self, key: str | int) -> np.ndarray:
+        """Values of one channel, (n_events,), read-only.
+
+        Decodes only that channel (a strided read of a memory map) unless
+        :attr:`events` is already decoded; cached per channel.
+        """
+        index = self.channel_index(key)
+        if "events" in self.__dict__:
+            return self.__dict__["events"][:, index]
+        cached = self._columns.get(index)
+        if cached is None:
+            cached = self.source.column(index)
+            if cached.flags.writeable:
+                cached.setflags(write=False)
+            self._columns[index] = cached
+        return cached
+
+    def channel_index(self, key: str | int) -> int:
+        """Position of a channel given its index, ``$PnN`` (unique name) or ``$PnS`` marker.
+
+        Exact matches are tried first ($PnN, then $PnS), then case-insensitive ones.
+
+        Raises
+        ------
+        MarkerError
+            Unknown or ambiguous key.
+        """
+        n = len(self.channels)
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            if -n <= int(key) < n:
+                return int(key) % n
+            raise MarkerError(f"channel index {key} out of range for {n} channels", path=self.path)
+        text = str(key)
+        if text in self.channels:
+            return self.channels.index(text)
+        for candidates, what in ((self.markers, "marker"),):
+            hits = [i for i, m in enumerate(candidates) if m == text]
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                raise MarkerError(f"{what} {text!r} names several channels", path=self.path)
+        folded = text.casefold()
+        for candidates, what in ((self.channels, "channel"), (self.markers, "marker")):
+            hits = [i for i, m in enumerate(candidates) if m is not None and m.casefold() == folded]
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                raise MarkerError(f"{what} {text!r} matches several channels ignoring case", path=self.path)
+        raise MarkerError(
+            f"no channel or marker {text!r}; channels: {', '.join(self.channels)}", path=self.path
+        )
+
+    # -- identity -------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The sample name: the file stem (``$FIL`` is not trusted), else ``$FIL``'s stem, else 'sample'."""
+        if self.path is not None:
+            return self.path.stem
+        fil = (self.keywords.get("$FIL") or "").strip()
+        return Path(fil).stem if fil else "sample"
+
+    def sha256(self) -> str:
+        """Hex SHA-256 of the file (of the events for in-memory samples)."""
+        digest = hashlib.sha256()
+        if self.path is not None and self.source is not None and not isinstance(self.source, _ArrayEvents):
+            with open(self.path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        else:
+            digest.update(np.ascontiguousarray(self.events).tobytes())
+        return digest.hexdigest()
+
+    def __repr__(self) -> str:
+        where = str(self.path) if self.path is not None else "in memory"
+        return f"Sample({self.name!r}, {self.n_events} events x {len(self.channels)} channels, {where})"
