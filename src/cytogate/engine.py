@@ -1,0 +1,119 @@
+"""Strategy + sample -> result: masks, counts and frequencies per population.
+
+No file or network I/O happens here: the caller reads the sample (see
+:func:`cytogate.read_fcs`) and writes the outputs.  The work is planned once per
+strategy and channel layout (:mod:`cytogate.plan`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .plan import Execution, SampleLike, compile_plan
+from .strategy.tree import Strategy
+
+__all__ = ["gate", "GatingResult", "COUNT_COLUMNS"]
+
+COUNT_COLUMNS = ("sample", "file", "population", "name", "parent", "count", "parent_count",
+                 "freq_parent", "freq_total")
+
+
+@dataclass(frozen=True, eq=False)
+class GatingResult:
+    """The outcome of gating one sample.
+
+    Attributes
+    ----------
+    sample : str
+        Sample name.
+    file : str
+        Path of the FCS file ('' when the sample was built in memory).
+    n_events : int
+        Events in the file (the root of every frequency).
+    strategy : Strategy
+    masks : dict of str to (n_events,) bool ndarray
+        Membership per population path, over all events of the file.
+    fitted : dict of str to dict
+        Data-driven gates as fitted to this file, by population path (plain dicts
+        from the fitted static gate's ``to_dict``).
+    """
+
+    sample: str
+    file: str
+    n_events: int
+    strategy: Strategy
+    masks: dict[str, np.ndarray]
+    fitted: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def count(self, path: str) -> int:
+        return self.n_events if path == "/" else int(np.count_nonzero(self.masks[path]))
+
+    @property
+    def counts(self) -> pd.DataFrame:
+        """One row per population (strategy order), columns ``COUNT_COLUMNS``.
+
+        ``freq_parent = count / parent_count`` and ``freq_total = count / n_events``
+        (fractions, not percent); NaN when the denominator is 0.
+        """
+        rows = []
+        totals = {p: self.count(p) for p in self.masks}
+        for pop in self.strategy.populations:
+            count = totals[pop.path]
+            parent_count = self.n_events if pop.parent == "/" else totals[pop.parent]
+            rows.append((self.sample, self.file, pop.path, pop.name, pop.parent, count, parent_count,
+                         count / parent_count if parent_count else np.nan,
+                         count / self.n_events if self.n_events else np.nan))
+        frame = pd.DataFrame(rows, columns=list(COUNT_COLUMNS))
+        return frame.astype({"count": "int64", "parent_count": "int64",
+                             "freq_parent": "float64", "freq_total": "float64"})
+
+    def membership(self) -> pd.DataFrame:
+        """``(n_events, n_populations)`` boolean frame, one column per population path."""
+        return pd.DataFrame({p.path: self.masks[p.path] for p in self.strategy.populations}, copy=False)
+
+
+def _sample_name(sample: Any) -> str:
+    name = getattr(sample, "name", None)
+    return "" if name is None else str(name)
+
+
+def gate(strategy: Strategy, sample: SampleLike, *, aliases: Mapping[str, str] | None = None) -> GatingResult:
+    """Gate one sample with a strategy.
+
+    Parameters
+    ----------
+    strategy : Strategy
+        From :func:`cytogate.load_strategy`.
+    sample : Sample
+        From :func:`cytogate.read_fcs` or ``Sample.from_arrays``; values are FCS
+        scale values ``(n_events, n_channels)``.
+    aliases : mapping, optional
+        Extra marker names: alias -> channel or marker.
+
+    Returns
+    -------
+    GatingResult
+
+    Raises
+    ------
+    MarkerError
+        A dimension names a channel/marker the sample lacks.
+    CompensationError
+        A compensation the strategy asks for cannot be done on this sample.
+    """
+    plan = compile_plan(strategy, sample, aliases)
+    ex = Execution(plan, sample).run()
+    path = getattr(sample, "path", None)
+    return GatingResult(
+        sample=_sample_name(sample),
+        file="" if path is None else str(path),
+        n_events=ex.n_events,
+        strategy=strategy,
+        masks=ex.masks,
+        fitted=ex.fitted,
+    )

@@ -1,0 +1,36 @@
+"""Gates: numba kernels, dimension specs and the registry of gate kinds."""
+
+from __future__ import annotations
+
+from .dimensions import FCS, UNCOMPENSATED, Dimension, RatioDimension, dimension_from_dict, resolve_dimension
+from .specs import (
+    GATE_KINDS,
+    BooleanGate,
+    Divider,
+    EllipsoidGate,
+    GateSpec,
+    PolygonGate,
+    QuadrantGate,
+    RectangleGate,
+    gate_from_dict,
+    register_gate,
+)
+
+__all__ = [
+    "FCS",
+    "UNCOMPENSATED",
+    "Dimension",
+    "RatioDimension",
+    "dimension_from_dict",
+    "resolve_dimension",
+    "GATE_KINDS",
+    "GateSpec",
+    "RectangleGate",
+    "PolygonGate",
+    "EllipsoidGate",
+    "Divider",
+    "QuadrantGate",
+    "BooleanGate",
+    "gate_from_dict",
+    "register_gate",
+]

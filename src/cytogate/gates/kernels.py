@@ -1,0 +1,266 @@
+"""Numba gate kernels: pure array functions with stated boundary and NaN rules.
+
+Every kernel takes event values laid out as ``values : (n_dims, n_events)``
+float64 (one row per gate dimension, already compensated and transformed) and
+returns a boolean mask ``(n_events,)``.  The rules follow the Gating-ML 2.0
+compliance truth (``whitews+FlowKit/data/gate_ref/truth``):
+
+* intervals (ranges, rectangles, quadrants) include the minimum and exclude the
+  maximum; an open bound is encoded as ``-inf`` / ``+inf`` and then admits the
+  infinite values on its side;
+* polygons use the even-odd (crossing-number) rule, which is what the truth for
+  the non-simple ``Polygon3NS`` requires;
+* ellipsoids include their boundary (``distance² <= D²``);
+* an event with NaN in any dimension the gate reads is outside.
+
+This module imports only numpy and numba (DESIGN.md §2).  No ``fastmath``: it
+would let the compiler assume NaN never occurs.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = [
+    "rectangle_mask",
+    "interval_mask_banded",
+    "polygon_mask",
+    "ellipsoid_mask",
+    "gather_weighted",
+    "gather_weighted_many",
+]
+
+
+@numba.njit(cache=True)
+def rectangle_mask(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Events inside an axis-aligned box.
+
+    Parameters
+    ----------
+    values : (n_dims, n_events) float64
+    lo, hi : (n_dims,) float64
+        Bounds per dimension; ``-inf`` / ``+inf`` mean open.
+
+    Returns
+    -------
+    (n_events,) bool
+        ``lo <= v < hi`` in every dimension.  The minimum is inside and the
+        maximum outside; an open maximum (``+inf``) also admits ``v = +inf``,
+        an open minimum admits ``-inf``.  NaN in any dimension: outside.
+    """
+    n_dims, n_events = values.shape
+    out = np.empty(n_events, dtype=np.bool_)
+    for i in range(n_events):
+        inside = True
+        for k in range(n_dims):
+            v = values[k, i]
+            if not (v >= lo[k]):  # also rejects NaN
+                inside = False
+                break
+            if hi[k] != np.inf and not (v < hi[k]):
+                inside = False
+                break
+        out[i] = inside
+    return out
+
+
+@numba.njit(cache=True)
+def interval_mask_banded(
+    x: np.ndarray, lo: float, hi: float, lo_tol: float, hi_tol: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``lo <= x < hi`` plus the events too close to a bound to decide.
+
+    Used when an interval on a transformed axis has been mapped back to raw
+    units through the inverse transform: rounding in the inverse can move a
+    bound by a few ulps, so events within ``lo_tol`` of ``lo`` (or ``hi_tol`` of
+    ``hi``) are reported as undecided and the caller re-tests them exactly.
+
+    Parameters
+    ----------
+    x : (n_events,) float64
+    lo, hi : float
+        Bounds in raw units; ``-inf`` / ``+inf`` mean open.
+    lo_tol, hi_tol : float
+        Half-widths of the undecided bands around ``lo`` and ``hi`` (>= 0).
+
+    Returns
+    -------
+    mask : (n_events,) bool
+        ``lo <= x < hi`` (an open ``+inf`` maximum admits ``+inf``); NaN is outside.
+    undecided : (n_undecided,) int64
+        Positions with ``|x - lo| <= lo_tol`` or ``|x - hi| <= hi_tol``.
+    """
+    n = x.shape[0]
+    out = np.empty(n, dtype=np.bool_)
+    undecided = np.empty(n, dtype=np.int64)
+    n_und = 0
+    for i in range(n):
+        v = x[i]
+        inside = v >= lo and (hi == np.inf or v < hi)
+        out[i] = inside
+        if abs(v - lo) <= lo_tol or abs(v - hi) <= hi_tol:
+            undecided[n_und] = i
+            n_und += 1
+    return out, undecided[:n_und].copy()
+
+
+@numba.njit(cache=True)
+def polygon_mask(x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> np.ndarray:
+    """Events inside a polygon by the even-odd (crossing-number) rule.
+
+    Parameters
+    ----------
+    x, y : (n_events,) float64
+        Event coordinates.
+    vx, vy : (n_vertices,) float64
+        Vertices in order; the polygon closes from the last to the first.
+
+    Returns
+    -------
+    (n_events,) bool
+        A horizontal ray from the event towards +x is cast; the event is inside
+        when it crosses an odd number of edges.  An edge counts when one end is
+        strictly above the event and the other at or below it (``vy > y`` differs),
+        and the crossing lies strictly right of the event.  So points on left and
+        bottom edges are inside, points on right and top edges outside (the same
+        half-open convention as rectangles); where a non-simple polygon overlaps
+        itself, doubly covered regions are outside.  NaN in x or y: outside.
+    """
+    n = x.shape[0]
+    nv = vx.shape[0]
+    # Bounding box first: most events of a typical gate fall outside it.
+    xmin = vx.min()
+    xmax = vx.max()
+    ymin = vy.min()
+    ymax = vy.max()
+    out = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        px = x[i]
+        py = y[i]
+        if not (px >= xmin and px <= xmax and py >= ymin and py <= ymax):
+            continue  # also NaN
+        inside = False
+        j = nv - 1
+        for k in range(nv):
+            yk = vy[k]
+            yj = vy[j]
+            if (yk > py) != (yj > py):
+                xc = vx[k] + (py - yk) * (vx[j] - vx[k]) / (yj - yk)
+                if px < xc:
+                    inside = not inside
+            j = k
+        out[i] = inside
+    return out
+
+
+@numba.njit(cache=True)
+def ellipsoid_mask(values: np.ndarray, mean: np.ndarray, inv_cov: np.ndarray, distance_sq: float) -> np.ndarray:
+    """Events inside an n-dimensional ellipsoid (Gating-ML ``EllipsoidGate``).
+
+    Parameters
+    ----------
+    values : (n_dims, n_events) float64
+    mean : (n_dims,) float64
+    inv_cov : (n_dims, n_dims) float64
+        Inverse of the gate's covariance matrix, used as given (not symmetrised).
+    distance_sq : float
+        Squared Mahalanobis radius D².
+
+    Returns
+    -------
+    (n_events,) bool
+        ``(v - mean)ᵀ · inv_cov · (v - mean) <= D²``: the boundary is inside.
+        NaN in any dimension: outside.
+    """
+    n_dims, n_events = values.shape
+    out = np.empty(n_events, dtype=np.bool_)
+    diff = np.empty(n_dims, dtype=np.float64)
+    for i in range(n_events):
+        for a in range(n_dims):
+            diff[a] = values[a, i] - mean[a]
+        d2 = 0.0
+        for a in range(n_dims):
+            row = 0.0
+            for b in range(n_dims):
+                row += inv_cov[a, b] * diff[b]
+            d2 += diff[a] * row
+        out[i] = d2 <= distance_sq  # NaN compares False
+    return out
+
+
+@numba.njit(cache=True)
+def gather_weighted(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted sum of some columns of an event matrix, on some rows.
+
+    Used for compensated dimensions (weights = one column of the unmixing
+    matrix) and, with one column and weight 1, to read a channel as float64.
+
+    Parameters
+    ----------
+    matrix : (n_events, n_channels) float32 or float64
+    rows : (m,) int64
+        Event indices to read, in order; an empty array means every event.
+    cols : (k,) int64
+        Channel indices.
+    weights : (k,) float64
+
+    Returns
+    -------
+    (m,) float64
+        ``sum_j weights[j] * matrix[rows[i], cols[j]]`` accumulated in float64 in
+        the order of ``cols``.  NaN or infinite inputs propagate (IEEE rules).
+    """
+    all_rows = rows.shape[0] == 0
+    m = matrix.shape[0] if all_rows else rows.shape[0]
+    k = cols.shape[0]
+    out = np.empty(m, dtype=np.float64)
+    for i in range(m):
+        r = i if all_rows else rows[i]
+        acc = 0.0
+        for j in range(k):
+            acc += weights[j] * np.float64(matrix[r, cols[j]])
+        out[i] = acc
+    return out
+
+
+@numba.njit(cache=True)
+def gather_weighted_many(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Several weighted column sums in one pass over the rows (fused compensation).
+
+    Parameters
+    ----------
+    matrix : (n_events, n_channels) float32 or float64
+    rows : (m,) int64
+        Event indices; an empty array means every event.
+    cols : (k,) int64
+        Channel indices read (the union over all outputs).
+    weights : (d, k) float64
+        One row of weights per output; zeros are skipped.
+
+    Returns
+    -------
+    (d, m) float64
+        ``out[o, i] = sum_j weights[o, j] * matrix[rows[i], cols[j]]``, each sum
+        accumulated in float64 in the order of ``cols`` (so equal to
+        :func:`gather_weighted` with that output's non-zero columns).  NaN and
+        infinities propagate.
+    """
+    all_rows = rows.shape[0] == 0
+    m = matrix.shape[0] if all_rows else rows.shape[0]
+    k = cols.shape[0]
+    d = weights.shape[0]
+    out = np.empty((d, m), dtype=np.float64)
+    row = np.empty(k, dtype=np.float64)
+    for i in range(m):
+        r = i if all_rows else rows[i]
+        for j in range(k):
+            row[j] = matrix[r, cols[j]]
+        for o in range(d):
+            acc = 0.0
+            for j in range(k):
+                w = weights[o, j]
+                if w != 0.0:
+                    acc += w * row[j]
+            out[o, i] = acc
+    return out

@@ -1,0 +1,67 @@
+"""Gating strategies: the population tree and its file formats.
+
+:func:`load_strategy` reads a path or text and detects the format from the
+content: XML (Gating-ML 2.0) or YAML (cytogate's own format, handled by
+``cytogate.strategy.yaml_format`` once it exists).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+from ..errors import StrategyError
+from .gatingml_read import read_gatingml
+from .tree import ROOT, Population, SpectrumMatrix, Strategy, TransformSpec, join_path
+
+__all__ = ["load_strategy", "Strategy", "Population", "TransformSpec", "SpectrumMatrix", "ROOT", "join_path"]
+
+
+def _looks_like_xml(text: str) -> bool:
+    return text.lstrip("\ufeff \t\r\n").startswith("<")
+
+
+def load_strategy(path_or_text: str | os.PathLike[str]) -> Strategy:
+    """Load a gating strategy from a file path or from its text.
+
+    Parameters
+    ----------
+    path_or_text : str or path-like
+        A path to a Gating-ML 2.0 XML or cytogate YAML file, or the text itself.
+        The format is detected from the content, not the file name.
+
+    Raises
+    ------
+    StrategyError
+        Unreadable, unsafe or invalid strategy; the message names the file.
+    """
+    source: str | None = None
+    if isinstance(path_or_text, os.PathLike) or (
+        isinstance(path_or_text, str) and "\n" not in path_or_text and not _looks_like_xml(path_or_text)
+        and len(path_or_text) < 4096 and Path(path_or_text).is_file()
+    ):
+        source = str(path_or_text)
+        try:
+            raw = Path(source).read_bytes()
+        except OSError as exc:
+            raise StrategyError(f"cannot read strategy: {exc.strerror}", path=source) from None
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise StrategyError(f"strategy is not UTF-8 text (byte {exc.start})", path=source) from None
+    elif isinstance(path_or_text, str):
+        text = path_or_text
+    else:
+        raise StrategyError(f"load_strategy expects a path or text, got {type(path_or_text).__name__}")
+    if _looks_like_xml(text):
+        return read_gatingml(text, source=source)
+    try:
+        yaml_format = importlib.import_module("cytogate.strategy.yaml_format")
+    except ModuleNotFoundError as exc:
+        if exc.name != "cytogate.strategy.yaml_format":
+            raise
+        if source is None and "\n" not in text and ":" not in text:
+            raise StrategyError(f"strategy file not found: {text}") from None
+        raise StrategyError("YAML strategies not supported yet (only Gating-ML 2.0 XML)", path=source) from None
+    return yaml_format.load_yaml_strategy(text, source=source)

@@ -1,0 +1,285 @@
+"""The population tree: a gating strategy independent of its file format.
+
+A :class:`Strategy` is a tuple of :class:`Population` (each a path, a parent
+path and a gate) plus the transformations and spectrum matrices its gate
+dimensions refer to by id.  Paths are ``/``-separated from the root with a
+leading ``/`` (``/Cells/Singlets``); top-level populations have parent ``/``.
+Boolean gates refer to other populations by path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from ..errors import StrategyError
+from ..gates.dimensions import FCS, UNCOMPENSATED, AnyDimension
+from ..gates.specs import GateSpec, gate_from_dict
+
+__all__ = ["ROOT", "Population", "TransformSpec", "SpectrumMatrix", "Strategy", "join_path"]
+
+ROOT = "/"
+
+
+def join_path(parent: str, name: str) -> str:
+    """Path of population ``name`` under ``parent`` (``/`` is the root)."""
+    if "/" in name:
+        raise StrategyError(f"population name {name!r} must not contain '/'")
+    return f"/{name}" if parent == ROOT else f"{parent}/{name}"
+
+
+@dataclass(frozen=True)
+class Population:
+    """One node of the tree: ``path`` = parent path + ``/`` + ``name``."""
+
+    name: str
+    parent: str
+    gate: GateSpec
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise StrategyError("a population needs a non-empty name")
+        if not self.parent.startswith("/"):
+            raise StrategyError(f"parent path {self.parent!r} of {self.name!r} must start with '/'")
+        join_path(self.parent, self.name)
+
+    @property
+    def path(self) -> str:
+        return join_path(self.parent, self.name)
+
+
+@dataclass(frozen=True)
+class TransformSpec:
+    """A named transformation: kind (``logicle``, ``flin`` ...) and Gating-ML parameters.
+
+    Parameter names are the lower-case Gating-ML ones (``t, w, m, a``).  The
+    numerical implementation lives in :mod:`cytogate.transforms`; ``build()``
+    asks it for the transform object.
+    """
+
+    id: str
+    kind: str
+    params: tuple[tuple[str, float], ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", tuple((str(k).lower(), float(v)) for k, v in self.params))
+
+    @property
+    def param_dict(self) -> dict[str, float]:
+        return dict(self.params)
+
+    def build(self) -> Any:
+        """The :mod:`cytogate.transforms` object (``apply``/``inverse``)."""
+        transforms = importlib.import_module("cytogate.transforms")
+        try:
+            factory = getattr(transforms, "from_params", None)
+            if factory is not None:
+                return factory(self.kind, **self.param_dict)
+            return transforms.REGISTRY[self.kind](**self.param_dict)
+        except KeyError:
+            raise StrategyError(f"transformation {self.id!r}: unknown kind {self.kind!r}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, **self.param_dict}
+
+
+@dataclass(frozen=True, eq=False)
+class SpectrumMatrix:
+    """A Gating-ML ``spectrumMatrix``: rows are fluorochrome spectra over the detectors.
+
+    ``compensated = raw[:, detectors] @ unmixing`` with ``unmixing = inv(matrix)``
+    (pseudo-inverse when there are more detectors than fluorochromes).
+    """
+
+    id: str
+    fluorochromes: tuple[str, ...]
+    detectors: tuple[str, ...]
+    matrix: np.ndarray
+    inverted_already: bool = False
+    unmixing: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        m = np.array(self.matrix, dtype=np.float64)
+        fl, det = tuple(self.fluorochromes), tuple(self.detectors)
+        if m.shape != (len(fl), len(det)):
+            raise StrategyError(f"spectrumMatrix {self.id!r} is {m.shape} but names {len(fl)} fluorochromes "
+                                f"and {len(det)} detectors")
+        if len(fl) > len(det):
+            raise StrategyError(f"spectrumMatrix {self.id!r} has more fluorochromes than detectors")
+        if not np.all(np.isfinite(m)):
+            raise StrategyError(f"spectrumMatrix {self.id!r} has non-finite coefficients")
+        if self.inverted_already:
+            unmix = m.T if m.shape[0] != m.shape[1] else m
+        else:
+            if np.linalg.matrix_rank(m) < len(fl):
+                raise StrategyError(f"spectrumMatrix {self.id!r} is singular and cannot be inverted")
+            unmix = np.linalg.inv(m) if m.shape[0] == m.shape[1] else np.linalg.pinv(m)
+        m.setflags(write=False)
+        unmix = np.ascontiguousarray(unmix)
+        unmix.setflags(write=False)
+        object.__setattr__(self, "fluorochromes", fl)
+        object.__setattr__(self, "detectors", det)
+        object.__setattr__(self, "matrix", m)
+        object.__setattr__(self, "unmixing", unmix)
+
+    def output_index(self, name: str) -> int | None:
+        """Column of the compensated output that ``name`` (fluorochrome or detector) denotes."""
+        if name in self.fluorochromes:
+            return self.fluorochromes.index(name)
+        if name in self.detectors and len(self.detectors) == len(self.fluorochromes):
+            return self.detectors.index(name)
+        return None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SpectrumMatrix):
+            return NotImplemented
+        return (self.id, self.fluorochromes, self.detectors, self.inverted_already) == (
+            other.id, other.fluorochromes, other.detectors, other.inverted_already
+        ) and np.array_equal(self.matrix, other.matrix)
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.fluorochromes, self.detectors, self.matrix.tobytes()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "fluorochromes": list(self.fluorochromes), "detectors": list(self.detectors),
+                "matrix": self.matrix.tolist(), "inverted_already": self.inverted_already}
+
+
+@dataclass(frozen=True, eq=False)
+class Strategy:
+    """A validated population tree.
+
+    Parameters
+    ----------
+    populations : tuple of Population
+        Every population; order is kept for output (parents need not come first).
+    transforms : mapping id -> TransformSpec
+    matrices : mapping id -> SpectrumMatrix
+    source_text : str
+        The text it was loaded from (empty when built in code); ``sha256`` hashes it.
+    source : str or None
+        Path it was loaded from, for messages.
+    format : str
+        ``"gatingml"``, ``"yaml"`` or ``"python"``.
+    """
+
+    populations: tuple[Population, ...]
+    transforms: Mapping[str, TransformSpec] = field(default_factory=dict)
+    matrices: Mapping[str, SpectrumMatrix] = field(default_factory=dict)
+    source_text: str = ""
+    source: str | None = None
+    format: str = "python"
+    # marker name -> all its synonyms (YAML ``markers:`` / ``panel:``); used when resolving dimensions
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "populations", tuple(self.populations))
+        object.__setattr__(self, "transforms", dict(self.transforms))
+        object.__setattr__(self, "matrices", dict(self.matrices))
+        self._validate()
+
+    # -- structure -----------------------------------------------------------------
+    @cached_property
+    def by_path(self) -> dict[str, Population]:
+        return {p.path: p for p in self.populations}
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(p.path for p in self.populations)
+
+    def population(self, path: str) -> Population:
+        try:
+            return self.by_path[path]
+        except KeyError:
+            raise StrategyError(f"no population {path!r}; populations: {', '.join(self.paths)}",
+                                path=self.source) from None
+
+    def children(self, path: str) -> tuple[Population, ...]:
+        return tuple(p for p in self.populations if p.parent == path)
+
+    def dimensions(self) -> Iterator[tuple[str, AnyDimension]]:
+        """Every (population path, dimension) pair."""
+        for p in self.populations:
+            for d in p.gate.dimensions:
+                yield p.path, d
+
+    @cached_property
+    def evaluation_order(self) -> tuple[str, ...]:
+        """Paths ordered so that parents and boolean operands come before their users."""
+        deps = {p.path: ({p.parent} - {ROOT}) | set(p.gate.references) for p in self.populations}
+        order: list[str] = []
+        state: dict[str, int] = {}
+
+        def visit(path: str, trail: tuple[str, ...]) -> None:
+            if state.get(path) == 2:
+                return
+            if state.get(path) == 1:
+                cycle = " -> ".join((*trail[trail.index(path):], path))
+                raise StrategyError(f"populations depend on each other in a cycle: {cycle}", path=self.source)
+            state[path] = 1
+            for dep in sorted(deps[path]):
+                visit(dep, (*trail, path))
+            state[path] = 2
+            order.append(path)
+
+        for p in self.populations:
+            visit(p.path, ())
+        return tuple(order)
+
+    @cached_property
+    def sha256(self) -> str:
+        """Hash of the source text (or of the canonical dict when built in code)."""
+        text = self.source_text or json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "populations": [{"name": p.name, "parent": p.parent, "gate": p.gate.to_dict()} for p in self.populations],
+            "transforms": [t.to_dict() for t in self.transforms.values()],
+            "matrices": [m.to_dict() for m in self.matrices.values()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source_text: str = "", source: str | None = None,
+                  format: str = "python") -> Strategy:
+        """Inverse of :meth:`to_dict`."""
+        pops = tuple(Population(p["name"], p["parent"], gate_from_dict(p["gate"])) for p in data["populations"])
+        transforms = {}
+        for t in data.get("transforms", []):
+            params = {k: v for k, v in t.items() if k not in ("id", "kind")}
+            transforms[t["id"]] = TransformSpec(t["id"], t["kind"], tuple(params.items()))
+        matrices = {m["id"]: SpectrumMatrix(m["id"], tuple(m["fluorochromes"]), tuple(m["detectors"]),
+                                            np.asarray(m["matrix"]), bool(m.get("inverted_already", False)))
+                    for m in data.get("matrices", [])}
+        return cls(pops, transforms, matrices, source_text=source_text, source=source, format=format)
+
+    # -- validation ----------------------------------------------------------------
+    def _validate(self) -> None:
+        seen: set[str] = set()
+        for p in self.populations:
+            if p.path in seen:
+                raise StrategyError(f"population {p.path!r} is defined twice", path=self.source)
+            seen.add(p.path)
+        for p in self.populations:
+            if p.parent != ROOT and p.parent not in seen:
+                raise StrategyError(f"parent {p.parent!r} of {p.name!r} is not a population",
+                                    path=self.source, population=p.path)
+            for ref in p.gate.references:
+                if ref not in seen:
+                    raise StrategyError(f"boolean gate refers to unknown population {ref!r}",
+                                        path=self.source, population=p.path)
+            for d in p.gate.dimensions:
+                if d.compensation not in (FCS, UNCOMPENSATED) and d.compensation not in self.matrices:
+                    raise StrategyError(f"dimension {d.label!r} refers to unknown spectrum matrix "
+                                        f"{d.compensation!r}", path=self.source, population=p.path)
+                if d.transform is not None and d.transform not in self.transforms:
+                    raise StrategyError(f"dimension {d.label!r} refers to unknown transformation "
+                                        f"{d.transform!r}", path=self.source, population=p.path)
+        _ = self.evaluation_order  # raises on cycles
