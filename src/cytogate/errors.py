@@ -24,6 +24,7 @@ __all__ = [
     "BatchError",
     "OutputError",
     "ModelError",
+    "SynthError",
     "CytogateWarning",
     "FcsWarning",
     "DataQualityWarning",
@@ -97,6 +98,10 @@ class OutputError(CytogateError, OSError):
 
 class ModelError(CytogateError, ValueError):
     """A statistical model cannot be specified or fitted on the given table."""
+
+
+class SynthError(CytogateError, ValueError):
+    """Invalid parameters for the synthetic-data generator (unknown panel, population, marker ...)."""
 
 
 class CytogateWarning(UserWarning):

@@ -98,7 +98,7 @@ def _run_sample(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from ..synth import synthesize_sample, truth_counts, truth_membership
-    from ..synth.panels import SynthError
+    from ..errors import SynthError
 
     if args.events < 1:
         raise SynthError(f"--events must be ≥ 1, got {args.events}")
@@ -122,7 +122,7 @@ def _run_sample(args: argparse.Namespace) -> int:
 
 
 def _run_trial(args: argparse.Namespace) -> int:
-    from ..synth.panels import SynthError
+    from ..errors import SynthError
     from ..synth.trial import DEFAULT_ARMS, synthesize_trial
 
     if args.arms:

@@ -11,7 +11,8 @@
 
 from __future__ import annotations
 
-from .panels import PANELS, Detector, Panel, SynthError, get_panel
+from ..errors import SynthError
+from .panels import PANELS, Detector, Panel, get_panel
 from .populations import CATEGORIES, LEAF_NAMES, TRUTH
 from .sample import SyntheticSample, synthesize_sample, truth_counts, truth_membership
 from .shift import Shift

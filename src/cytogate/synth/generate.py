@@ -33,7 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .panels import SCATTER_RANGE, Panel, SynthError
+from ..errors import SynthError
+from .panels import SCATTER_RANGE, Panel
 from .populations import BEAD, BEAD_LEVEL, CATEGORIES, DEAD_LIVE_DEAD, DEBRIS, LEAVES
 from .shift import Shift
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import CytogateError
+from ..errors import SynthError
 from ..spillover import Spillover
 
 __all__ = [
@@ -55,10 +55,6 @@ __all__ = [
     "SCATTER_CHANNELS",
     "SCATTER_RANGE",
 ]
-
-
-class SynthError(CytogateError, ValueError):
-    """Invalid parameters for the synthetic-data generator (unknown panel, population, marker ...)."""
 
 
 #: Scatter channels every panel carries, in file order.

@@ -82,7 +82,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .panels import SynthError
+from ..errors import SynthError
 
 __all__ = [
     "Leaf",

@@ -25,7 +25,8 @@ import pandas as pd
 from .._version import __version__
 from ..spillover import Spillover
 from .generate import Composition, generate_events
-from .panels import SCATTER_RANGE, Panel, SynthError, get_panel
+from ..errors import SynthError
+from .panels import SCATTER_RANGE, Panel, get_panel
 from .populations import CATEGORIES, TRUTH, baseline_concentrations
 from .shift import Shift
 

@@ -27,7 +27,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .panels import Panel, SynthError
+from ..errors import SynthError
+from .panels import Panel
 
 __all__ = ["Shift"]
 

@@ -51,7 +51,8 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from .panels import SynthError, get_panel
+from ..errors import SynthError
+from .panels import get_panel
 from .populations import LEAF_NAMES, TRUTH, baseline_concentrations, leaves_of
 from .sample import synthesize_sample, truth_counts
 from .shift import Shift
