@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench fuzz clean
+.PHONY: install browser test demo bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+# Debian's chromium for the report's browser test, where it can be installed.
+browser:
+	@bash tools/ensure-chromium.sh
+
+test: $(STAMP) browser
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 demo: $(STAMP)
@@ -25,7 +29,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
 fuzz: $(STAMP)
-	$(PY) -m pytest tests/hardening -m slow -q -p no:randomly
+	$(PY) -m pytest tests/hardening -m slow -q
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache
