@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from cytogate.errors import ModelError
-from cytogate.longitudinal.formula import Formula, Term, design_matrix, natural_levels
+from cytogate.longitudinal.formula import Formula, Term, design_matrix, independent_columns, model_frame, natural_levels
 
 
 def _terms(formula: Formula) -> list[tuple[str, ...]]:
@@ -176,3 +176,25 @@ def test_row_rejects_unknown_level(table: pd.DataFrame) -> None:
 def test_term_label() -> None:
     assert Term(("a", "b")).label == "a:b"
     assert Term(()).label == "(Intercept)"
+
+
+def test_model_frame_drops_unusable_rows_and_names_missing_columns(table: pd.DataFrame) -> None:
+    table = table.copy()
+    table.loc[0, "y"] = np.nan
+    table.loc[1, "y"] = np.inf
+    table.loc[2, "sex"] = None
+    formula = Formula.parse("y ~ sex + x")
+    frame = model_frame(table, formula, {"subject": "arm"})
+    assert len(frame) == len(table) - 3
+    assert list(frame.columns) == ["y", "arm", "sex", "x"]
+    with pytest.raises(ModelError, match="subject column 'patient'"):
+        model_frame(table, formula, {"subject": "patient"})
+    with pytest.raises(ModelError, match="not numeric"):
+        model_frame(table, Formula.parse("sex ~ x"))
+    with pytest.raises(ModelError, match="DataFrame"):
+        model_frame(table.to_dict(), formula)  # type: ignore[arg-type]
+
+
+def test_independent_columns_keeps_the_first_of_aliased_columns() -> None:
+    x = np.column_stack([np.ones(6), [1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1], np.arange(6.0), np.zeros(6)])
+    np.testing.assert_array_equal(independent_columns(x), [True, True, False, True, False])

@@ -384,6 +384,31 @@ def test_every_structure_and_method_against_sas(cov, method, neg2, estimate, se,
         np.testing.assert_allclose(np.diag(fit.covariance.to_numpy()), variances, rtol=1e-3)
 
 
+# Kenward-Roger SE and df of the ARMCD effect in ``FEV1 = ARMCD / DDFM=KR`` (REML) per structure, as
+# quoted with SAS as the source in openpharma/mmrm tests/testthat/test-kenwardroger.R.  Second
+# derivatives are taken in SAS's parametrisation, so AR(1)-type structures match to 1e-5.
+SAS_KR = [
+    ("ar1", 0.95865439662225, 188.46934887972),
+    ("ar1h", 0.7590316099633, 188.225339095373),
+    ("cs", 0.7965, 177.038485931223),
+    ("csh", 0.67414806011886, 190.737701349941),
+    ("toep", 0.87839805519623, 160.027408337368),
+    ("toeph", 0.72543828853831, 180.062730071701),
+    ("un", 0.66124382270307, 160.733266403768),
+]
+
+
+@pytest.mark.parametrize("cov, se, df", SAS_KR)
+def test_kenward_roger_against_sas(cov: str, se: float, df: float) -> None:
+    fit = fit_mmrm(
+        _fev(), "FEV1 ~ ARMCD", subject="USUBJID", time="AVISIT", cov=cov, df="kenward-roger",
+        reference={"ARMCD": "PBO"},
+    )
+    row = fit.coef.set_index("term").loc["ARMCD[TRT]"]
+    assert row["se"] == pytest.approx(se, rel=5e-4)
+    assert row["df"] == pytest.approx(df, abs=0.5)
+
+
 # --- the command line ----------------------------------------------------------------------------
 
 

@@ -108,6 +108,15 @@ def test_sas_parameter_names() -> None:
         get_structure("banded")
 
 
+def test_fits_survive_pickling() -> None:
+    import pickle
+
+    fit = fit_mmrm(_data(), "y ~ x + arm*visit", subject="id", time="visit", cov="ar1h", df="kenward-roger")
+    clone = pickle.loads(pickle.dumps(fit))
+    pd.testing.assert_frame_equal(clone.contrasts({"arm": "PBO"}, by="visit"), fit.contrasts({"arm": "PBO"}, by="visit"))
+    assert pickle.loads(pickle.dumps(get_structure("toeph"))) is get_structure("toeph")
+
+
 def test_partial_autocorrelations_map_to_valid_autocorrelations() -> None:
     np.testing.assert_allclose(_pacf_to_acf(np.array([0.5, 0.0, 0.0])), [0.5, 0.25, 0.125])
     rng = np.random.default_rng(2)

@@ -74,8 +74,12 @@ def register(subparsers: Any, formatter_class: type[argparse.HelpFormatter]) -> 
         "--reference", action="append", type=_pair, default=[], metavar="COL=LEVEL",
         help="reference level of a factor (repeatable)",
     )
-    parser.add_argument("--factor", action="append", default=[], metavar="COL", help="treat a numeric column as a factor (repeatable)")
-    parser.add_argument("--lsmeans", metavar="A:B", help="LS means for each combination of these factors, e.g. ARMCD:AVISIT")
+    parser.add_argument(
+        "--factor", action="append", default=[], metavar="COL", help="treat a numeric column as a factor (repeatable)"
+    )
+    parser.add_argument(
+        "--lsmeans", metavar="A:B", help="LS means for each combination of these factors, e.g. ARMCD:AVISIT"
+    )
     parser.add_argument(
         "--control", type=_pair, metavar="COL=LEVEL",
         help="compare every other level of COL with LEVEL, per level of the other --lsmeans factors",
@@ -160,12 +164,14 @@ def _print_summary(fit: Any, contrasts: pd.DataFrame | None, out: Path, alpha: f
     ]
     lines += [f"note: {note}" for note in fit.notes]
     if contrasts is not None:
-        by = [c for c in contrasts.columns if c not in ("contrast", "estimate", "se", "df", "t", "p", "ci_low", "ci_high")]
+        stats = ("contrast", "estimate", "se", "df", "t", "p", "ci_low", "ci_high")
+        by = [c for c in contrasts.columns if c not in stats]
         for _, row in contrasts.iterrows():
             where = " ".join(f"{c}={row[c]}" for c in by)
             lines.append(
                 f"  {row['contrast']:<16} {where:<14} {row['estimate']:10.4f} (SE {row['se']:.4f}, "
-                f"df {row['df']:.1f})  {100 * (1 - alpha):g}% CI {row['ci_low']:.4f} to {row['ci_high']:.4f}  p={row['p']:.4g}"
+                f"df {row['df']:.1f})  {100 * (1 - alpha):g}% CI {row['ci_low']:.4f} to {row['ci_high']:.4f}"
+                f"  p={row['p']:.4g}"
             )
     lines.append(f"results in {out}")
     print("\n".join(lines), file=sys.stdout)

@@ -93,6 +93,10 @@ class CovarianceStructure:
     _start: Callable[[np.ndarray], np.ndarray]
     _names: Callable[[int], list[str]]
 
+    def __reduce__(self) -> tuple:
+        # Registered structures hold lambdas: pickle them by name (fits travel to Dask workers).
+        return (get_structure, (self.name,))
+
     def sigma(self, phi: np.ndarray, t: int) -> np.ndarray:
         """Covariance ``(T, T)`` from natural parameters ``phi`` (real or complex)."""
         return self._sigma(np.asarray(phi), t)
@@ -294,9 +298,16 @@ def _var_names(t: int) -> list[str]:
 STRUCTURES: dict[str, CovarianceStructure] = {
     s.name: s
     for s in (
-        CovarianceStructure("un", "Unstructured", lambda t: t * (t + 1) // 2, True, _un_sigma, _un_phi, _un_start, _un_names),
-        CovarianceStructure("cs", "Compound Symmetry", lambda t: 2, True, _cs_sigma, _cs_phi, _cs_start, lambda t: ["CS", "Residual"]),
-        CovarianceStructure("ar1", "Autoregressive", lambda t: 2, False, _ar1_sigma, _ar1_phi, _ar1_start, lambda t: ["AR(1)", "Residual"]),
+        CovarianceStructure(
+            "un", "Unstructured", lambda t: t * (t + 1) // 2, True, _un_sigma, _un_phi, _un_start, _un_names
+        ),
+        CovarianceStructure(
+            "cs", "Compound Symmetry", lambda t: 2, True, _cs_sigma, _cs_phi, _cs_start, lambda t: ["CS", "Residual"]
+        ),
+        CovarianceStructure(
+            "ar1", "Autoregressive", lambda t: 2, False, _ar1_sigma, _ar1_phi, _ar1_start,
+            lambda t: ["AR(1)", "Residual"],
+        ),
         CovarianceStructure(
             "toep", "Toeplitz", lambda t: t, True, _toep_sigma, _toep_phi, _toep_start,
             lambda t: [f"TOEP({k + 1})" for k in range(1, t)] + ["Residual"],
@@ -310,7 +321,8 @@ STRUCTURES: dict[str, CovarianceStructure] = {
             lambda t: _var_names(t) + ["ARH(1)"],
         ),
         CovarianceStructure(
-            "toeph", "Heterogeneous Toeplitz", lambda t: 2 * t - 1, False, _hetero(_toeph_corr), _toeph_phi, _toeph_start,
+            "toeph", "Heterogeneous Toeplitz", lambda t: 2 * t - 1, False, _hetero(_toeph_corr), _toeph_phi,
+            _toeph_start,
             lambda t: _var_names(t) + [f"TOEPH({k})" for k in range(1, t)],
         ),
     )

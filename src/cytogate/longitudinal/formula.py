@@ -34,7 +34,7 @@ import pandas as pd
 
 from ..errors import ModelError
 
-__all__ = ["Formula", "Term", "DesignInfo", "design_matrix", "independent_columns", "natural_levels"]
+__all__ = ["Formula", "Term", "DesignInfo", "design_matrix", "independent_columns", "model_frame", "natural_levels"]
 
 _NAME = r"[A-Za-z_.][A-Za-z0-9_.]*|`[^`]+`"
 _TOKEN = re.compile(rf"\s*(?:({_NAME})|(\d+)|([~+*:\-()]))")
@@ -423,3 +423,38 @@ def independent_columns(x: np.ndarray) -> np.ndarray:
             keep[j] = True
             basis = np.column_stack([basis, resid / norm])
     return keep
+
+
+def model_frame(data: pd.DataFrame, formula: Formula, roles: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The rows and columns a model uses: missing or non-finite responses and missing covariates dropped.
+
+    Parameters
+    ----------
+    data : DataFrame
+    formula : Formula
+    roles : mapping, optional
+        Further required columns by role, e.g. ``{"subject": "USUBJID", "time": "AVISIT"}``.
+
+    Raises
+    ------
+    ModelError
+        A column is missing (named with its role), the response is not numeric, or no row is left.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise ModelError(f"a model needs a pandas DataFrame, not {type(data).__name__}")
+    required = {"response": formula.response, **dict(roles or {})}
+    for role, name in required.items():
+        if name not in data.columns:
+            raise ModelError(f"{role} column {name!r} is not in the table (columns: {list(data.columns)})")
+    for name in formula.variables:
+        if name not in data.columns:
+            raise ModelError(f"column {name!r} of the formula is not in the table (columns: {list(data.columns)})")
+    used = list(dict.fromkeys([*required.values(), *formula.variables]))
+    response = data[formula.response]
+    if not pd.api.types.is_numeric_dtype(response) or pd.api.types.is_bool_dtype(response):
+        raise ModelError(f"response column {formula.response!r} is not numeric (dtype {response.dtype})")
+    frame = data[used].dropna(subset=used)
+    frame = frame[np.isfinite(frame[formula.response].to_numpy(dtype=float))]
+    if frame.empty:
+        raise ModelError(f"no rows left to fit: every row misses {formula.response!r} or a model variable")
+    return frame

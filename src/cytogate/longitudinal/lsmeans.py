@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from .mmrm import MmrmFit
 
 __all__ = [
-    "lsmeans", "contrasts", "estimate_table", "ftest", "type3", "kenward_roger_cov", "kenward_roger_df", "satterthwaite_df",
+    "lsmeans", "contrasts", "estimate_table", "ftest", "type3",
+    "kenward_roger_cov", "kenward_roger_df", "satterthwaite_df",
 ]
 
 _COLUMNS = ["estimate", "se", "df", "t", "p", "ci_low", "ci_high"]
@@ -65,15 +66,13 @@ def kenward_roger_cov(fit: MmrmFit) -> np.ndarray:
     """Kenward-Roger bias-adjusted covariance of the kept coefficients ``(n_kept, n_kept)``."""
     if "kr_cov" in fit._cache:
         return fit._cache["kr_cov"]
-    c, w = fit.cov_beta, fit.phi_cov
-    a, b, r = fit.derivs["a"], fit.derivs["b"], fit.derivs["r"]
-    if a is None or b is None:  # a failed fit has no derivatives
+    c, w, a = fit.cov_beta, fit.phi_cov, fit.derivs["a"]
+    if a is None or not np.all(np.isfinite(w)):  # a failed fit has no usable derivatives
         return np.full_like(c, np.nan)
-    ca = np.einsum("ab,ibc->iac", c, a)
+    q_sum, r_sum = fit.derivs["likelihood"].kr_terms(fit.phi, w)
+    ca = np.matmul(c, a)
     # sum_ij W_ij (Q_ij - P_i C P_j - R_ij/4); P_i = -A_i so P_i C P_j = A_i C A_j
-    inner = np.einsum("ij,ijab->ab", w, b) - np.einsum("ij,iac,jcb->ab", w, a, ca)
-    if r is not None:
-        inner -= 0.25 * np.einsum("ij,ijab->ab", w, r)
+    inner = q_sum - np.einsum("ij,iac,jcb->ab", w, a, ca, optimize=True) - 0.25 * r_sum
     adjusted = c + 2.0 * c @ inner @ c
     adjusted = 0.5 * (adjusted + adjusted.T)
     fit._cache["kr_cov"] = adjusted
@@ -99,7 +98,7 @@ def kenward_roger_df(fit: MmrmFit, weights: np.ndarray) -> tuple[float, float]:
         return float("nan"), float("nan")
     theta = lmat.T @ middle @ lmat  # (p, p)
     # M_i = Theta C P_i C with P_i = -A_i; the signs cancel in the products below.
-    m = np.einsum("ab,bc,icd,de->iae", theta, c, a, c)
+    m = np.matmul(np.matmul(theta @ c, a), c)
     tr_m = np.einsum("iaa->i", m)
     a1 = float(tr_m @ w @ tr_m)
     a2 = float(np.einsum("ij,iab,jba->", w, m, m))
@@ -220,7 +219,9 @@ def contrasts(
         ``estimate, se, df, t, p, ci_low, ci_high``.
     """
     if len(control) != 1:
-        raise ModelError(f"control must name exactly one factor and its level, e.g. {{'ARM': 'PBO'}}, not {dict(control)}")
+        raise ModelError(
+            f"control must name exactly one factor and its level, e.g. {{'ARM': 'PBO'}}, not {dict(control)}"
+        )
     (factor, level), = control.items()
     _factor_list(fit, [factor], "control")
     level = fit.design.match_level(factor, level)

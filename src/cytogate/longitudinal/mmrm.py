@@ -36,8 +36,9 @@ import pandas as pd
 from scipy import linalg, optimize
 
 from ..errors import ConvergenceWarning, ModelError
+from . import lsmeans as _inference
 from .covariance import FALLBACK, CovarianceStructure, get_structure, start_covariance
-from .formula import DesignInfo, Formula, design_matrix, independent_columns, natural_levels
+from .formula import DesignInfo, Formula, design_matrix, independent_columns, model_frame, natural_levels
 
 __all__ = ["fit_mmrm", "MmrmFit"]
 
@@ -67,8 +68,6 @@ class _Evaluation:
     grad: np.ndarray | None = None  # (d,)
     hess: np.ndarray | None = None  # (d, d)
     a: np.ndarray | None = None  # (d, p, p)   X'W V_i W X
-    b: np.ndarray | None = None  # (d, d, p, p) X'W V_i W V_j W X
-    r: np.ndarray | None = None  # (d, d, p, p) X'W V_ij W X, None when Sigma is linear in phi
 
 
 class _Likelihood:
@@ -133,20 +132,25 @@ class _Likelihood:
         return ev
 
     def _derivatives(self, ev: _Evaluation, phi: np.ndarray, parts: list, us: list, order: int) -> None:
+        """Gradient (and Hessian) of -2LL in ``phi``.
+
+        The (d, d, p, p) tensors ``X'W V_i W V_j W X`` are never formed: their
+        traces against ``C`` are traces of k x k matrices against
+        ``H_g = sum_m (W X_m) C (W X_m)'`` per visit pattern.
+        """
         d, p, c = len(phi), self.p, ev.cov_beta
         dsig = self.structure.dsigma(phi, self.t)
         d2sig = self.structure.d2sigma(phi, self.t) if order >= 2 else None
         tr_wv = np.zeros(d)
         a = np.zeros((d, p, p))
         ypvpy = np.zeros(d)
-        if order >= 2:
-            tr_wvwv = np.zeros((d, d))
-            b = np.zeros((d, d, p, p))
-            qwq = np.zeros((d, d))
-            xtwq = np.zeros((d, p))
-            tr_wvij = np.zeros((d, d))
-            r = np.zeros((d, d, p, p)) if d2sig is not None else None
-            ypvijpy = np.zeros((d, d))
+        tr_wvwv = np.zeros((d, d))
+        tr_cb = np.zeros((d, d))
+        qwq = np.zeros((d, d))
+        xtwq = np.zeros((d, p))
+        tr_wvij = np.zeros((d, d))
+        tr_cr = np.zeros((d, d))
+        ypvijpy = np.zeros((d, d))
         # Contractions go through matmul/tensordot (BLAS); shapes: wx (m,k,p), u (m,k), dsg (d,k,k).
         for g, (w, wx), u in zip(self.groups, parts, us):
             m = g.y.shape[0]
@@ -161,16 +165,16 @@ class _Likelihood:
                 continue
             wv = np.matmul(w, dsg)  # (d, k, k)  W V_i
             tr_wvwv += m * np.einsum("ikl,jlk->ij", wv, wv)
-            wvwx = np.matmul(w, vwx)  # (d, m, k, p)  W V_j W X
-            b += np.tensordot(vwx, wvwx, axes=([1, 2], [1, 2])).transpose(0, 2, 1, 3)
+            h = np.tensordot(wx @ c, wx, axes=([0, 2], [0, 2]))  # (k, k)  H_g
+            tr_cb += np.einsum("ikl,jlk->ij", np.matmul(dsg, w), np.matmul(dsg, h))
             qwq += np.tensordot(q, np.matmul(q, w), axes=([1, 2], [1, 2]))
             xtwq += np.tensordot(q, wx, axes=([1, 2], [0, 1]))
             if d2sig is not None:
                 d2g = d2sig[:, :, ix[0], ix[1]]
                 tr_wvij += m * np.einsum("kl,ijlk->ij", w, d2g)
-                r += np.tensordot(np.matmul(d2g[:, :, None], wx[None, None]), wx, axes=([2, 3], [0, 1])).transpose(0, 1, 3, 2)
+                tr_cr += np.einsum("ijkl,lk->ij", d2g, h)
                 ypvijpy += np.tensordot(np.matmul(u, d2g), u, axes=([2, 3], [0, 1]))
-        ca = np.einsum("ab,ibc->iac", c, a)  # C A_i
+        ca = np.matmul(c, a)  # C A_i
         if self.reml:
             ev.grad = tr_wv - np.einsum("iaa->i", ca) - ypvpy
         else:
@@ -180,14 +184,34 @@ class _Likelihood:
             return
         ypvpvpy = qwq - np.einsum("ia,ab,jb->ij", xtwq, c, xtwq)
         if self.reml:
-            tr_pvpv = tr_wvwv - 2.0 * np.einsum("ab,ijba->ij", c, b) + np.einsum("iab,jba->ij", ca, ca)
-            tr_pvij = tr_wvij - (np.einsum("ab,ijba->ij", c, r) if r is not None else 0.0)
-            hess = tr_pvij - tr_pvpv + 2.0 * ypvpvpy - ypvijpy
+            tr_pvpv = tr_wvwv - 2.0 * tr_cb + np.einsum("iab,jba->ij", ca, ca)
+            hess = (tr_wvij - tr_cr) - tr_pvpv + 2.0 * ypvpvpy - ypvijpy
         else:
             hess = tr_wvij - tr_wvwv + 2.0 * ypvpvpy - ypvijpy
         ev.hess = 0.5 * (hess + hess.T)
-        ev.b = b
-        ev.r = r
+
+    def kr_terms(self, phi: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``sum_ij W_ij Q_ij`` and ``sum_ij W_ij R_ij`` (both ``(p, p)``) for Kenward-Roger.
+
+        ``Q_ij = X'W V_i W V_j W X`` and ``R_ij = X'W V_ij W X``, summed with the
+        weights ``W : (d, d)`` per visit pattern as ``(WX)' M_g (WX)``.
+        """
+        sigma = self.structure.sigma(phi, self.t).real
+        dsig = self.structure.dsigma(phi, self.t)
+        d2sig = self.structure.d2sigma(phi, self.t)
+        q_sum = np.zeros((self.p, self.p))
+        r_sum = np.zeros((self.p, self.p))
+        for g in self.groups:
+            ix = np.ix_(g.idx, g.idx)
+            w = np.linalg.inv(sigma[ix])
+            wx = np.matmul(w, g.X)
+            dsg = dsig[:, ix[0], ix[1]]
+            middle = np.einsum("ij,ikl,lm,jmn->kn", weights, dsg, w, dsg)
+            if d2sig is not None:
+                r_mid = np.einsum("ij,ijkl->kl", weights, d2sig[:, :, ix[0], ix[1]])
+                r_sum += np.tensordot(wx, np.matmul(r_mid, wx), axes=([0, 1], [0, 1]))
+            q_sum += np.tensordot(wx, np.matmul(middle, wx), axes=([0, 1], [0, 1]))
+        return q_sum, r_sum
 
 
 def _prepare(
@@ -195,22 +219,7 @@ def _prepare(
     reference: Mapping[str, object] | None,
 ) -> tuple[pd.DataFrame, np.ndarray, DesignInfo, list[Any]]:
     """Clean rows, build the design, order time levels; checks every column."""
-    if not isinstance(data, pd.DataFrame):
-        raise ModelError(f"fit_mmrm needs a pandas DataFrame, not {type(data).__name__}")
-    for role, name in (("response", formula.response), ("subject", subject), ("time", time)):
-        if name not in data.columns:
-            raise ModelError(f"{role} column {name!r} is not in the table (columns: {list(data.columns)})")
-    for name in formula.variables:
-        if name not in data.columns:
-            raise ModelError(f"column {name!r} of the formula is not in the table (columns: {list(data.columns)})")
-    used = list(dict.fromkeys([formula.response, subject, time, *formula.variables]))
-    frame = data[used].copy()
-    if not pd.api.types.is_numeric_dtype(frame[formula.response]) or pd.api.types.is_bool_dtype(frame[formula.response]):
-        raise ModelError(f"response column {formula.response!r} is not numeric (dtype {frame[formula.response].dtype})")
-    frame = frame.dropna(subset=used)
-    frame = frame[np.isfinite(frame[formula.response].to_numpy(dtype=float))]
-    if frame.empty:
-        raise ModelError(f"no rows left to fit: every row misses {formula.response!r} or a model variable")
+    frame = model_frame(data, formula, {"subject": subject, "time": time})
     dup = frame.duplicated(subset=[subject, time], keep=False)
     if dup.any():
         first = frame.loc[dup, [subject, time]].iloc[0]
@@ -257,7 +266,9 @@ class _Optimum:
     iterations: int
 
 
-def _newton(lik: _Likelihood, phi: np.ndarray, ev: _Evaluation, max_iter: int) -> tuple[np.ndarray, _Evaluation, bool, str, int]:
+def _newton(
+    lik: _Likelihood, phi: np.ndarray, ev: _Evaluation, max_iter: int
+) -> tuple[np.ndarray, _Evaluation, bool, str, int]:
     """Newton-Raphson on the natural parameters with step halving, as PROC MIXED iterates.
 
     Converged when the Newton decrement ``g' H^-1 g`` is below ``1e-11 * |-2LL|``
@@ -268,7 +279,8 @@ def _newton(lik: _Likelihood, phi: np.ndarray, ev: _Evaluation, max_iter: int) -
         try:
             chol = linalg.cho_factor(ev.hess)
         except (linalg.LinAlgError, ValueError):
-            return phi, ev, False, "Hessian of the likelihood is not positive definite (estimate on a boundary?)", iteration
+            message = "Hessian of the likelihood is not positive definite (estimate on a boundary?)"
+            return phi, ev, False, message, iteration
         step = linalg.cho_solve(chol, ev.grad)
         decrement = float(ev.grad @ step)
         scale = max(1.0, abs(ev.value))
@@ -315,11 +327,13 @@ def _optimise(lik: _Likelihood, start: np.ndarray) -> _Optimum:
             jac[:, k] = (structure.phi_from_theta(up, t) - structure.phi_from_theta(down, t)) / (2 * h)
         return ev.value, jac.T @ ev.grad
 
-    result = optimize.minimize(fun, start, jac=True, method="L-BFGS-B", options={"maxiter": 100, "gtol": 1e-7, "ftol": 1e-14})
+    options = {"maxiter": 100, "gtol": 1e-7, "ftol": 1e-14}
+    result = optimize.minimize(fun, start, jac=True, method="L-BFGS-B", options=options)
     phi = structure.phi_from_theta(result.x, t)
     ev = lik.evaluate(phi, 2)
     if ev is None:
-        return _Optimum(phi, lik.evaluate(phi, 0) or _empty_eval(lik), False, "covariance not positive definite at the optimum", int(result.nit))
+        ev = lik.evaluate(phi, 0) or _empty_eval(lik)
+        return _Optimum(phi, ev, False, "covariance not positive definite at the optimum", int(result.nit))
     phi, ev, converged, message, iterations = _newton(lik, phi, ev, 50)
     return _Optimum(phi, ev, converged, message, int(result.nit) + iterations)
 
@@ -329,7 +343,9 @@ def _fixed(lik: _Likelihood, phi: np.ndarray) -> _Optimum:
     expected = lik.structure.n_params(lik.t)
     names = lik.structure.param_names(lik.t)
     if phi.shape != (expected,):
-        raise ModelError(f"cov_params needs {expected} values for {lik.structure.name} ({', '.join(names)}), got {phi.size}")
+        raise ModelError(
+            f"cov_params needs {expected} values for {lik.structure.name} ({', '.join(names)}), got {phi.size}"
+        )
     ev = lik.evaluate(phi, 2)
     if ev is None:
         raise ModelError(f"cov_params {list(phi)} do not give a positive-definite {lik.structure.name} covariance")
@@ -393,21 +409,24 @@ class MmrmFit:
         return int(self.phi.size)
 
     @property
+    def _ic_params(self) -> int:
+        # SAS counts the fixed effects in the information criteria only for ML.
+        return self.n_cov_params + (0 if self.method == "reml" else int(self.keep.sum()))
+
+    @property
     def aic(self) -> float:
-        k = self.n_cov_params + (0 if self.method == "reml" else int(self.keep.sum()))
-        return self.neg2_loglik + 2 * k
+        return self.neg2_loglik + 2 * self._ic_params
 
     @property
     def aicc(self) -> float:
         """SAS's small-sample AIC: ``n*`` is ``n - rank(X)`` for REML and ``n`` for ML."""
-        k = self.n_cov_params + (0 if self.method == "reml" else int(self.keep.sum()))
+        k = self._ic_params
         n_eff = self.n_obs - (int(self.keep.sum()) if self.method == "reml" else 0)
         return self.neg2_loglik + 2 * k * n_eff / max(n_eff - k - 1, 1)
 
     @property
     def bic(self) -> float:
-        k = self.n_cov_params + (0 if self.method == "reml" else int(self.keep.sum()))
-        return self.neg2_loglik + k * math.log(self.n_subjects)
+        return self.neg2_loglik + self._ic_params * math.log(self.n_subjects)
 
     @property
     def cov_params(self) -> pd.DataFrame:
@@ -422,46 +441,34 @@ class MmrmFit:
 
     @property
     def coef(self) -> pd.DataFrame:
-        from .lsmeans import estimate_table
-
         if "coef" not in self._cache:
             rows = np.eye(self.keep.size)
-            table = estimate_table(self, rows)[["estimate", "se", "df", "t", "p"]]
+            table = _inference.estimate_table(self, rows)[["estimate", "se", "df", "t", "p"]]
             table.insert(0, "term", list(self.design.column_names))
             self._cache["coef"] = table
         return self._cache["coef"].copy()
 
     def lsmeans(self, spec: str | Sequence[str], *, alpha: float = 0.05) -> pd.DataFrame:
-        """LS means for each combination of the factors in ``spec`` (``"ARMCD:AVISIT"``); see :func:`.lsmeans.lsmeans`."""
-        from .lsmeans import lsmeans
-
-        return lsmeans(self, spec, alpha=alpha)
+        """LS means per combination of the factors in ``spec`` (``"ARMCD:AVISIT"``); see :func:`.lsmeans.lsmeans`."""
+        return _inference.lsmeans(self, spec, alpha=alpha)
 
     def contrasts(
         self, control: Mapping[str, object], by: str | Sequence[str] | None = None, *, alpha: float = 0.05
     ) -> pd.DataFrame:
         """Each level minus ``control`` (``{"ARMCD": "PBO"}``), per level of ``by``; see :func:`.lsmeans.contrasts`."""
-        from .lsmeans import contrasts
-
-        return contrasts(self, control, by, alpha=alpha)
+        return _inference.contrasts(self, control, by, alpha=alpha)
 
     def estimate(self, weights: np.ndarray, *, alpha: float = 0.05) -> pd.DataFrame:
         """Estimate of ``weights @ beta`` for rows ``weights : (k, n_columns)``, with se, df, t, p and CI."""
-        from .lsmeans import estimate_table
-
-        return estimate_table(self, np.atleast_2d(weights), alpha=alpha)
+        return _inference.estimate_table(self, np.atleast_2d(weights), alpha=alpha)
 
     def ftest(self, weights: np.ndarray) -> dict[str, float]:
         """Wald F test of ``weights @ beta = 0`` (``weights : (q, n_columns)``); see :func:`.lsmeans.ftest`."""
-        from .lsmeans import ftest
-
-        return ftest(self, weights)
+        return _inference.ftest(self, weights)
 
     def type3(self) -> pd.DataFrame:
         """SAS's Type 3 tests of fixed effects: ``effect, num_df, den_df, F, p``."""
-        from .lsmeans import type3
-
-        return type3(self)
+        return _inference.type3(self)
 
     def summary(self) -> dict[str, Any]:
         """Plain-data description of the fit (what ``fit.json`` holds)."""
@@ -558,7 +565,9 @@ def fit_mmrm(
     if x.shape[1] == 0:
         raise ModelError("the design has no estimable column: nothing to fit")
     if len(frame) <= x.shape[1]:
-        raise ModelError(f"{len(frame)} usable rows for {x.shape[1]} fixed effects: nothing left to estimate the covariance")
+        raise ModelError(
+            f"{len(frame)} usable rows for {x.shape[1]} fixed effects: nothing left to estimate the covariance"
+        )
     groups = _group_subjects(frame, x, parsed.response, subject, time, times)
     # SAS counts subjects over rows with usable class/covariate values, whatever the response (BIC uses it).
     design_cols = list(dict.fromkeys([subject, time, *parsed.variables]))
@@ -615,7 +624,7 @@ def fit_mmrm(
         cov_beta=ev.cov_beta,
         phi=opt.phi,
         phi_cov=phi_cov,
-        derivs={"a": ev.a, "b": ev.b, "r": ev.r},
+        derivs={"a": ev.a, "likelihood": lik},
         x=x_full,
         notes=notes,
     )
