@@ -97,7 +97,7 @@ def test_dimensions_resolve_markers_and_report_missing_ones():
     s = make_sample()
     res = cytogate.gate(strategy(Population("T", "/", rng_rect(Dimension("CD3"), 0, None))), s)
     assert res.masks["/T"].sum() == (s.column("FL1-A") >= 0).sum()
-    with pytest.raises(MarkerError, match="CD268"):
+    with pytest.raises(MarkerError, match=r"mem.fcs: .*CD268.*population /B\)"):
         cytogate.gate(strategy(Population("B", "/", rng_rect(Dimension("CD268"), 0, None))), s)
 
 
@@ -213,6 +213,11 @@ def test_data_driven_gate_is_fitted_on_parent_events_and_recorded():
     median = float(np.median(parent))
     assert res.fitted == {"/Half/Upper": RectangleGate((fsc,), (median,), (None,)).to_dict()}
     assert np.array_equal(res.masks["/Half/Upper"], (values < 500) & (values >= median))
+    static = res.fitted_strategy()
+    assert static.population("/Half/Upper").gate == RectangleGate((fsc,), (median,), (None,))
+    assert not any(p.gate.needs_fit for p in static.populations)
+    again = cytogate.gate(static, s)
+    assert again.fitted == {} and np.array_equal(again.masks["/Half/Upper"], res.masks["/Half/Upper"])
 
 
 def test_fit_returning_a_data_driven_gate_is_an_error():
@@ -267,3 +272,75 @@ def test_matrix_and_column_read_paths_agree():
     for path in strat.paths:
         assert np.array_equal(via_matrix.masks[path], via_columns.masks[path]), path
     assert via_matrix.masks["/P/A"].sum() > 0
+
+
+# -- cytogate run ------------------------------------------------------------------------------
+def _two_files(tmp_path, same_name):
+    from cytogate.fcs import write_fcs
+    from cytogate.strategy.gatingml_write import save_gatingml
+
+    s = make_sample(n=800)
+    events = np.column_stack([s.column(c) for c in CHANNELS])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    files = [tmp_path / "a" / "tube.fcs", tmp_path / "b" / ("tube.fcs" if same_name else "tube2.fcs")]
+    for f in files:
+        write_fcs(f, events, CHANNELS, markers=MARKERS)
+    strat = strategy(
+        Population("Cells", "/", rng_rect(Dimension("FSC-A"), 100, 900)),
+        Population("CD3+", "/Cells", rng_rect(Dimension("CD3"), 0, None)),
+    )
+    gml = tmp_path / "s.xml"
+    save_gatingml(strat, gml)
+    return s, strat, gml, files
+
+
+def test_cli_run_writes_counts_and_membership(tmp_path):
+    from cytogate.cli import main
+
+    s, strat, gml, files = _two_files(tmp_path, same_name=False)
+    out = tmp_path / "out"
+    assert main(["-q", "run", str(gml), *map(str, files), "--out", str(out), "--membership"]) == 0
+    counts = pd.read_csv(out / "counts.csv")
+    assert list(counts.columns[:9]) == ["sample", "file", "population", "name", "parent", "count",
+                                        "parent_count", "freq_parent", "freq_total"]
+    assert len(counts) == 4 and sorted(counts["population"]) == ["/Cells", "/Cells", "/Cells/CD3+", "/Cells/CD3+"]
+    expected = cytogate.gate(strat, s).counts.set_index("population")["count"]
+    for _, row in counts.iterrows():
+        assert row["count"] == expected[row["population"]]
+    member = pd.read_parquet(out / "membership" / "tube.parquet")
+    assert list(member.columns) == ["/Cells", "/Cells/CD3+"]
+    assert np.array_equal(member["/Cells/CD3+"].to_numpy(), cytogate.gate(strat, s).masks["/Cells/CD3+"])
+
+
+def test_run_files_names_membership_files_uniquely(tmp_path):
+    from cytogate.cli.run import run_files
+
+    _s, _strat, gml, files = _two_files(tmp_path, same_name=True)
+    out = tmp_path / "out"
+    table = run_files(gml, files, out, membership=True)
+    assert len(table) == 4
+    assert sorted(p.name for p in (out / "membership").iterdir()) == ["tube.parquet", "tube_2.parquet"]
+    assert not any(p.name.startswith(".") for p in out.rglob("*"))  # no temporaries left
+
+
+def test_cli_run_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
+    from cytogate.cli import main
+
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<gating:Gating-ML")
+    assert main(["run", str(bad), "x.fcs", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cytogate: error:") and "bad.xml" in err and "\n" not in err
+    assert not (tmp_path / "o" / "counts.csv").exists()
+
+
+def test_empty_sample_gives_zero_counts_and_nan_frequencies():
+    s = Sample.from_arrays(np.zeros((0, 5)), CHANNELS, markers=MARKERS)
+    strat = strategy(
+        Population("P", "/", PolygonGate((Dimension("FSC-A"), Dimension("SSC-A")), ((0, 0), (1, 0), (1, 1)))),
+        Population("R", "/P", rng_rect(Dimension("CD3"), 0, None)),
+    )
+    c = cytogate.gate(strat, s).counts
+    assert c["count"].tolist() == [0, 0] and c["parent_count"].tolist() == [0, 0]
+    assert c["freq_parent"].isna().all() and c["freq_total"].isna().all()

@@ -8,12 +8,13 @@ strategy and channel layout (:mod:`cytogate.plan`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .gates.specs import gate_from_dict
 from .plan import Execution, SampleLike, compile_plan
 from .strategy.tree import Strategy
 
@@ -71,6 +72,17 @@ class GatingResult:
         frame = pd.DataFrame(rows, columns=list(COUNT_COLUMNS))
         return frame.astype({"count": "int64", "parent_count": "int64",
                              "freq_parent": "float64", "freq_total": "float64"})
+
+    def fitted_strategy(self) -> Strategy:
+        """The strategy with every data-driven gate replaced by its fit on this file.
+
+        Static, so it can be written as Gating-ML 2.0 or re-applied exactly.
+        """
+        pops = tuple(
+            replace(p, gate=gate_from_dict(self.fitted[p.path])) if p.path in self.fitted else p
+            for p in self.strategy.populations
+        )
+        return replace(self.strategy, populations=pops, source_text="")
 
     def membership(self) -> pd.DataFrame:
         """``(n_events, n_populations)`` boolean frame, one column per population path."""

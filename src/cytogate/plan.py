@@ -25,9 +25,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from .compensation import Compensator
-from .errors import CompensationError, CytogateError, GateError, StrategyError
+from .errors import CompensationError, CytogateError, GateError, MarkerError, StrategyError
 from .gates import kernels
-from .gates.dimensions import FCS, UNCOMPENSATED, AnyDimension, RatioDimension, resolve_dimension
+from .gates.dimensions import FCS, UNCOMPENSATED, AnyDimension, Dimension, RatioDimension, resolve_dimension
 from .gates.specs import GateSpec
 from .strategy.tree import Strategy
 
@@ -83,6 +83,16 @@ class Plan:
     shared: frozenset[tuple[str, AnyDimension]] = frozenset()  # (parent, dim) read by more than one gate
     n_children: dict[str, int] = field(default_factory=dict)
 
+    def raw_columns(self, gate: GateSpec) -> tuple[int, ...] | None:
+        """Channel of each dimension when all are plain channels (no compensation, transform, ratio)."""
+        out = []
+        for d in gate.dimensions:
+            r = self.recipes[d]
+            if r.transform_id is not None or r.base.coefs is not None or r.base.ratio is not None:
+                return None
+            out.append(r.base.channels[0])
+        return tuple(out) if out else None
+
     @property
     def channels_read(self) -> tuple[int, ...]:
         """Raw channel indices some gate reads (directly or through compensation)."""
@@ -103,6 +113,14 @@ def _layout_key(sample: SampleLike) -> tuple[Any, ...]:
     spill = sample.spillover
     spill_key = None if spill is None else (tuple(spill.channels), spill.matrix.tobytes())
     return (tuple(sample.channels), tuple("" if m is None else m for m in sample.markers), spill_key)
+
+
+# How each dimension type turns into untransformed values, given ``base_of(name, compensation)``.
+_BASE_BUILDERS: dict[type, Callable[[Any, Callable[[str, str], _Base]], _Base]] = {
+    Dimension: lambda d, base_of: base_of(d.name, d.compensation),
+    RatioDimension: lambda d, base_of: _Base((), None, (base_of(d.numerator, d.compensation),
+                                                      base_of(d.denominator, d.compensation), d.a, d.b, d.c)),
+}
 
 
 def _weighted(channels: Any, weights: Any) -> _Base:
@@ -169,11 +187,17 @@ def _compile(strategy: Strategy, sample: SampleLike, aliases: Mapping[str, str] 
     for path, dim in strategy.dimensions():
         if dim in recipes:
             continue
-        if isinstance(dim, RatioDimension):  # the one structural difference between dimension types
-            base = _Base((), None, (base_of(dim.numerator, dim.compensation, path),
-                                    base_of(dim.denominator, dim.compensation, path), dim.a, dim.b, dim.c))
-        else:
-            base = base_of(dim.name, dim.compensation, path)
+        try:
+            build = _BASE_BUILDERS[type(dim)]
+        except KeyError:
+            raise StrategyError(f"unknown dimension type {type(dim).__name__}", population=path) from None
+        try:
+            base = build(dim, lambda name, comp: base_of(name, comp, path))
+        except (MarkerError, CompensationError) as exc:
+            if "population" in exc.location:
+                raise
+            # say which file and which population could not be resolved
+            raise type(exc)(exc.message, path=exc.path or getattr(sample, "path", None), population=path) from None
         if dim.transform is not None and dim.transform not in transforms:
             try:
                 transforms[dim.transform] = strategy.transforms[dim.transform].build()
@@ -358,6 +382,12 @@ class Execution:
 
     def _gate_mask(self, gate: GateSpec, idx: np.ndarray | None, owner: str) -> np.ndarray:
         """The gate on the events ``idx`` (None = all), as a mask over those events."""
+        columns = self.plan.raw_columns(gate)
+        matrix = self._matrix() if columns is not None else None
+        if matrix is not None and (idx is None or idx.size):
+            mask = gate.evaluate_rows(matrix, _ALL_ROWS if idx is None else idx, columns)
+            if mask is not None:
+                return mask
         box = gate.box()
         if box is not None:
             return self._box_mask(gate, box[0], box[1], idx, owner)
@@ -373,6 +403,8 @@ class Execution:
         """
         if not gate.dimensions or gate.references or self._matrix() is None:
             return False
+        if self.plan.raw_columns(gate) is not None and type(gate).evaluate_rows is not GateSpec.evaluate_rows:
+            return False  # reads the matrix directly, no temporaries to bound
         if any((parent, d) in self.plan.shared for d in gate.dimensions):
             return False
         prefetched = len(self.plan.compensated.get(parent, ())) > 1

@@ -177,3 +177,17 @@ def test_gather_weighted_matches_numpy(dtype):
     many = kernels.gather_weighted_many(matrix, rows, cols, np.vstack([w, [0.0, 1.0, 0.0]]))
     assert np.array_equal(many[0], kernels.gather_weighted(matrix, rows, cols, w))
     assert np.array_equal(many[1], matrix[rows, 5].astype(np.float64))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_polygon_rows_equals_polygon_on_gathered_columns(dtype):
+    rng = np.random.default_rng(5)
+    matrix = rng.integers(-2, 9, size=(3000, 4)).astype(dtype)  # many events on edges and vertices
+    matrix[::37, 1] = NAN
+    vx = np.array([0.0, 6.0, 6.0, 2.0, 2.0, 4.0, 4.0, 0.0])
+    vy = np.array([0.0, 0.0, 6.0, 6.0, 2.0, 2.0, 4.0, 4.0])
+    x, y = matrix[:, 1].astype(np.float64), matrix[:, 3].astype(np.float64)
+    full = kernels.polygon_mask(x, y, vx, vy)
+    assert np.array_equal(kernels.polygon_mask_rows(matrix, np.empty(0, np.int64), 1, 3, vx, vy), full)
+    rows = np.sort(rng.choice(3000, 700, replace=False)).astype(np.int64)
+    assert np.array_equal(kernels.polygon_mask_rows(matrix, rows, 1, 3, vx, vy), full[rows])

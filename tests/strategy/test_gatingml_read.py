@@ -142,3 +142,8 @@ def test_strategy_dict_round_trip_and_hash():
     assert s.children("/A")[0].path == "/A/B"
     with pytest.raises(StrategyError, match="no population"):
         s.population("/Z")
+
+
+def test_a_missing_path_is_reported_as_such(tmp_path):
+    with pytest.raises(StrategyError, match="strategy file not found"):
+        load_strategy(str(tmp_path / "missing.xml"))

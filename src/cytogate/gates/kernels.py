@@ -29,6 +29,7 @@ __all__ = [
     "ellipsoid_mask",
     "gather_weighted",
     "gather_weighted_many",
+    "polygon_mask_rows",
 ]
 
 
@@ -263,4 +264,53 @@ def gather_weighted_many(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray,
                 if w != 0.0:
                     acc += w * row[j]
             out[o, i] = acc
+    return out
+
+
+@numba.njit(cache=True)
+def polygon_mask_rows(
+    matrix: np.ndarray, rows: np.ndarray, cx: int, cy: int, vx: np.ndarray, vy: np.ndarray
+) -> np.ndarray:
+    """:func:`polygon_mask` read straight from two columns of an event matrix.
+
+    Parameters
+    ----------
+    matrix : (n_events, n_channels) float32 or float64
+    rows : (m,) int64
+        Event indices; an empty array means every event.
+    cx, cy : int
+        Columns holding x and y (converted to float64 before the test).
+    vx, vy : (n_vertices,) float64
+
+    Returns
+    -------
+    (m,) bool
+        Exactly ``polygon_mask(x, y, vx, vy)`` on those rows: even-odd rule,
+        left/bottom edges inside, right/top edges outside, NaN outside.
+    """
+    all_rows = rows.shape[0] == 0
+    m = matrix.shape[0] if all_rows else rows.shape[0]
+    nv = vx.shape[0]
+    xmin = vx.min()
+    xmax = vx.max()
+    ymin = vy.min()
+    ymax = vy.max()
+    out = np.zeros(m, dtype=np.bool_)
+    for i in range(m):
+        r = i if all_rows else rows[i]
+        px = np.float64(matrix[r, cx])
+        py = np.float64(matrix[r, cy])
+        if not (px >= xmin and px <= xmax and py >= ymin and py <= ymax):
+            continue
+        inside = False
+        j = nv - 1
+        for k in range(nv):
+            yk = vy[k]
+            yj = vy[j]
+            if (yk > py) != (yj > py):
+                xc = vx[k] + (py - yk) * (vx[j] - vx[k]) / (yj - yk)
+                if px < xc:
+                    inside = not inside
+            j = k
+        out[i] = inside
     return out

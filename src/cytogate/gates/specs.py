@@ -84,6 +84,16 @@ class GateSpec:
     def box(self) -> tuple[np.ndarray, np.ndarray] | None:
         return None
 
+    def evaluate_rows(self, matrix: np.ndarray, rows: np.ndarray, columns: tuple[int, ...]) -> np.ndarray | None:
+        """Optional fast path when every dimension is a plain channel of an event matrix.
+
+        ``matrix`` is ``(n_events, n_channels)``, ``rows`` the event indices (empty =
+        all events, never an empty selection), ``columns`` the channel of each
+        dimension.  Returns the same mask as :meth:`evaluate`, or None when the
+        kind has no such path.
+        """
+        return None
+
     def fit(self, values: np.ndarray) -> GateSpec:
         """Static gate fitted on one file's parent events (data-driven kinds only)."""
         raise GateError(f"{self.kind} gates are static and cannot be fitted")
@@ -183,6 +193,9 @@ class PolygonGate(GateSpec):
 
     def evaluate(self, values: np.ndarray, refs: Mapping[str, np.ndarray]) -> np.ndarray:
         return kernels.polygon_mask(values[0], values[1], self._vx, self._vy)
+
+    def evaluate_rows(self, matrix: np.ndarray, rows: np.ndarray, columns: tuple[int, ...]) -> np.ndarray:
+        return kernels.polygon_mask_rows(matrix, rows, columns[0], columns[1], self._vx, self._vy)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "dimensions": self._dims_dict(), "vertices": [list(v) for v in self.vertices]}

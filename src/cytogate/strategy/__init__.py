@@ -51,6 +51,9 @@ def load_strategy(path_or_text: str | os.PathLike[str]) -> Strategy:
         except UnicodeDecodeError as exc:
             raise StrategyError(f"strategy is not UTF-8 text (byte {exc.start})", path=source) from None
     elif isinstance(path_or_text, str):
+        if "\n" not in path_or_text and ":" not in path_or_text and not _looks_like_xml(path_or_text):
+            # one line, no YAML mapping, no XML: it was meant as a path
+            raise StrategyError(f"strategy file not found: {path_or_text}")
         text = path_or_text
     else:
         raise StrategyError(f"load_strategy expects a path or text, got {type(path_or_text).__name__}")
@@ -61,7 +64,5 @@ def load_strategy(path_or_text: str | os.PathLike[str]) -> Strategy:
     except ModuleNotFoundError as exc:
         if exc.name != "cytogate.strategy.yaml_format":
             raise
-        if source is None and "\n" not in text and ":" not in text:
-            raise StrategyError(f"strategy file not found: {text}") from None
         raise StrategyError("YAML strategies not supported yet (only Gating-ML 2.0 XML)", path=source) from None
     return yaml_format.load_yaml_strategy(text, source=source)

@@ -54,7 +54,12 @@ def _num(value: float) -> str:
 class _Ctx:
     strategy: Strategy
     ids: dict[str, str]  # population path -> Gating-ML id
+    refs: dict[str, str]  # transformation / matrix / ratio id -> Gating-ML id
+    taken: set[str]  # every xs:ID used so far (one namespace per document)
     quadrant_groups: dict[tuple[Any, ...], str] = field(default_factory=dict)
+
+    def allocate(self, name: str) -> str:
+        return _allocate(name, self.taken)
 
     def gate_element(self, root: ET.Element, tag: str, pop: Population, gate_id: str | None = None,
                      members: list[Population] | None = None) -> ET.Element:
@@ -70,13 +75,13 @@ class _Ctx:
 
     def dimension(self, parent: ET.Element, dim: AnyDimension, tag: str = "dimension",
                   extra: dict[str, str] | None = None) -> ET.Element:
-        attrs = {_g("compensation-ref"): dim.compensation}
+        attrs = {_g("compensation-ref"): self.refs.get(dim.compensation, dim.compensation)}
         if dim.transform is not None:
-            attrs[_g("transformation-ref")] = dim.transform
+            attrs[_g("transformation-ref")] = self.refs[dim.transform]
         attrs.update(extra or {})
         el = ET.SubElement(parent, _g(tag), attrs)
         if isinstance(dim, RatioDimension):
-            ET.SubElement(el, _d("new-dimension"), {_d("transformation-ref"): dim.id})
+            ET.SubElement(el, _d("new-dimension"), {_d("transformation-ref"): self.refs[dim.id]})
         else:
             ET.SubElement(el, _d("fcs-dimension"), {_d("name"): dim.name})
         return el
@@ -133,18 +138,18 @@ def _write_quadrants(root: ET.Element, pop: Population, ctx: _Ctx) -> None:
         return
     members = [p for p in ctx.strategy.populations if p.gate.kind == gate.kind and p.parent == pop.parent
                and (p.gate.group, p.gate.dividers) == (gate.group, gate.dividers)]  # type: ignore[attr-defined]
-    taken = set(ctx.ids.values()) | set(ctx.quadrant_groups.values())
-    gate_id = gate.group if gate.group not in taken else f"{gate.group}_{len(ctx.quadrant_groups) + 1}"
+    gate_id = ctx.allocate(gate.group)
+    divider_ids = {div.id: ctx.allocate(div.id) for div in gate.dividers}  # xs:ID: unique per document
     ctx.quadrant_groups[key] = gate_id
     el = ctx.gate_element(root, "QuadrantGate", pop, gate_id, members)
     for div in gate.dividers:
-        div_el = ctx.dimension(el, div.dimension, "divider", {_g("id"): div.id})
+        div_el = ctx.dimension(el, div.dimension, "divider", {_g("id"): divider_ids[div.id]})
         for v in div.values:
             ET.SubElement(div_el, _g("value")).text = _num(v)
     for member in members:
         q = ET.SubElement(el, _g("Quadrant"), {_g("id"): ctx.ids[member.path]})
         for ref, loc in member.gate.positions:  # type: ignore[attr-defined]
-            ET.SubElement(q, _g("position"), {_g("divider_ref"): ref, _g("location"): _num(loc)})
+            ET.SubElement(q, _g("position"), {_g("divider_ref"): divider_ids[ref], _g("location"): _num(loc)})
 
 
 def _write_boolean(root: ET.Element, pop: Population, ctx: _Ctx) -> None:
@@ -170,31 +175,42 @@ GATE_WRITERS: dict[str, Callable[[ET.Element, Population, _Ctx], None]] = {
 _ID_OK = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-def _ids(strategy: Strategy) -> dict[str, str]:
+def _ncname(name: str) -> str:
+    base = _ID_OK.sub("_", name)
+    return base if base[:1].isalpha() or base[:1] == "_" else f"_{base}"
+
+
+def _allocate(name: str, taken: set[str]) -> str:
+    base = _ncname(name)
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}_{n}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _ids(strategy: Strategy, taken: set[str] | None = None) -> dict[str, str]:
     """Gating-ML ids (XML NCNames, unique) for every population path."""
-    out: dict[str, str] = {}
-    taken: set[str] = set()
-    for p in strategy.populations:
-        base = _ID_OK.sub("_", p.name)
-        if not (base[:1].isalpha() or base[:1] == "_"):
-            base = f"_{base}"
-        candidate, n = base, 2
-        while candidate in taken:
-            candidate, n = f"{base}_{n}", n + 1
-        taken.add(candidate)
-        out[p.path] = candidate
-    return out
+    taken = set() if taken is None else taken
+    return {p.path: _allocate(p.name, taken) for p in strategy.populations}
 
 
 def write_gatingml(strategy: Strategy) -> str:
     """Gating-ML 2.0 text for ``strategy`` (transformations, matrices, then gates)."""
     root = ET.Element(_g("Gating-ML"))
+    taken: set[str] = set()
+    ids = _ids(strategy, taken)
+    ratio_ids = sorted({d.id for _p, d in strategy.dimensions() if isinstance(d, RatioDimension)}
+                       | {div.dimension.id for p in strategy.populations for div in getattr(p.gate, "dividers", ())
+                          if isinstance(div.dimension, RatioDimension)})
+    refs = {name: _allocate(name, taken) for name in [*strategy.transforms, *strategy.matrices, *ratio_ids]}
+    ctx = _Ctx(strategy, ids, refs, taken)
     for spec in strategy.transforms.values():
         if spec.kind not in _KIND_TO_ELEMENT:
             raise StrategyError(f"transformation {spec.id!r} of kind {spec.kind!r} has no Gating-ML 2.0 form")
         element, names = _KIND_TO_ELEMENT[spec.kind]
         params = spec.param_dict
-        el = ET.SubElement(root, _t("transformation"), {_t("id"): spec.id})
+        el = ET.SubElement(root, _t("transformation"), {_t("id"): ctx.refs[spec.id]})
         ET.SubElement(el, _t(element), {_t(n): _num(params[n.lower()]) for n in names if n.lower() in params})
     ratios: dict[str, RatioDimension] = {}
     for _path, d in strategy.dimensions():
@@ -209,12 +225,12 @@ def write_gatingml(strategy: Strategy) -> str:
             if isinstance(div.dimension, RatioDimension):
                 ratios.setdefault(div.dimension.id, div.dimension)
     for rid, d in ratios.items():
-        el = ET.SubElement(root, _t("transformation"), {_t("id"): rid})
+        el = ET.SubElement(root, _t("transformation"), {_t("id"): ctx.refs[rid]})
         fr = ET.SubElement(el, _t("fratio"), {_t("A"): _num(d.a), _t("B"): _num(d.b), _t("C"): _num(d.c)})
         ET.SubElement(fr, _d("fcs-dimension"), {_d("name"): d.numerator})
         ET.SubElement(fr, _d("fcs-dimension"), {_d("name"): d.denominator})
     for m in strategy.matrices.values():
-        attrs = {_t("id"): m.id}
+        attrs = {_t("id"): ctx.refs[m.id]}
         if m.inverted_already:
             attrs[_t("matrix-inverted-already")] = "true"
         el = ET.SubElement(root, _t("spectrumMatrix"), attrs)
@@ -226,7 +242,6 @@ def write_gatingml(strategy: Strategy) -> str:
             spectrum = ET.SubElement(el, _t("spectrum"))
             for v in row:
                 ET.SubElement(spectrum, _t("coefficient"), {_t("value"): _num(v)})
-    ctx = _Ctx(strategy, _ids(strategy))
     for pop in strategy.populations:
         if pop.gate.needs_fit:
             raise StrategyError(f"population {pop.path!r} is data-driven ({pop.gate.kind}); Gating-ML 2.0 "

@@ -1,0 +1,297 @@
+"""``run_batch``: gate many files into one output folder, resumably.
+
+Order of work, chosen so that bad input never leaves anything half-written:
+load the strategy, expand the inputs and read the sample sheet (any problem is
+an error before the output folder is touched); lock the folder; reuse every
+cached sample whose key still matches; process the rest locally or on Dask,
+committing each sample atomically as it finishes; assemble the tables; write
+``manifest.json`` last.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._version import __version__
+from ..errors import BatchError
+from .absolute import AbsoluteOptions
+from .assemble import write_tables
+from .inputs import expand_inputs, sha256_of
+from .local import default_workers, run_local
+from .lock import OutputLock
+from .outputs import remove_stale_temporaries, write_json, write_parquet
+from .progress import Progress, Summary
+from .qc import QcSpec
+from .resume import ResultCache, SampleRecord, cache_key
+from .samplesheet import SampleSheet, SheetRow, safe_sample_name
+from .stats import SCALES
+from .worker import Backend, RunConfig, SampleOutcome, SampleTask
+
+__all__ = ["MANIFEST_SCHEMA", "BatchOptions", "BatchResult", "plan_tasks", "run_batch"]
+
+MANIFEST_SCHEMA = 1
+log = logging.getLogger("cytogate.batch")
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """Options of a batch run (the ``cytogate run`` flags).
+
+    Parameters
+    ----------
+    workers : int or None
+        Local worker processes; None sizes the pool to cores and memory.
+    scheduler : str or None
+        Dask scheduler address (``tcp://host:8786``); overrides ``workers``.
+    membership : bool
+        Also write ``membership/<sample>.parquet``.
+    stats_scale : {"raw", "compensated", "transformed"}
+    stats : bool
+        Compute intensity statistics (``stats.parquet`` is written either way).
+    force : bool
+        Recompute every sample even when a cached result matches.
+    qc : QcSpec or None
+        Acquisition QC; overrides the strategy's ``qc`` step when given.
+    absolute : AbsoluteOptions
+    progress : bool or None
+        Progress bar (None: when stderr is a terminal).
+    """
+
+    workers: int | None = None
+    scheduler: str | None = None
+    membership: bool = False
+    stats_scale: str = "raw"
+    stats: bool = True
+    force: bool = False
+    qc: QcSpec | None = None
+    absolute: AbsoluteOptions = field(default_factory=AbsoluteOptions)
+    progress: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.stats_scale not in SCALES:
+            raise BatchError(f"unknown stats scale {self.stats_scale!r}; choose one of {', '.join(SCALES)}")
+        if self.workers is not None and self.workers < 1:
+            raise BatchError(f"--workers must be at least 1, not {self.workers}")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a run produced."""
+
+    out: Path
+    summary: Summary
+    failures: tuple[dict[str, str], ...]
+    manifest: dict[str, Any]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every input succeeded, 3 when some failed (DESIGN.md §5)."""
+        return 3 if self.failures else 0
+
+
+def plan_tasks(inputs: Sequence[str | os.PathLike[str]], samples: str | os.PathLike[str] | None
+               ) -> tuple[list[SampleTask], dict[str, dict[str, Any]], SampleSheet | None]:
+    """Tasks (input order), sheet metadata by sample, and the sheet.
+
+    Raises
+    ------
+    BatchError, SampleSheetError
+        No inputs, inputs not found, unmatched sheet rows, clashing sample names.
+    """
+    sheet = SampleSheet.read(samples) if samples is not None else None
+    if inputs:
+        found = expand_inputs(inputs)
+        rows = sheet.match(found) if sheet is not None else [
+            SheetRow(0, entry.path, safe_sample_name(entry.stem)) for entry in found]
+    elif sheet is not None:
+        rows = list(sheet.rows)
+    else:
+        raise BatchError("no inputs: give FCS files, folders or globs, or --samples SHEET")
+    seen: dict[str, str] = {}
+    for row in rows:
+        if row.sample in seen:
+            raise BatchError(f"inputs {seen[row.sample]} and {row.file} would both be sample {row.sample!r}; "
+                             "give a sample sheet with a 'sample' column to name them")
+        seen[row.sample] = row.file
+    tasks = [SampleTask(i, row.sample, row.file) for i, row in enumerate(rows)]
+    return tasks, {row.sample: dict(row.metadata) for row in rows}, sheet
+
+
+def _load_strategy(strategy: Any) -> Any:
+    if isinstance(strategy, (str, os.PathLike)):
+        from .. import load_strategy
+
+        return load_strategy(strategy)
+    return strategy
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
+              samples: str | os.PathLike[str] | None = None, options: BatchOptions = BatchOptions(),
+              backend: Backend = Backend()) -> BatchResult:
+    """Gate every input with ``strategy`` and write the run's tables into ``out``.
+
+    Parameters
+    ----------
+    strategy : path-like or Strategy
+        A YAML or Gating-ML file, or a loaded strategy (with ``sha256``).
+    inputs : sequence of path-like or str
+        Files, folders, globs or fsspec URLs; may be empty when ``samples`` is given.
+    out : path-like
+        Output folder (created; locked for the duration of the run).
+    samples : path-like, optional
+        Sample sheet (CSV, TSV or Excel).
+    options : BatchOptions
+    backend : Backend
+        Reader and engine (tests swap in fakes).
+
+    Returns
+    -------
+    BatchResult
+        ``exit_code`` is 3 when some inputs failed (listed in ``failures.csv``).
+
+    Raises
+    ------
+    CytogateError
+        Bad strategy, inputs or sheet (before anything is written), a locked
+        output folder, or an output that cannot be written.
+    """
+    started_at, clock = _now(), time.perf_counter()
+    strategy_obj = _load_strategy(strategy)
+    tasks, metadata, sheet = plan_tasks(inputs, samples)
+    qc = options.qc
+    if qc is None and getattr(strategy_obj, "qc", None) is not None:
+        qc = strategy_obj.qc if isinstance(strategy_obj.qc, QcSpec) else QcSpec.from_mapping(strategy_obj.qc)
+    config = RunConfig(strategy_obj, membership=options.membership, stats_scale=options.stats_scale,
+                       stats=options.stats, qc=qc, backend=backend)
+    out_dir = Path(out).expanduser().resolve()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BatchError("--out exists and is not a folder", path=out_dir)
+
+    with OutputLock(out_dir) as lock:
+        cache = ResultCache(out_dir)
+        stale = remove_stale_temporaries(out_dir, out_dir / "membership", cache.root)
+        if stale:
+            log.info("removed %d temporary file(s) left by an interrupted run", stale)
+        progress = Progress(len(tasks), bar=options.progress)
+        records: dict[str, SampleRecord] = {}
+        failures: dict[str, dict[str, str]] = {}
+        reused: set[str] = set()
+        pending: list[SampleTask] = []
+        key_options = config.key_options()
+        for task in tasks:
+            record = None if options.force else cache.load(task.sample)
+            if record is not None and record.file == task.file and (
+                    not options.membership or (out_dir / "membership" / f"{task.sample}.parquet").is_file()):
+                try:
+                    key = cache_key(strategy_obj.sha256, sha256_of(task.file), key_options)
+                except OSError:
+                    key = None
+                if key == record.key:
+                    records[task.sample] = record
+                    reused.add(task.sample)
+                    progress.update(task.sample, events=record.n_events, cached=True)
+                    continue
+            pending.append(task)
+        if reused:
+            log.info("reusing %d sample(s) finished by an earlier run with the same strategy, files and options",
+                     len(reused))
+
+        if options.scheduler:
+            from .dask_runner import run_dask
+
+            outcomes = run_dask(pending, config, address=options.scheduler)
+            runner = f"dask {options.scheduler}"
+        else:
+            workers = options.workers or default_workers(len(pending), max(map(_size, (t.file for t in pending)),
+                                                                            default=0))
+            outcomes = run_local(pending, config, workers=workers, close_fds=[lock.fd] if lock.fd else [])
+            runner = f"local, {min(workers, max(len(pending), 1))} worker(s)"
+        for outcome in outcomes:
+            _commit(outcome, out_dir, cache, records, failures, options)
+            progress.update(outcome.task.sample, events=outcome.record.n_events if outcome.record else 0,
+                            ok=outcome.ok, reason=outcome.reason)
+        summary = progress.close()
+
+        ordered = [records[t.sample] for t in tasks if t.sample in records]
+        failed = tuple(failures[t.sample] for t in tasks if t.sample in failures)
+        write_tables(out_dir, ordered, failed, metadata=metadata, sheet=sheet, absolute=options.absolute,
+                     qc=qc is not None)
+        manifest = _manifest(strategy, strategy_obj, tasks, records, failures, reused, options, qc, sheet,
+                             runner, started_at, time.perf_counter() - clock, summary)
+        write_json(out_dir / "manifest.json", manifest)
+    return BatchResult(out_dir, summary, failed, manifest)
+
+
+def _commit(outcome: SampleOutcome, out_dir: Path, cache: ResultCache, records: dict[str, SampleRecord],
+            failures: dict[str, dict[str, str]], options: BatchOptions) -> None:
+    task = outcome.task
+    if outcome.record is None:
+        failures[task.sample] = {"file": task.file, "sample": task.sample, "stage": outcome.stage,
+                                 "reason": outcome.reason}
+        return
+    if options.membership and outcome.membership is not None:
+        write_parquet(out_dir / "membership" / f"{task.sample}.parquet", outcome.membership)
+    cache.store(outcome.record)
+    # what is assembled is what a resumed run would read back
+    records[task.sample] = SampleRecord.from_json(outcome.record.to_json())
+
+
+def _manifest(strategy_arg: Any, strategy: Any, tasks: Sequence[SampleTask], records: dict[str, SampleRecord],
+              failures: dict[str, dict[str, str]], reused: set[str], options: BatchOptions, qc: QcSpec | None,
+              sheet: SampleSheet | None, runner: str, started_at: str, seconds: float,
+              summary: Summary) -> dict[str, Any]:
+    entries = []
+    for task in tasks:
+        record, failure = records.get(task.sample), failures.get(task.sample)
+        entry: dict[str, Any] = {"path": task.file, "sample": task.sample}
+        if record is not None:
+            entry.update(status="ok", reused=task.sample in reused, sha256=record.sha256,
+                         n_events=record.n_events, n_events_kept=record.n_events_kept, seconds=record.seconds)
+            if record.qc is not None:
+                entry["qc"] = record.qc
+        elif failure is not None:
+            entry.update(status="failed", stage=failure["stage"], reason=failure["reason"])
+        entries.append(entry)
+    path = os.fspath(strategy_arg) if isinstance(strategy_arg, (str, os.PathLike)) else getattr(strategy, "source", None)
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "cytogate": __version__,
+        "python": platform.python_version(),
+        "started": started_at,
+        "finished": _now(),
+        "seconds": round(seconds, 3),
+        "runner": runner,
+        "strategy": {"path": None if path is None else str(Path(path).resolve()),
+                     "sha256": getattr(strategy, "sha256", None),
+                     "format": getattr(strategy, "format", None),
+                     "text": getattr(strategy, "source_text", None)},
+        "sample_sheet": None if sheet is None else {"path": sheet.path, "sha256": sha256_of(sheet.path)},
+        "options": {"membership": options.membership, "stats": options.stats, "stats_scale": options.stats_scale,
+                    "force": options.force, "workers": options.workers, "scheduler": options.scheduler,
+                    "qc": None if qc is None else qc.to_dict(),
+                    "absolute": {"bead_population": options.absolute.bead_population,
+                                 "wbc_reference": options.absolute.wbc_reference,
+                                 "lymphocyte_reference": options.absolute.lymphocyte_reference}},
+        "totals": {"files": summary.files, "ok": summary.done, "reused": summary.cached, "failed": summary.failed,
+                   "events": summary.events},
+        "inputs": entries,
+    }

@@ -1,0 +1,108 @@
+"""Run samples on this machine: in-process for one worker, else a process pool.
+
+The pool is sized to the cores this process may use and to the memory
+available: each worker holds about one decoded file plus masks, estimated as
+``MEMORY_PER_BYTE`` times the largest input file.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+from .worker import RunConfig, SampleOutcome, SampleTask, process_sample
+
+__all__ = ["MEMORY_PER_BYTE", "available_cores", "available_memory", "default_workers", "run_local"]
+
+#: Peak bytes of worker memory per byte of FCS file (float64 copies, masks, statistics).
+MEMORY_PER_BYTE = 4.0
+_BASE_MEMORY = 300 << 20  # interpreter, numpy, numba, pandas
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new processes (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def default_workers(n_tasks: int, largest_input: int) -> int:
+    """Workers for ``n_tasks`` inputs whose largest file is ``largest_input`` bytes."""
+    workers = min(available_cores(), max(n_tasks, 1))
+    memory = available_memory()
+    if memory is not None:
+        per_worker = _BASE_MEMORY + MEMORY_PER_BYTE * largest_input
+        workers = min(workers, max(1, int(0.8 * memory // per_worker)))
+    return max(1, workers)
+
+
+_CONFIG: RunConfig | None = None
+
+
+def _init_worker(config: RunConfig, inherited_fds: Sequence[int]) -> None:
+    global _CONFIG
+    _CONFIG = config
+    for fd in inherited_fds:  # forked children must not keep the output lock alive
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _run_in_worker(task: SampleTask) -> SampleOutcome:
+    assert _CONFIG is not None
+    return process_sample(task, _CONFIG)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    # fork starts in milliseconds; Python >= 3.12 warns when forking a threaded
+    # process, so newer interpreters use forkserver.
+    if sys.platform.startswith("linux") and sys.version_info < (3, 12):
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
+
+
+def run_local(tasks: Sequence[SampleTask], config: RunConfig, *, workers: int,
+              close_fds: Sequence[int] = ()) -> Iterator[SampleOutcome]:
+    """Process tasks, yielding outcomes as they finish.
+
+    Parameters
+    ----------
+    tasks : sequence of SampleTask
+    config : RunConfig
+    workers : int
+        1 runs everything in this process (no start-up cost).
+    close_fds : sequence of int
+        Descriptors forked workers must close (the output folder lock).
+    """
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield process_sample(task, config)
+        return
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=_context(),
+                             initializer=_init_worker, initargs=(config, tuple(close_fds))) as pool:
+        pending: set[Future[SampleOutcome]] = set()
+        queue = list(tasks)[::-1]
+        # keep at most two tasks per worker in flight so outcomes stream back in order of completion
+        while queue or pending:
+            while queue and len(pending) < 2 * workers:
+                pending.add(pool.submit(_run_in_worker, queue.pop()))
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+

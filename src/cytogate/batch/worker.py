@@ -1,0 +1,180 @@
+"""The work done for one sample, wherever it runs (this process, a pool worker, a Dask worker).
+
+read (hashing the file) -> acquisition QC -> gate -> intensity statistics.
+Every failure is caught and returned as a failed outcome naming the stage, so
+one corrupt file never stops a batch.  Nothing here writes to the output
+folder: the driver commits results, so workers on other machines need no
+access to it and a killed worker leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import CytogateError
+from .inputs import local_copy
+from .qc import QcSpec, acquisition_qc
+from .resume import SampleRecord, cache_key
+from .stats import STATS_COLUMNS, intensity_stats, scaled_values
+
+__all__ = ["Backend", "SampleTask", "RunConfig", "SampleOutcome", "process_sample"]
+
+
+def _read(path: str) -> Any:
+    from .. import read_fcs
+
+    return read_fcs(path)
+
+
+def _gate(strategy: Any, sample: Any) -> Any:
+    from .. import gate
+
+    return gate(strategy, sample)
+
+
+def _subset(sample: Any, keep: np.ndarray) -> Any:
+    subset = getattr(sample, "subset", None)
+    if subset is not None:
+        return subset(keep)
+    from ..fcs import Sample
+
+    return Sample.from_arrays(np.asarray(sample.events)[keep], sample.channels, markers=sample.markers,
+                              keywords=sample.keywords, spillover=sample.spillover, path=sample.path)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """How a sample is read, gated and cut to the events QC keeps (swappable for tests)."""
+
+    read: Callable[[str], Any] = _read
+    gate: Callable[[Any, Any], Any] = _gate
+    subset: Callable[[Any, np.ndarray], Any] = _subset
+
+
+@dataclass(frozen=True)
+class SampleTask:
+    """One input to process: position in the run, sample name and path or URL."""
+
+    index: int
+    sample: str
+    file: str
+
+
+@dataclass(frozen=True, eq=False)
+class RunConfig:
+    """Everything a worker needs besides the task (sent once per worker)."""
+
+    strategy: Any
+    membership: bool = False
+    stats_scale: str = "raw"
+    stats: bool = True
+    qc: QcSpec | None = None
+    backend: Backend = field(default_factory=Backend)
+
+    def key_options(self) -> dict[str, Any]:
+        """The options that change a sample's result (part of the cache key)."""
+        return {"membership": self.membership, "stats": self.stats, "stats_scale": self.stats_scale,
+                "qc": None if self.qc is None else self.qc.to_dict()}
+
+
+@dataclass(frozen=True, eq=False)
+class SampleOutcome:
+    """What a worker returns: a record to commit, or the stage and reason it failed."""
+
+    task: SampleTask
+    record: SampleRecord | None = None
+    membership: pd.DataFrame | None = None
+    stage: str = ""
+    reason: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.record is not None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    if isinstance(exc, CytogateError):
+        return text[0] if text else type(exc).__name__
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _membership(masks: dict[str, np.ndarray], keep: np.ndarray | None, n_events: int) -> pd.DataFrame:
+    columns: dict[str, np.ndarray] = {}
+    for path, mask in masks.items():
+        mask = np.asarray(mask, dtype=bool)
+        if keep is not None:
+            full = np.zeros(n_events, dtype=bool)
+            full[keep] = mask
+            mask = full
+        columns[path] = mask
+    if keep is not None:
+        columns["qc_kept"] = keep
+    return pd.DataFrame(columns)
+
+
+def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
+    """Read, QC, gate and measure one sample; never raises for a bad input.
+
+    Returns
+    -------
+    SampleOutcome
+        ``record`` set on success; otherwise ``stage`` (``read``, ``qc``,
+        ``gate``, ``stats``) and a one-line ``reason``.
+    """
+    started = time.perf_counter()
+    seconds: dict[str, float] = {}
+    stage = "read"
+    try:
+        clock = time.perf_counter()
+        with local_copy(task.file) as (local, sha256):
+            sample = config.backend.read(local)
+            n_events = int(sample.n_events)
+            seconds["read"] = time.perf_counter() - clock
+
+            stage, clock = "qc", time.perf_counter()
+            keep, qc_report = None, None
+            if config.qc is not None:
+                keep, qc_report = acquisition_qc(sample.events, list(sample.channels), config.qc)
+                if keep.all():
+                    keep = None
+                else:
+                    sample = config.backend.subset(sample, keep)
+            seconds["qc"] = time.perf_counter() - clock
+
+            stage, clock = "gate", time.perf_counter()
+            result = config.backend.gate(config.strategy, sample)
+            counts = result.counts.copy()
+            counts["sample"] = task.sample
+            counts["file"] = task.file
+            masks = dict(result.masks)
+            seconds["gate"] = time.perf_counter() - clock
+
+            stage, clock = "stats", time.perf_counter()
+            if config.stats:
+                channels = [str(c) for c in sample.channels]
+                values = scaled_values(config.strategy, sample, config.stats_scale, channels)
+                markers = list(getattr(sample, "markers", None) or [None] * len(channels))
+                stats = intensity_stats(values, channels, masks, sample=task.sample, markers=markers,
+                                        scale=config.stats_scale)
+            else:
+                stats = pd.DataFrame(columns=list(STATS_COLUMNS))
+            membership = _membership(masks, keep, n_events) if config.membership else None
+            seconds["stats"] = time.perf_counter() - clock
+    except Exception as exc:  # isolate every failure to its file
+        return SampleOutcome(task, stage=stage, reason=_reason(exc), seconds=time.perf_counter() - started)
+    seconds["total"] = time.perf_counter() - started
+    record = SampleRecord(
+        sample=task.sample, file=task.file,
+        key=cache_key(getattr(config.strategy, "sha256", ""), sha256, config.key_options()),
+        sha256=sha256, n_events=n_events, n_events_kept=n_events if keep is None else int(keep.sum()),
+        counts=counts, stats=stats, qc=qc_report, seconds={k: round(v, 6) for k, v in seconds.items()},
+    )
+    return SampleOutcome(task, record=record, membership=membership, seconds=seconds["total"])

@@ -1,0 +1,87 @@
+"""Intensity statistics: definitions pinned against plain numpy, scales, NaN and zero handling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from batch_helpers import make_inputs, write_strategy
+
+from cytogate.batch import BatchOptions, intensity_stats, run_batch
+from cytogate.batch.stats import scaled_values
+
+
+def test_definitions_match_numpy():
+    rng = np.random.default_rng(1)
+    values = np.column_stack([rng.lognormal(3, 1, 1001), rng.normal(0, 5, 1001)])
+    mask = rng.random(1001) < 0.3
+    table = intensity_stats(values, ["A", "B"], {"/P": mask}, sample="s", markers=["CD3", None])
+    assert list(table["population"]) == ["/", "/", "/P", "/P"]
+    row = table[(table.population == "/P") & (table.channel == "A")].iloc[0]
+    x = values[mask, 0]
+    assert row["n"] == mask.sum() and row["marker"] == "CD3"
+    assert row["median"] == pytest.approx(np.median(x), rel=1e-12)
+    assert row["mean"] == pytest.approx(x.mean(), rel=1e-12)
+    assert row["geo_mean"] == pytest.approx(np.exp(np.log(x).mean()), rel=1e-12)
+    assert row["cv"] == pytest.approx(100 * x.std(ddof=1) / x.mean(), rel=1e-12)
+    p16, p84 = np.percentile(x, [15.87, 84.13])
+    assert row["robust_cv"] == pytest.approx(100 * (p84 - p16) / 2 / np.median(x), rel=1e-12)
+    b = table[(table.population == "/") & (table.channel == "B")].iloc[0]
+    positive = values[:, 1][values[:, 1] > 0]
+    assert b["n_positive"] == positive.size
+    assert b["geo_mean"] == pytest.approx(np.exp(np.log(positive).mean()), rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 10, 31, 100, 1000])
+def test_quickselect_quantiles_equal_numpy_with_ties(n):
+    rng = np.random.default_rng(n)
+    for values in (rng.normal(size=n), rng.integers(0, 4, size=n).astype(float), np.sort(rng.normal(size=n)),
+                   np.sort(rng.normal(size=n))[::-1].copy(), np.full(n, 2.5)):
+        for dtype in (np.float64, np.float32):
+            x = values.astype(dtype)
+            row = intensity_stats(x[:, None], ["A"], {}, sample="s").iloc[0]
+            ref = x.astype(np.float64)
+            p16, med, p84 = np.percentile(ref, [15.87, 50, 84.13])
+            assert row["median"] == pytest.approx(med, rel=1e-12, abs=1e-12)
+            expected_rcv = 100 * (p84 - p16) / 2 / med if med != 0 else np.nan
+            assert row["robust_cv"] == pytest.approx(expected_rcv, rel=1e-9, abs=1e-9, nan_ok=True)
+            assert row["mean"] == pytest.approx(ref.mean(), rel=1e-12, abs=1e-12)
+
+
+def test_empty_population_nan_values_and_zero_mean():
+    values = np.array([[1.0, 0.0], [np.nan, 0.0], [3.0, 0.0]])
+    table = intensity_stats(values, ["A", "Z"], {"/none": np.zeros(3, bool)}, sample="s")
+    a = table[(table.population == "/") & (table.channel == "A")].iloc[0]
+    assert a["n"] == 2 and a["median"] == 2.0
+    z = table[(table.population == "/") & (table.channel == "Z")].iloc[0]
+    assert np.isnan(z["cv"]) and np.isnan(z["robust_cv"]) and np.isnan(z["geo_mean"])
+    empty = table[table.population == "/none"]
+    assert (empty["n"] == 0).all() and empty["median"].isna().all()
+
+
+def test_compensated_scale_uses_the_file_spillover():
+    from cytogate.fcs import Sample
+    from cytogate.spillover import Spillover
+
+    spill = Spillover(np.array([[1.0, 0.2], [0.1, 1.0]]), ("A", "B"))
+    raw = np.array([[10.0, 5.0], [3.0, 7.0]])
+    sample = Sample.from_arrays(raw, ["A", "B"], spillover=spill)
+    got = scaled_values(None, sample, "compensated", ["B", "A"])
+    expected = raw @ np.linalg.inv(spill.matrix)
+    np.testing.assert_allclose(got, expected[:, [1, 0]], rtol=1e-12)
+    np.testing.assert_array_equal(scaled_values(None, sample, "raw", ["A"])[:, 0], raw[:, 0])
+
+
+def test_stats_parquet_from_a_run(tmp_path):
+    strategy = write_strategy(tmp_path)
+    files = make_inputs(tmp_path / "fcs", count=2, n=2000)
+    run_batch(strategy, [str(f) for f in files], tmp_path / "out",
+              options=BatchOptions(workers=1, progress=False))
+    stats = pd.read_parquet(tmp_path / "out" / "stats.parquet")
+    assert set(stats["population"]) == {"/", "/Cells", "/Cells/Tcells", "/Beads"}
+    assert set(stats["scale"]) == {"raw"}
+    counts = pd.read_csv(tmp_path / "out" / "counts.csv")
+    merged = stats[stats.channel == "FL1-A"].merge(counts, on=["sample", "population"])
+    assert (merged["n"] == merged["count"]).all()
+    t = stats[(stats.population == "/Cells/Tcells") & (stats.channel == "FL1-A")]
+    assert (t["median"] > 500).all()
