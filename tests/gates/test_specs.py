@@ -125,3 +125,29 @@ def test_ambiguous_and_missing_markers_list_what_the_file_has(sample):
         resolve_dimension("CD3", sample)
     with pytest.raises(MarkerError, match=r"CD268.*FL1-A \(CD3\)"):
         resolve_dimension("CD268", sample)
+
+
+
+def test_gate_from_dict_finds_data_driven_kinds_without_importing_adaptive_first(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from cytogate.strategy import load_strategy
+
+    strategy = load_strategy(
+        "cytogate_strategy: 1\npopulations:\n  Singlets: {singlet: {area: FSC-A, height: FSC-H}}\n"
+    )
+    saved = tmp_path / "strategy.json"
+    saved.write_text(json.dumps(strategy.to_dict()))
+    # A fresh interpreter, so nothing has imported cytogate.adaptive yet.
+    code = (
+        "import json, sys\n"
+        "from cytogate.strategy.tree import Strategy\n"
+        "assert 'cytogate.adaptive' not in sys.modules\n"
+        f"s = Strategy.from_dict(json.load(open({str(saved)!r})))\n"
+        "print(type(s.populations[0].gate).__name__)\n"
+    )
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "SingletGate"

@@ -80,3 +80,18 @@ def test_shipped_panel_file_matches_standard_table():
     shipped = panels.load_panel(GATING_STRATEGIES / "markers.yaml")
     for marker, names in shipped.items():
         assert set(names) <= set(panels.STANDARD_ALIASES[marker]), marker
+
+
+def test_editing_a_panel_file_changes_the_strategy_hash(tmp_path):
+    from cytogate.strategy import load_strategy
+
+    strategy_file = tmp_path / "s.yaml"
+    strategy_file.write_text(
+        "cytogate_strategy: 1\npanel: panel.yaml\n"
+        "populations:\n  Pos: {range: {CD268: {min: 0.5}}}\n"
+    )
+    (tmp_path / "panel.yaml").write_text("CD268: [CD268, BAFF-R]\n")
+    first = load_strategy(strategy_file).sha256
+    assert load_strategy(strategy_file).sha256 == first
+    (tmp_path / "panel.yaml").write_text("CD268: [CD268, BAFFR]\n")
+    assert load_strategy(strategy_file).sha256 != first

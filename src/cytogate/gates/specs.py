@@ -19,6 +19,8 @@ Semantics of boundaries and NaN are those of :mod:`cytogate.gates.kernels`.
 
 from __future__ import annotations
 
+import importlib
+
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -57,6 +59,10 @@ def gate_from_dict(data: Mapping[str, Any]) -> GateSpec:
     """Build a gate from ``{"kind": ..., ...}`` as written by ``to_dict``."""
     kind = data.get("kind")
     cls = GATE_KINDS.get(str(kind))
+    if cls is None:
+        # Data-driven kinds register themselves when cytogate.adaptive is imported.
+        importlib.import_module("cytogate.adaptive")
+        cls = GATE_KINDS.get(str(kind))
     if cls is None:
         raise GateError(f"unknown gate kind {kind!r}; known kinds: {', '.join(sorted(GATE_KINDS))}")
     return cls.from_dict(data)
