@@ -81,3 +81,20 @@ def test_run_with_qc_removal_changes_the_root(tmp_path):
     assert not membership.loc[~membership["qc_kept"], "/Cells"].any()
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["inputs"][0]["qc"]["events_removed"] == row["events_removed"]
+
+
+def test_strategy_qc_step_is_used_and_cli_flag_overrides(tmp_path):
+    import cytogate
+    from cytogate import write_fcs
+
+    events, _ = _acquisition()
+    fcs = write_fcs(tmp_path / "clog.fcs", events.astype(np.float32), list(CHANNELS), markers=list(MARKERS))
+    strategy = cytogate.load_strategy(write_strategy(tmp_path))
+    object.__setattr__(strategy, "qc", {"mode": "remove"})  # what a YAML `qc:` step provides
+    result = run_batch(strategy, [str(fcs)], tmp_path / "out", options=BatchOptions(workers=1, progress=False))
+    assert result.manifest["options"]["qc"]["mode"] == "remove"
+    assert result.manifest["inputs"][0]["n_events_kept"] < result.manifest["inputs"][0]["n_events"]
+    flagged = run_batch(strategy, [str(fcs)], tmp_path / "out2",
+                        options=BatchOptions(workers=1, progress=False, qc=QcSpec(mode="flag")))
+    entry = flagged.manifest["inputs"][0]
+    assert entry["n_events_kept"] == entry["n_events"] and entry["qc"]["events_flagged"] > 0

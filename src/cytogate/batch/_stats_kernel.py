@@ -92,14 +92,15 @@ def _quantile(buf, keys, n, cum, q, tmp):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def column_stats(values, mask, use_mask, buf, keys, tmp, hist):  # pragma: no cover - compiled
-    """Statistics of ``values[mask]`` (or all values when ``use_mask`` is False).
+def column_stats(values, index, use_index, buf, keys, tmp, hist):  # pragma: no cover - compiled
+    """Statistics of ``values[index]`` (or of all values when ``use_index`` is False).
 
     Parameters
     ----------
     values : (n_events,) float array
-    mask : (n_events,) bool array
-    use_mask : bool
+    index : (n_selected,) int64 array
+        Positions of the population's events (``np.flatnonzero(mask)``).
+    use_index : bool
     buf, tmp : (n_events,) float64 scratch arrays
     keys : (n_events,) uint16 scratch array
     hist : (65536,) int64 scratch array
@@ -120,10 +121,9 @@ def column_stats(values, mask, use_mask, buf, keys, tmp, hist):  # pragma: no co
     hist[:] = 0
     bits = buf.view(np.uint64)
     sign = np.uint64(1) << np.uint64(63)
-    for i in range(values.shape[0]):
-        if use_mask and not mask[i]:
-            continue
-        x = float(values[i])
+    count = index.shape[0] if use_index else values.shape[0]
+    for j in range(count):
+        x = float(values[index[j]]) if use_index else float(values[j])
         if x != x:
             continue
         buf[n] = x

@@ -94,7 +94,13 @@ def run_local(tasks: Sequence[SampleTask], config: RunConfig, *, workers: int,
         for task in tasks:
             yield process_sample(task, config)
         return
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=_context(),
+    context = _context()
+    if context.get_start_method() == "fork":
+        # Gate the first sample here: forked workers then inherit the loaded numba
+        # kernels instead of each loading them from the cache again.
+        yield process_sample(tasks[0], config)
+        tasks = tasks[1:]
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context,
                              initializer=_init_worker, initargs=(config, tuple(close_fds))) as pool:
         pending: set[Future[SampleOutcome]] = set()
         queue = list(tasks)[::-1]

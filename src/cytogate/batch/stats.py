@@ -30,17 +30,17 @@ STATS_COLUMNS = ("sample", "population", "channel", "marker", "scale", "n", "n_p
                  "median", "mean", "geo_mean", "cv", "robust_cv")
 
 
-def _column_stats(x: np.ndarray, mask: np.ndarray | None, scratch: tuple[np.ndarray, ...]) -> tuple[Any, ...]:
+def _column_stats(x: np.ndarray, index: np.ndarray | None, scratch: tuple[np.ndarray, ...]) -> tuple[Any, ...]:
     from ._stats_kernel import column_stats
 
-    use_mask = mask is not None
-    n, n_pos, lo, med, hi, mean, sd, geo = column_stats(x, mask if use_mask else _NO_MASK, use_mask, *scratch)
+    use_index = index is not None
+    n, n_pos, lo, med, hi, mean, sd, geo = column_stats(x, index if use_index else _NO_INDEX, use_index, *scratch)
     cv = 100.0 * sd / mean if n > 1 and mean != 0 else np.nan
     rcv = 100.0 * (hi - lo) / 2.0 / med if n > 0 and med != 0 else np.nan
     return int(n), int(n_pos), float(med), float(mean), float(geo), float(cv), float(rcv)
 
 
-_NO_MASK = np.zeros(0, dtype=bool)
+_NO_INDEX = np.zeros(0, dtype=np.int64)
 
 
 def intensity_stats(
@@ -78,8 +78,9 @@ def intensity_stats(
     if values.ndim != 2 or values.shape[1] != len(channels):
         raise ValueError(f"values must be (n_events, {len(channels)}), got {values.shape}")
     markers = list(markers) if markers is not None else [None] * len(channels)
-    ordered: dict[str, np.ndarray | None] = {"/": None}
-    ordered.update({k: np.ascontiguousarray(v, dtype=bool) for k, v in masks.items() if k != "/"})
+    ordered: dict[str, np.ndarray | None] = {"/": None}  # population -> event positions
+    ordered.update({k: np.flatnonzero(np.asarray(v, dtype=bool)).astype(np.int64) for k, v in masks.items()
+                    if k != "/"})
     n_events = values.shape[0]
     buf = (np.empty(n_events), np.empty(n_events, dtype=np.uint16), np.empty(n_events), np.empty(65536, np.int64))
     results: dict[tuple[str, int], tuple[Any, ...]] = {}
@@ -88,8 +89,8 @@ def intensity_stats(
         if column.dtype not in (np.float32, np.float64):
             column = column.astype(np.float64)
         column = np.ascontiguousarray(column)
-        for population, mask in ordered.items():
-            results[population, j] = _column_stats(column, mask, buf)
+        for population, index in ordered.items():
+            results[population, j] = _column_stats(column, index, buf)
     rows = [(sample, population, channels[j], markers[j] or "", scale, *results[population, j])
             for population in ordered for j in range(len(channels))]
     table = pd.DataFrame(rows, columns=list(STATS_COLUMNS))
