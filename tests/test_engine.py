@@ -313,17 +313,6 @@ def test_cli_run_writes_counts_and_membership(tmp_path):
     assert np.array_equal(member["/Cells/CD3+"].to_numpy(), cytogate.gate(strat, s).masks["/Cells/CD3+"])
 
 
-def test_run_files_names_membership_files_uniquely(tmp_path):
-    from cytogate.cli.run import run_files
-
-    _s, _strat, gml, files = _two_files(tmp_path, same_name=True)
-    out = tmp_path / "out"
-    table = run_files(gml, files, out, membership=True)
-    assert len(table) == 4
-    assert sorted(p.name for p in (out / "membership").iterdir()) == ["tube.parquet", "tube_2.parquet"]
-    assert not any(p.name.startswith(".") for p in out.rglob("*"))  # no temporaries left
-
-
 def test_cli_run_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
     from cytogate.cli import main
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+
 
 from .._version import __version__
 from ..errors import ModelError, OutputError
@@ -50,10 +50,13 @@ def _pair(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
+# Listed here, not imported from the model, so `cytogate --help` stays fast;
+# a test checks they match cytogate.longitudinal.covariance.STRUCTURES.
+COVARIANCE_CHOICES = ("un", "cs", "ar1", "toep", "csh", "ar1h", "toeph")
+
+
 def register(subparsers: Any, formatter_class: type[argparse.HelpFormatter]) -> None:
     """Add the ``mmrm`` sub-command."""
-    from ..longitudinal.covariance import STRUCTURES
-
     parser = subparsers.add_parser(
         "mmrm",
         help="mixed model for repeated measures on a long table (SAS-compatible)",
@@ -65,7 +68,7 @@ def register(subparsers: Any, formatter_class: type[argparse.HelpFormatter]) -> 
     parser.add_argument("--formula", required=True, help='fixed effects, e.g. "FEV1 ~ RACE + SEX + ARMCD*AVISIT"')
     parser.add_argument("--subject", required=True, help="column identifying the subject")
     parser.add_argument("--time", required=True, help="column of the repeated visit (one row per subject and visit)")
-    parser.add_argument("--cov", default="un", choices=list(STRUCTURES), help="within-subject covariance structure")
+    parser.add_argument("--cov", default="un", choices=COVARIANCE_CHOICES, help="within-subject covariance structure")
     parser.add_argument("--method", default="reml", choices=["reml", "ml"], help="estimation method")
     parser.add_argument(
         "--df", default="satterthwaite", choices=["satterthwaite", "kenward-roger"], help="degrees of freedom"
@@ -89,19 +92,6 @@ def register(subparsers: Any, formatter_class: type[argparse.HelpFormatter]) -> 
     parser.set_defaults(handler=run)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV, TSV or Parquet table chosen by the file extension."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if suffix in (".tsv", ".tab", ".txt"):
-        return pd.read_csv(path, sep="\t")
-    if suffix == ".csv":
-        return pd.read_csv(path)
-    raise ModelError(f"cannot tell the format of {path.name!r}: use .csv, .tsv, .txt or .parquet", path=path)
-
-
 def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -112,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
     """Fit, write the outputs, print a short summary; returns the exit code."""
     from ..longitudinal import fit_mmrm
 
-    data = read_table(args.table)
+    from ..longitudinal.analysis import load_table
+
+    data = load_table(args.table)
     reference = dict(args.reference)
     if args.control and args.control[0] not in reference:
         # Coefficients then read as differences from the control, as in SAS listings.
@@ -154,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(fit: Any, contrasts: pd.DataFrame | None, out: Path, alpha: float) -> None:
+def _print_summary(fit: Any, contrasts: Any, out: Path, alpha: float) -> None:
     lines = [
         f"MMRM {fit.method.upper()}, covariance {fit.cov_structure}"
         + (f" (requested {fit.requested_structure})" if fit.cov_structure != fit.requested_structure else "")

@@ -2,26 +2,17 @@
 
 The command parses arguments and calls :func:`cytogate.batch.run_batch`, which
 does the work (parallel or on Dask, atomic per-sample results, failures
-isolated).  :func:`gate_file` and :func:`run_files` are the simple
-single-process API kept for scripts and tests.
+isolated).  Heavy modules are imported in the handler so `cytogate --help`
+stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
 
-import pandas as pd
-
-from ..engine import COUNT_COLUMNS, GatingResult, gate
-from ..errors import OutputError
-from ..strategy import Strategy, load_strategy
-
-__all__ = ["register", "gate_file", "write_counts", "write_membership", "run_files"]
+__all__ = ["register"]
 
 log = logging.getLogger(__name__)
 
@@ -69,61 +60,6 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
     bar.add_argument("--no-progress", dest="progress", action="store_false",
                      help="never show a progress bar (log lines instead)")
     parser.set_defaults(handler=_handle)
-
-
-def gate_file(strategy: Strategy, path: str | os.PathLike[str]) -> GatingResult:
-    """Read one FCS file and gate it (the unit of work of a run)."""
-    from ..fcs import read_fcs  # imported here so `cytogate --help` stays fast
-
-    return gate(strategy, read_fcs(path))
-
-
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write output: {exc.strerror or exc}", path=path) from None
-
-
-def write_counts(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write a counts table as CSV atomically (columns in ``COUNT_COLUMNS`` order first)."""
-    ordered = [c for c in COUNT_COLUMNS if c in table.columns] + [c for c in table.columns if c not in COUNT_COLUMNS]
-    _atomic(Path(path), lambda tmp: table[ordered].to_csv(tmp, index=False))
-
-
-def write_membership(result: GatingResult, path: str | os.PathLike[str]) -> None:
-    """Write ``result.membership()`` as parquet atomically."""
-    _atomic(Path(path), lambda tmp: result.membership().to_parquet(tmp, index=False))
-
-
-def _unique_name(name: str, taken: set[str]) -> str:
-    safe = "".join(ch if ch.isalnum() or ch in "-_.+" else "_" for ch in name) or "sample"
-    candidate, n = safe, 2
-    while candidate in taken:
-        candidate, n = f"{safe}_{n}", n + 1
-    taken.add(candidate)
-    return candidate
-
-
-def run_files(strategy: Strategy | str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]],
-              out: str | os.PathLike[str], *, membership: bool = False) -> pd.DataFrame:
-    """Gate every input and write ``out/counts.csv`` (and membership files); returns the counts."""
-    strat = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
-    out_dir = Path(out)
-    frames, taken = [], set()
-    for item in inputs:
-        result = gate_file(strat, item)
-        frames.append(result.counts)
-        if membership:
-            write_membership(result, out_dir / "membership" / f"{_unique_name(result.sample, taken)}.parquet")
-        log.info("%s: %d events, %d populations", item, result.n_events, len(result.masks))
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(COUNT_COLUMNS))
-    write_counts(table, out_dir / "counts.csv")
-    return table
 
 
 def _handle(args: argparse.Namespace) -> int:

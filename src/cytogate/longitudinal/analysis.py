@@ -193,7 +193,7 @@ def load_table(path: str | Path) -> pd.DataFrame:
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(path)
-        sep = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
+        sep = "\t" if path.suffix.lower() in (".tsv", ".tab", ".txt") else ","
         return pd.read_csv(path, sep=sep)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise ModelError(f"cannot read the table: {exc}", path=path) from exc
