@@ -89,8 +89,14 @@ def test_strategy_qc_step_is_used_and_cli_flag_overrides(tmp_path):
 
     events, _ = _acquisition()
     fcs = write_fcs(tmp_path / "clog.fcs", events.astype(np.float32), list(CHANNELS), markers=list(MARKERS))
-    strategy = cytogate.load_strategy(write_strategy(tmp_path))
-    object.__setattr__(strategy, "qc", {"mode": "remove"})  # what a YAML `qc:` step provides
+    yaml_file = tmp_path / "strategy.yaml"
+    yaml_file.write_text(
+        "cytogate_strategy: 1\n"
+        "qc: {mode: remove, k_rate: 5}\n"
+        f"populations:\n  Cells: {{range: {{{CHANNELS[0]}: {{min: 200}}}}}}\n"
+    )
+    strategy = cytogate.load_strategy(yaml_file)
+    assert strategy.qc == QcSpec(mode="remove", k_rate=5.0)
     result = run_batch(strategy, [str(fcs)], tmp_path / "out", options=BatchOptions(workers=1, progress=False))
     assert result.manifest["options"]["qc"]["mode"] == "remove"
     assert result.manifest["inputs"][0]["n_events_kept"] < result.manifest["inputs"][0]["n_events"]
@@ -98,3 +104,12 @@ def test_strategy_qc_step_is_used_and_cli_flag_overrides(tmp_path):
                         options=BatchOptions(workers=1, progress=False, qc=QcSpec(mode="flag")))
     entry = flagged.manifest["inputs"][0]
     assert entry["n_events_kept"] == entry["n_events"] and entry["qc"]["events_flagged"] > 0
+
+
+def test_yaml_qc_step_errors_name_the_line(tmp_path):
+    import cytogate
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cytogate_strategy: 1\nqc: {mode: remove, k_rat: 5}\npopulations:\n  A: {range: {X: {min: 1}}}\n")
+    with pytest.raises(StrategyError, match=r"bad.yaml:2:.*k_rat"):
+        cytogate.load_strategy(bad)

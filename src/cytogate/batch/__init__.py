@@ -11,7 +11,7 @@ from __future__ import annotations
 from .absolute import AbsoluteOptions, absolute_counts
 from .driver import MANIFEST_SCHEMA, BatchOptions, BatchResult, plan_tasks, run_batch
 from .inputs import InputFile, expand_inputs
-from .qc import QcSpec, acquisition_qc
+from ..qc import QcSpec, acquisition_qc
 from .samplesheet import SampleSheet, safe_sample_name
 from .stats import intensity_stats
 from .worker import Backend

@@ -29,7 +29,7 @@ from .local import default_workers, run_local
 from .lock import OutputLock
 from .outputs import remove_stale_temporaries, write_json, write_parquet
 from .progress import Progress, Summary
-from .qc import QcSpec
+from ..qc import QcSpec
 from .resume import ResultCache, SampleRecord, cache_key
 from .samplesheet import SampleSheet, SheetRow, safe_sample_name
 from .stats import SCALES

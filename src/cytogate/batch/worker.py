@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..errors import CytogateError
 from .inputs import local_copy
-from .qc import QcSpec, acquisition_qc
+from ..qc import QcSpec, acquisition_qc
 from .resume import SampleRecord, cache_key
 from .stats import STATS_COLUMNS, intensity_stats, scaled_values
 

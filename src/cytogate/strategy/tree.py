@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import StrategyError
 from ..gates.dimensions import FCS, UNCOMPENSATED, AnyDimension
 from ..gates.specs import GateSpec, gate_from_dict
+from ..qc import QcSpec
 
 __all__ = ["ROOT", "Population", "TransformSpec", "SpectrumMatrix", "Strategy", "join_path"]
 
@@ -178,6 +179,8 @@ class Strategy:
     format: str = "python"
     # marker name -> all its synonyms (YAML ``markers:`` / ``panel:``); used when resolving dimensions
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # optional acquisition-QC step run before gating (YAML ``qc:``)
+    qc: QcSpec | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "populations", tuple(self.populations))
@@ -251,6 +254,7 @@ class Strategy:
             "populations": [{"name": p.name, "parent": p.parent, "gate": p.gate.to_dict()} for p in self.populations],
             "transforms": [t.to_dict() for t in self.transforms.values()],
             "matrices": [m.to_dict() for m in self.matrices.values()],
+            **({"qc": self.qc.to_dict()} if self.qc is not None else {}),
         }
 
     @classmethod
@@ -265,7 +269,8 @@ class Strategy:
         matrices = {m["id"]: SpectrumMatrix(m["id"], tuple(m["fluorochromes"]), tuple(m["detectors"]),
                                             np.asarray(m["matrix"]), bool(m.get("inverted_already", False)))
                     for m in data.get("matrices", [])}
-        return cls(pops, transforms, matrices, source_text=source_text, source=source, format=format)
+        qc = QcSpec.from_mapping(data["qc"]) if data.get("qc") is not None else None
+        return cls(pops, transforms, matrices, source_text=source_text, source=source, format=format, qc=qc)
 
     # -- validation ----------------------------------------------------------------
     def _validate(self) -> None:

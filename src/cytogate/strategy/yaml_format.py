@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import CytogateError
 from ..gates.dimensions import FCS, UNCOMPENSATED, AnyDimension, Dimension, RatioDimension
+from ..qc import QcSpec
 from . import panels
 from .tree import ROOT, Population, SpectrumMatrix, Strategy, TransformSpec, join_path
 from .yaml_schema import Ctx, LocList, LocMap, did_you_mean, load_located
@@ -45,7 +46,8 @@ FORMAT_VERSION = 1
 
 TOP_KEYS = (
     "cytogate_strategy", "name", "description", "references", "panel", "markers", "compensation",
-    "spillover", "transforms", "transform", "scatter_transform", "marker_transforms", "ratios", "populations",
+    "spillover", "transforms", "transform", "scatter_transform", "marker_transforms", "ratios", "qc",
+    "populations",
 )
 
 # YAML transform names -> cytogate.transforms kinds (the kinds themselves are accepted too)
@@ -387,11 +389,23 @@ def load_yaml_strategy(text: str, *, source: str | os.PathLike[str] | None = Non
                                f"{entries[entry.key].ctx.mark.line})")
             entries[entry.key] = entry
     strategy_pops = _link(entries)
+    qc = _qc_step(doc, ctx) if "qc" in doc else None
     try:
         return Strategy(tuple(strategy_pops), b.transforms, b.matrices, source_text=text, source=src,
-                        format="yaml", aliases=panels.expand(b.aliases))
+                        format="yaml", aliases=panels.expand(b.aliases), qc=qc)
     except CytogateError as exc:
         ctx.fail(exc.message)
+
+
+def _qc_step(doc: LocMap, ctx: Ctx) -> QcSpec:
+    """The optional acquisition-QC step: ``qc: flag``, ``qc: remove`` or a mapping of settings."""
+    qctx = ctx.at(doc.where("qc"))
+    try:
+        return QcSpec.from_mapping(doc["qc"])
+    except CytogateError as exc:
+        qctx.fail(f"qc: {exc.message}")
+    except (TypeError, ValueError) as exc:
+        qctx.fail(f"qc: invalid setting ({exc})")
 
 
 def _tentative_paths(pops: LocMap) -> dict[str, str]:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import StrategyError
+from .errors import StrategyError
 
 __all__ = ["QcSpec", "acquisition_qc", "find_time_channel"]
 
