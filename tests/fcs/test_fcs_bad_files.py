@@ -180,3 +180,15 @@ def test_random_corruption_never_escapes_as_other_exception(tmp_path, good):
                 read_metadata(path)
             except FcsError:
                 pass
+
+
+def test_broken_second_data_set_does_not_cost_the_first(tmp_path):
+    first = build_fcs([(k, "00000000" if k == "$NEXTDATA" else v) for k, v in _i16(2)], np.arange(4, dtype="<u2").tobytes())
+    first = first.replace(b"$NEXTDATA/00000000/", f"$NEXTDATA/{len(first):08d}/".encode())
+    path = tmp_path / "two.fcs"
+    path.write_bytes(first + b"FCS3.1    " + b"xxxxxxxx" * 6)
+    with pytest.warns(FcsWarning, match="data set 1 unreadable"):
+        sample = read_fcs(path, scale=False)
+    assert sample.n_datasets == 1 and sample.events.tolist() == [[0.0, 1.0], [2.0, 3.0]]
+    with pytest.raises(FcsError, match="not a number"):
+        read_fcs(path, dataset=1)

@@ -12,7 +12,7 @@ of a memory map; decoding everything of a uniform file is one ``readinto``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,7 +164,15 @@ def describe_format(keywords: Mapping[str, str], path: Path) -> DataFormat:
         mask = range_mask(get_float(keywords, f"$P{n}R", path), bits) if kind == "I" else None
         params.append(ParamFormat(kind, bits, offset, mask))
         offset += bits
-    return DataFormat(tuple(params), significance, get_str(keywords, "$BYTEORD") or "")
+    fmt = DataFormat(tuple(params), significance, get_str(keywords, "$BYTEORD") or "")
+    if fmt.little is None and fmt.byte_aligned:
+        for n, p in enumerate(params, start=1):
+            if p.bits > 8 and p.bits != 8 * len(significance):
+                raise FcsError(
+                    f"$BYTEORD {fmt.byteord!r} (a permuted order) does not fit the {p.bits}-bit $P{n}B",
+                    path=path,
+                )
+    return fmt
 
 
 def read_uniform(path: Path, start: int, n_events: int, fmt: DataFormat) -> np.ndarray:
@@ -180,9 +188,19 @@ def read_uniform(path: Path, start: int, n_events: int, fmt: DataFormat) -> np.n
     native = dtype.newbyteorder("=")
     out = np.empty((n_events, len(fmt.params)), dtype=native)
     view = memoryview(out).cast("B")
-    with open(path, "rb") as handle:
+    # Unbuffered reads straight into the array; the first read stops at a page boundary of
+    # the file so that the large one copies whole page-cache pages (as np.fromfile's does).
+    head = min((-start) % 4096, out.nbytes)
+    got = 0
+    with open(path, "rb", buffering=0) as handle:
         handle.seek(start)
-        got = handle.readinto(view)
+        if head:
+            got = handle.readinto(view[:head]) or 0
+        while got < out.nbytes:
+            chunk = handle.readinto(view[got:])
+            if not chunk:
+                break
+            got += chunk
     if got != out.nbytes:
         raise FcsError(f"DATA segment truncated: read {got} of {out.nbytes} bytes", path=path, offset=start)
     if not dtype.isnative and dtype.itemsize > 1:

@@ -65,8 +65,12 @@ def _read_dataset(handle, base: int, file_size: int, path: Path) -> _DataSet:  #
 
 
 def _merge_supplemental(handle, header: Header, keywords: dict[str, str], file_size: int, path: Path) -> None:  # type: ignore[no-untyped-def]
-    begin = get_int(keywords, "$BEGINSTEXT", path, default=0) or 0
-    end = get_int(keywords, "$ENDSTEXT", path, default=0) or 0
+    try:
+        begin = get_int(keywords, "$BEGINSTEXT", path, default=0) or 0
+        end = get_int(keywords, "$ENDSTEXT", path, default=0) or 0
+    except FcsError as exc:
+        warnings.warn(f"{path}: {exc.message}; supplemental TEXT ignored", FcsWarning, stacklevel=4)
+        return
     if begin == 0 and end == 0:
         return
     start, stop = header.base + begin, header.base + end
@@ -104,7 +108,14 @@ def _walk(path: Path, dataset: int) -> tuple[_DataSet, int, int]:
         base = 0
         count = 0
         while True:
-            current = _read_dataset(handle, base, file_size, path)
+            try:
+                current = _read_dataset(handle, base, file_size, path)
+            except FcsError as exc:
+                if chosen is None:
+                    raise
+                # A broken later data set must not cost the one that was asked for.
+                warnings.warn(f"{path}: data set {count} unreadable ({exc.message}); not counted", FcsWarning, stacklevel=3)
+                break
             if count == dataset:
                 chosen = current
             count += 1

@@ -10,6 +10,7 @@ Returned arrays are read-only so the cached values cannot be changed by accident
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import FcsError, MarkerError
+from ..errors import FcsError, FcsWarning, MarkerError
 from ..spillover import Spillover
 from .decode import DataFormat, decode_column, read_uniform
 from .scaling import ChannelScale
@@ -27,9 +28,11 @@ __all__ = ["Sample", "unique_names"]
 
 
 class _EventSource(Protocol):
+    """What a sample decodes its events from: a file, an array, or nothing (metadata only)."""
+
     def matrix(self) -> np.ndarray: ...
 
-    def column(self, index: int) -> np.ndarray: ...
+    def column(self, position: int) -> np.ndarray: ...
 
 
 def unique_names(names: Sequence[str]) -> tuple[str, ...]:
@@ -82,11 +85,27 @@ class _FileEvents:
             raise FcsError(f"cannot map the DATA segment: {exc}", path=self.path, offset=self.start) from None
 
     def _finish(self, values: np.ndarray, position: int) -> np.ndarray:
-        values = values.astype(self.dtype, copy=False)
-        if self.scales is not None and not self.scales[position].identity:
-            values = self.scales[position].apply(values)
+        return self._scale(values.astype(self.dtype, copy=False), position)
+
+    def _scale(self, values: np.ndarray, position: int) -> np.ndarray:
+        """Scale one column; an absurd ``$PnE`` that overflows gives inf and an FcsWarning, not a numpy warning."""
+        scale = None if self.scales is None else self.scales[position]
+        if scale is None or scale.identity:
+            return values
+        with np.errstate(over="ignore"):
+            values = scale.apply(values)
+        if scale.decades > 0 and np.isinf(values).any():
+            n = self.indices[position] + 1
+            warnings.warn(
+                f"{self.path}: log amplification $P{n}E ({scale.decades:g} decades over $P{n}R {scale.range:g}) "
+                "overflows float64; those values are inf",
+                FcsWarning,
+                stacklevel=4,
+            )
         return values
 
+    # Corrupt float DATA can hold signalling-NaN bit patterns; converting them is not an error.
+    @np.errstate(invalid="ignore")
     def column(self, position: int) -> np.ndarray:
         if self.n_events == 0:
             return np.empty(0, dtype=self.dtype)
@@ -97,6 +116,7 @@ class _FileEvents:
         finally:
             del data
 
+    @np.errstate(invalid="ignore")
     def matrix(self) -> np.ndarray:
         k = len(self.indices)
         if self.n_events == 0:
@@ -109,7 +129,7 @@ class _FileEvents:
             if self.scales is not None:
                 for j, scale in enumerate(self.scales):
                     if not scale.identity:
-                        out[:, j] = scale.apply(out[:, j].copy())
+                        out[:, j] = self._scale(out[:, j].copy(), j)
             return out
         out = np.empty((self.n_events, k), dtype=self.dtype)
         data = self._map()
@@ -183,7 +203,7 @@ class Sample:
     n_datasets: int = 1
     dataset: int = 0
     scaled: bool = True
-    source: Any = field(default=None, repr=False, compare=False)
+    source: _EventSource | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.markers) != len(self.channels):

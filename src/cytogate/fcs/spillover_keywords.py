@@ -39,14 +39,14 @@ _DFC = re.compile(r"^\$DFC(\d+)TO(\d+)$")
 
 def _warn(path: Path | None, message: str) -> None:
     where = f"{path}: " if path is not None else ""
-    warnings.warn(f"{where}{message}; spillover ignored", FcsWarning, stacklevel=4)
+    warnings.warn(f"{where}{message}; spillover ignored", FcsWarning, stacklevel=5)
 
 
 def _parse_matrix(key: str, value: str, channels: Sequence[str], path: Path | None) -> Spillover | None:
     parts = [p.strip() for p in value.split(",")]
     try:
         n = int(float(parts[0]))
-    except ValueError:
+    except (ValueError, OverflowError):
         _warn(path, f"{key} does not start with a channel count ({value[:40]!r})")
         return None
     if n <= 0:
