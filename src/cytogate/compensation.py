@@ -24,6 +24,7 @@ import numpy as np
 from .compensation_io import spillover_from_file, spillover_from_text
 from .errors import CompensationError
 from .spillover import Spillover
+from .threads import use_parallel
 
 __all__ = [
     "Compensator",
@@ -40,7 +41,64 @@ __all__ = [
 _CHUNK = 2048  # events per block: the needed rows of a block stay in L1/L2 while every output is formed
 
 
+@numba.njit(cache=True, inline="always")
+def _columns_chunk(block, counts, rows, weights, out, lo, hi):  # type: ignore[no-untyped-def]
+    for q in range(out.shape[0]):
+        for i in range(lo, hi):
+            out[q, i] = 0.0
+        for j in range(counts[q]):
+            w = weights[q, j]
+            r = rows[q, j]
+            for i in range(lo, hi):
+                out[q, i] += w * block[r, i]
+
+
+@numba.njit(cache=True, inline="always")
+def _rows_chunk(events, needed, counts, rows, weights, out, lo, hi):  # type: ignore[no-untyped-def]
+    # each block of rows is transposed once into a small buffer, so every needed value is read once
+    k = needed.shape[0]
+    buf = np.empty((k, hi - lo))
+    for i in range(lo, hi):
+        for r in range(k):
+            buf[r, i - lo] = events[i, needed[r]]
+    for q in range(out.shape[0]):
+        for i in range(lo, hi):
+            out[q, i] = 0.0
+        for j in range(counts[q]):
+            w = weights[q, j]
+            r = rows[q, j]
+            for i in range(lo, hi):
+                out[q, i] += w * buf[r, i - lo]
+
+
 @numba.njit(cache=True, parallel=True)
+def _columns_threaded(block, counts, rows, weights, out):  # type: ignore[no-untyped-def]
+    n = block.shape[1]
+    for c in numba.prange((n + _CHUNK - 1) // _CHUNK):
+        _columns_chunk(block, counts, rows, weights, out, c * _CHUNK, min(c * _CHUNK + _CHUNK, n))
+
+
+@numba.njit(cache=True)
+def _columns_serial(block, counts, rows, weights, out):  # type: ignore[no-untyped-def]
+    n = block.shape[1]
+    for c in range((n + _CHUNK - 1) // _CHUNK):
+        _columns_chunk(block, counts, rows, weights, out, c * _CHUNK, min(c * _CHUNK + _CHUNK, n))
+
+
+@numba.njit(cache=True, parallel=True)
+def _rows_threaded(events, needed, counts, rows, weights, out):  # type: ignore[no-untyped-def]
+    n = events.shape[0]
+    for c in numba.prange((n + _CHUNK - 1) // _CHUNK):
+        _rows_chunk(events, needed, counts, rows, weights, out, c * _CHUNK, min(c * _CHUNK + _CHUNK, n))
+
+
+@numba.njit(cache=True)
+def _rows_serial(events, needed, counts, rows, weights, out):  # type: ignore[no-untyped-def]
+    n = events.shape[0]
+    for c in range((n + _CHUNK - 1) // _CHUNK):
+        _rows_chunk(events, needed, counts, rows, weights, out, c * _CHUNK, min(c * _CHUNK + _CHUNK, n))
+
+
 def _unmix_columns(block, counts, rows, weights, out):  # type: ignore[no-untyped-def]
     """``out[q] = sum_j weights[q, j] * block[rows[q, j]]`` for ``j < counts[q]``.
 
@@ -48,44 +106,14 @@ def _unmix_columns(block, counts, rows, weights, out):  # type: ignore[no-untype
     weights are listed, so a NaN in a detector that does not feed an output
     does not reach it, while a NaN that does feed it gives NaN.
     """
-    n = block.shape[1]
-    for c in numba.prange((n + _CHUNK - 1) // _CHUNK):
-        lo = c * _CHUNK
-        hi = min(lo + _CHUNK, n)
-        for q in range(out.shape[0]):
-            for i in range(lo, hi):
-                out[q, i] = 0.0
-            for j in range(counts[q]):
-                w = weights[q, j]
-                r = rows[q, j]
-                for i in range(lo, hi):
-                    out[q, i] += w * block[r, i]
+    kernel = _columns_threaded if use_parallel(block.shape[1]) else _columns_serial
+    kernel(block, counts, rows, weights, out)
 
 
-@numba.njit(cache=True, parallel=True)
 def _unmix_rows(events, needed, counts, rows, weights, out):  # type: ignore[no-untyped-def]
-    """As :func:`_unmix_columns` with the raw columns ``events[:, needed]`` of a row-major matrix.
-
-    Each block of rows is transposed once into a small buffer, so every needed
-    value is read from memory once.
-    """
-    n = events.shape[0]
-    k = needed.shape[0]
-    for c in numba.prange((n + _CHUNK - 1) // _CHUNK):
-        lo = c * _CHUNK
-        hi = min(lo + _CHUNK, n)
-        buf = np.empty((k, hi - lo))
-        for i in range(lo, hi):
-            for r in range(k):
-                buf[r, i - lo] = events[i, needed[r]]
-        for q in range(out.shape[0]):
-            for i in range(lo, hi):
-                out[q, i] = 0.0
-            for j in range(counts[q]):
-                w = weights[q, j]
-                r = rows[q, j]
-                for i in range(lo, hi):
-                    out[q, i] += w * buf[r, i - lo]
+    """As :func:`_unmix_columns` with the raw columns ``events[:, needed]`` of a row-major matrix."""
+    kernel = _rows_threaded if use_parallel(events.shape[0]) else _rows_serial
+    kernel(events, needed, counts, rows, weights, out)
 
 
 def _sparse_weights(dense: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

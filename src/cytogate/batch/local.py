@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
+from ..threads import set_threads, threads_disabled
 from .worker import RunConfig, SampleOutcome, SampleTask, process_sample
 
 __all__ = ["MEMORY_PER_BYTE", "available_cores", "available_memory", "default_workers", "run_local"]
@@ -57,6 +58,7 @@ _CONFIG: RunConfig | None = None
 def _init_worker(config: RunConfig, inherited_fds: Sequence[int]) -> None:
     global _CONFIG
     _CONFIG = config
+    set_threads(False)  # the pool already uses every core; one thread per worker
     for fd in inherited_fds:  # forked children must not keep the output lock alive
         try:
             os.close(fd)
@@ -69,10 +71,21 @@ def _run_in_worker(task: SampleTask) -> SampleOutcome:
     return process_sample(task, _CONFIG)
 
 
+def _numba_threads_started() -> bool:
+    """True once numba's threading runtime runs here (GNU OpenMP cannot survive fork)."""
+    import numba
+
+    try:
+        return numba.threading_layer() not in ("workqueue", "tbb")
+    except ValueError:  # not initialised: no parallel kernel has run in this process
+        return False
+
+
 def _context() -> multiprocessing.context.BaseContext:
-    # fork starts in milliseconds; Python >= 3.12 warns when forking a threaded
-    # process, so newer interpreters use forkserver.
-    if sys.platform.startswith("linux") and sys.version_info < (3, 12):
+    # fork starts in milliseconds, but only while this process has no numba
+    # threads; Python >= 3.12 warns when forking a threaded process, so newer
+    # interpreters use forkserver.
+    if sys.platform.startswith("linux") and sys.version_info < (3, 12) and not _numba_threads_started():
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
 
@@ -95,13 +108,17 @@ def run_local(tasks: Sequence[SampleTask], config: RunConfig, *, workers: int,
             yield process_sample(task, config)
         return
     context = _context()
+    # only forked children inherit our descriptors; elsewhere these numbers mean other files
+    inherited = tuple(close_fds) if context.get_start_method() == "fork" else ()
     if context.get_start_method() == "fork":
         # Gate the first sample here: forked workers then inherit the loaded numba
-        # kernels instead of each loading them from the cache again.
-        yield process_sample(tasks[0], config)
+        # kernels instead of each loading them from the cache again.  Single-threaded,
+        # so that this process stays safe to fork.
+        with threads_disabled():
+            yield process_sample(tasks[0], config)
         tasks = tasks[1:]
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context,
-                             initializer=_init_worker, initargs=(config, tuple(close_fds))) as pool:
+                             initializer=_init_worker, initargs=(config, inherited)) as pool:
         pending: set[Future[SampleOutcome]] = set()
         queue = list(tasks)[::-1]
         # keep at most two tasks per worker in flight so outcomes stream back in order of completion

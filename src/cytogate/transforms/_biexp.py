@@ -29,11 +29,12 @@ from functools import lru_cache
 import numba
 import numpy as np
 
+from ..threads import use_parallel
+
 __all__ = ["BiexpCore", "core_for", "solve_logicle_d"]
 
 _SUB_BITS = 7  # pieces per binade = 2**_SUB_BITS
 _SHIFT = 52 - _SUB_BITS
-_PARALLEL_MIN = 1 << 15  # below this many values the serial loop is faster than threads
 _LN10 = math.log(10.0)
 
 
@@ -250,7 +251,7 @@ class BiexpCore:
 
     def forward_into(self, x: np.ndarray, out: np.ndarray) -> None:
         """Fast forward transform, flat ``x`` (float32/64) into flat float64 ``out``."""
-        kernel = _forward_parallel if x.shape[0] >= _PARALLEL_MIN else _forward_serial
+        kernel = _forward_parallel if use_parallel(x.shape[0]) else _forward_serial
         kernel(
             x, out, self.x1, self.scale, self.p, self.q, self.b, self.d, self.lin,
             self._small, self._inv_slope0, self._key0, self._table,  # type: ignore[attr-defined]
@@ -262,7 +263,7 @@ class BiexpCore:
 
     def inverse_into(self, y: np.ndarray, out: np.ndarray) -> None:
         """Inverse transform, flat ``y`` into flat float64 ``out``."""
-        kernel = _inverse_parallel if y.shape[0] >= _PARALLEL_MIN else _inverse_serial
+        kernel = _inverse_parallel if use_parallel(y.shape[0]) else _inverse_serial
         kernel(y, out, self.x1, 1.0 / self.scale, self.p, self.q, self.b, self.d, self.lin)
 
 
