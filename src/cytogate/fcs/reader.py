@@ -38,8 +38,11 @@ class _DataSet:
 
 
 def _read_at(handle, start: int, size: int) -> bytes:  # type: ignore[no-untyped-def]
-    handle.seek(start)
-    return handle.read(size)
+    try:
+        handle.seek(start)
+        return handle.read(size)
+    except OSError as exc:  # e.g. EIO from a failing disk or a /proc file
+        raise FcsError(f"cannot read: {exc.strerror or exc}", path=handle.name, offset=start) from None
 
 
 def _read_dataset(handle, base: int, file_size: int, path: Path) -> _DataSet:  # type: ignore[no-untyped-def]
@@ -94,6 +97,15 @@ def _walk(path: Path, dataset: int) -> tuple[_DataSet, int, int]:
     """The requested data set, the number of data sets and the file size."""
     if not isinstance(dataset, (int, np.integer)) or isinstance(dataset, bool) or dataset < 0:
         raise FcsError(f"dataset must be a non-negative integer, got {dataset!r}", path=path)
+    if "\x00" in str(path):
+        raise FcsError("file name contains a NUL byte", path=str(path).replace("\x00", "\\x00"))
+    try:
+        special = path.exists() and not path.is_file() and not path.is_dir()
+    except OSError as exc:  # e.g. a name too long
+        raise FcsError(f"unusable file name: {exc.strerror or exc}", path=path) from None
+    if special:
+        # Opening a FIFO blocks until someone writes to it; a device is no FCS file either.
+        raise FcsError("not a regular file (a pipe, socket or device)", path=path)
     try:
         handle = open(path, "rb")
     except FileNotFoundError:
