@@ -103,6 +103,10 @@ def cytogate_1_worker(n_events: int) -> None:
     _cli(n_events, "--workers", "1", "--no-stats")
 
 
+def cytogate_1_worker_stats(n_events: int) -> None:
+    _cli(n_events, "--workers", "1")
+
+
 def setup_cluster(n_events: int) -> None:
     global _CLUSTER
     setup(n_events)
@@ -114,6 +118,10 @@ def setup_cluster(n_events: int) -> None:
 
 def cytogate_local_cluster(n_events: int) -> None:
     _cli(n_events, "--scheduler", _CLUSTER.scheduler_address, "--no-stats")
+
+
+def cytogate_local_cluster_stats(n_events: int) -> None:
+    _cli(n_events, "--scheduler", _CLUSTER.scheduler_address)
 
 
 def setup_flowkit(n_events: int) -> None:
@@ -156,7 +164,11 @@ CASES = [
     Case(OPERATION, "cytogate", "cytogate_2_workers", input="size", sizes=SIZES, setup="setup"),
     Case(OPERATION, "cytogate +stats", "cytogate_2_workers_stats", input="size", sizes=SIZES, setup="setup"),
     Case(OPERATION, "cytogate 1 worker", "cytogate_1_worker", input="size", sizes=SIZES, setup="setup"),
+    Case(OPERATION, "cytogate 1 worker +stats", "cytogate_1_worker_stats", input="size", sizes=SIZES,
+         setup="setup"),
     Case(OPERATION, "cytogate LocalCluster", "cytogate_local_cluster", input="size", sizes=SIZES,
+         setup="setup_cluster"),
+    Case(OPERATION, "cytogate LocalCluster +stats", "cytogate_local_cluster_stats", input="size", sizes=SIZES,
          setup="setup_cluster"),
     Case(OPERATION, "flowkit Session", "flowkit_session", input="size", sizes=SIZES, repeats=1,
          setup="setup_flowkit"),
@@ -180,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
 
     for label, function in [("cytogate 2 workers", cytogate_2_workers),
                             ("cytogate 2 workers +stats", cytogate_2_workers_stats),
-                            ("cytogate 1 worker", cytogate_1_worker)]:
+                            ("cytogate 1 worker", cytogate_1_worker),
+                            ("cytogate 1 worker +stats", cytogate_1_worker_stats)]:
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()
@@ -189,9 +202,11 @@ def main(argv: list[str] | None = None) -> int:
         report(label, min(times))
     if not args.skip_cluster:
         setup_cluster(args.events)
-        start = time.perf_counter()
-        cytogate_local_cluster(args.events)
-        report("cytogate LocalCluster (2 procs)", time.perf_counter() - start)
+        for label, function in [("cytogate LocalCluster (2 procs)", cytogate_local_cluster),
+                                ("cytogate LocalCluster (2 procs) +stats", cytogate_local_cluster_stats)]:
+            start = time.perf_counter()
+            function(args.events)
+            report(label, time.perf_counter() - start)
         _CLUSTER.close()
     if not args.skip_flowkit:
         setup_flowkit(args.events)

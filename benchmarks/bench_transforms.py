@@ -13,9 +13,13 @@ Cases (DESIGN.md §6):
   contiguous columns (as cytogate's reader provides them) or the same
   row-major matrix; plus the usual case of a strategy reading 3 of 16 columns.
 
-Each timing is the best of ``repeats`` runs after one warm-up (numba compiled,
-pages touched).  Run standalone: ``python benchmarks/bench_transforms.py
-[--events N] [--repeats R]``; the functions return plain dicts for a harness.
+Under ``benchmarks/run.py`` (``CASES`` below, ``input="size"``) every tool
+gets the same matrix, built in the untimed setup of a fresh process together
+with the tool's imports and a warm-up on a few events (numba kernels loaded);
+one call is timed.  Standalone, each timing is the best of ``repeats`` runs
+after one warm-up (numba compiled, pages touched): ``python
+benchmarks/bench_transforms.py [--events N] [--repeats R]``; the ``bench_*``
+functions return plain dicts.
 """
 
 from __future__ import annotations
@@ -26,6 +30,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+try:  # run by benchmarks/run.py (benchmarks/ on sys.path) or standalone
+    from harness import Case
+except ImportError:  # pragma: no cover
+    Case = dict  # type: ignore[misc,assignment]
 
 from cytogate.compensation import Compensator, spillover_from_array
 from cytogate.transforms import LogicleTransform
@@ -142,6 +151,94 @@ def bench_compensation(n_events: int = 1_000_000, n_detectors: int = 16, repeats
         "ratio_3_columns_vs_solve_all": t_solve / t_few,
         "max_rel_diff": max_rel,
     }
+
+
+# -- harness cases (benchmarks/run.py): input="size", data built in the untimed setup ----------
+N_CHANNELS = 16
+_STATE: dict[str, Any] = {}
+
+
+def _touch(result: Any) -> None:
+    """Materialise a result (sum it) so that no tool is credited for work it deferred."""
+    arrays = list(result.values()) if isinstance(result, dict) else [result]
+    _STATE["checksum"] = float(sum(np.nansum(a) for a in arrays))
+
+
+def setup_logicle(n_events: int) -> None:
+    _STATE["events"] = make_events(n_events, N_CHANNELS)
+    _STATE["logicle"] = LogicleTransform(**LOGICLE)
+    _STATE["logicle"].apply(_STATE["events"][:1000])  # load the kernels (serial and threaded)
+    _STATE["logicle"].apply(_STATE["events"][:100_000])
+
+
+def setup_logicle_flowutils(n_events: int) -> None:
+    import flowutils.transforms
+
+    _STATE["events"] = make_events(n_events, N_CHANNELS)
+    _STATE["flowutils"] = flowutils.transforms
+
+
+def setup_logicle_flowkit(n_events: int) -> None:
+    from flowkit import transforms
+
+    _STATE["events"] = make_events(n_events, N_CHANNELS)
+    _STATE["flowkit"] = transforms.LogicleTransform(param_t=LOGICLE["t"], param_w=LOGICLE["w"],
+                                                    param_m=LOGICLE["m"], param_a=LOGICLE["a"])
+
+
+def logicle_cytogate(n_events: int) -> None:
+    _touch(_STATE["logicle"].apply(_STATE["events"]))
+
+
+def logicle_flowutils(n_events: int) -> None:
+    events = _STATE["events"]
+    _touch(_STATE["flowutils"].logicle(events, list(range(events.shape[1])), t=LOGICLE["t"], m=LOGICLE["m"],
+                                       w=LOGICLE["w"], a=LOGICLE["a"]))
+
+
+def logicle_flowkit(n_events: int) -> None:
+    _touch(_STATE["flowkit"].apply(_STATE["events"]))
+
+
+def _spill(n_detectors: int) -> tuple[np.ndarray, list[str]]:
+    rng = np.random.default_rng(1)
+    matrix = np.eye(n_detectors) + np.triu(rng.uniform(0, 0.2, (n_detectors, n_detectors)), 1) * (
+        rng.random((n_detectors, n_detectors)) < 0.4)
+    return matrix, [f"FL{i + 1}-A" for i in range(n_detectors)]
+
+
+def setup_compensation(n_events: int) -> None:
+    matrix, names = _spill(N_CHANNELS)
+    _STATE.update(matrix=matrix, names=names, spill=spillover_from_array(matrix, names),
+                  events=make_events(n_events, N_CHANNELS, seed=2))
+    for n in (1000, 100_000):  # load the serial and the threaded kernels
+        Compensator(_STATE["spill"], names).columns_from_events(_STATE["events"][:n], names)
+
+
+def compensation_cytogate(n_events: int) -> None:
+    names = _STATE["names"]
+    _touch(Compensator(_STATE["spill"], names).columns_from_events(_STATE["events"], names))
+
+
+def compensation_solve(n_events: int) -> None:
+    _touch(np.linalg.solve(_STATE["matrix"].T, _STATE["events"].T).T)
+
+
+LOGICLE_OP = f"logicle, {N_CHANNELS} channels"
+COMP_OP = f"compensation, {N_CHANNELS} detectors"
+_ORACLE_SIZES = (100_000, 1_000_000)  # the oracles take many seconds at 5M events
+CASES = [
+    Case(operation=LOGICLE_OP, tool="cytogate", function="logicle_cytogate", input="size", setup="setup_logicle"),
+    Case(operation=LOGICLE_OP, tool="flowutils", function="logicle_flowutils", input="size",
+         setup="setup_logicle_flowutils", sizes=_ORACLE_SIZES, repeats=2),
+    Case(operation=LOGICLE_OP, tool="FlowKit", function="logicle_flowkit", input="size",
+         setup="setup_logicle_flowkit", sizes=_ORACLE_SIZES, repeats=2),
+    Case(operation=COMP_OP, tool="cytogate", function="compensation_cytogate", input="size",
+         setup="setup_compensation"),
+    Case(operation=COMP_OP, tool="np.linalg.solve (FlowKit)", function="compensation_solve", input="size",
+         setup="setup_compensation"),
+]
+TARGETS = [(LOGICLE_OP, "cytogate", "flowutils", 20.0)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,6 +82,14 @@ class Plan:
     compensated: dict[str, tuple[_Base, ...]] = field(default_factory=dict)  # parent -> bases its children read
     shared: frozenset[tuple[str, AnyDimension]] = frozenset()  # (parent, dim) read by more than one gate
     n_children: dict[str, int] = field(default_factory=dict)
+    mapped_bounds: dict[tuple[str, float, float], Any] = field(default_factory=dict, repr=False)
+
+    def map_bounds(self, transform_id: str, lo: float, hi: float) -> tuple[float, float, float, float] | None:
+        """:func:`_map_bounds` of a transform's interval, computed once per plan (blocks reuse it)."""
+        key = (transform_id, lo, hi)
+        if key not in self.mapped_bounds:
+            self.mapped_bounds[key] = _map_bounds(self.transforms[transform_id], lo, hi)
+        return self.mapped_bounds[key]
 
     def raw_columns(self, gate: GateSpec) -> tuple[int, ...] | None:
         """Channel of each dimension when all are plain channels (no compensation, transform, ratio)."""
@@ -295,31 +303,13 @@ class Execution:
         base = self.plan.recipes[dim].base
         key = (("base", base), owner)
         values = self._values.get(key)
-        if values is None and base.coefs is not None and len(self.plan.compensated.get(owner, ())) > 1:
-            self._prefetch_compensated(owner, idx)
-            values = self._values.get(key)
         if values is None:
+            # One pass per compensated output: a single float64 add chain per row is about
+            # twice as fast as interleaving several outputs' chains in one fused pass.
             values = self._base_values(base, idx)
             if (owner, dim) in self.plan.shared:  # keep only what a sibling will read again
                 self._values[key] = values
         return values
-
-    def _prefetch_compensated(self, owner: str, idx: np.ndarray | None) -> None:
-        """Compute every compensated column the children of ``owner`` read, in one pass."""
-        matrix = self._matrix()
-        bases = [b for b in self.plan.compensated[owner] if (("base", b), owner) not in self._values]
-        if matrix is None or len(bases) < 2 or (idx is not None and idx.size == 0):
-            return
-        cols = sorted({c for b in bases for c in b.channels})
-        position = {c: j for j, c in enumerate(cols)}
-        weights = np.zeros((len(bases), len(cols)))
-        for o, b in enumerate(bases):
-            for c, w in zip(b.channels, b.coefs or ()):
-                weights[o, position[c]] = w
-        rows = _ALL_ROWS if idx is None else idx
-        block = kernels.gather_weighted_many(matrix, rows, np.array(cols, dtype=np.int64), weights)
-        for o, b in enumerate(bases):
-            self._values[(("base", b), owner)] = block[o]
 
     def values(self, dim: AnyDimension, idx: np.ndarray | None, owner: str) -> np.ndarray:
         """Compensated and transformed values of ``dim`` on ``owner``'s events (cached)."""
@@ -368,7 +358,7 @@ class Execution:
         spec = self.plan.strategy.transforms[tid]
         transform = self.plan.transforms[tid]
         cached = self._values.get(((recipe.base, tid), owner))
-        mapped = None if cached is not None or spec.kind not in MONOTONE_KINDS else _map_bounds(transform, lo, hi)
+        mapped = None if cached is not None or spec.kind not in MONOTONE_KINDS else self.plan.map_bounds(tid, lo, hi)
         if mapped is None:  # brute force: transform every event
             y = self.values(dim, idx, owner)
             return kernels.interval_mask_banded(y, lo, hi, -1.0, -1.0)[0]
@@ -405,10 +395,7 @@ class Execution:
             return False
         if self.plan.raw_columns(gate) is not None and type(gate).evaluate_rows is not GateSpec.evaluate_rows:
             return False  # reads the matrix directly, no temporaries to bound
-        if any((parent, d) in self.plan.shared for d in gate.dimensions):
-            return False
-        prefetched = len(self.plan.compensated.get(parent, ())) > 1
-        return not (prefetched and any(self.plan.recipes[d].base.coefs is not None for d in gate.dimensions))
+        return not any((parent, d) in self.plan.shared for d in gate.dimensions)
 
     def evaluate(self, path: str, gate: GateSpec, parent: str) -> None:
         idx = self.indices[parent] if parent != "/" else None
@@ -450,8 +437,11 @@ class Execution:
                     self._release(pop.parent)
                 if remaining.get(path, 0) == 0:
                     self._release(path)
-            except CytogateError:
-                raise
+            except CytogateError as exc:
+                if "population" in exc.location:
+                    raise
+                # e.g. a data-driven fit that fails: its message names the marker, add the population
+                raise type(exc)(exc.message, path=exc.path, **exc.location, population=path) from exc
             except (ValueError, IndexError, FloatingPointError) as exc:
                 raise GateError(f"cannot evaluate gate ({pop.gate.describe()}): {exc}", population=path) from exc
         self._values.clear()

@@ -187,9 +187,6 @@ def test_real_full_disk_exits_2_and_keeps_earlier_results(tmp_path, small_disk, 
     _assert_intact(before, out)
     assert "Traceback" not in err
     filler.unlink()
-    if code == 1 and "internal error: OSError" in err:
-        pytest.xfail("bug reported to the lead: batch/lock.py OutputLock.acquire lets OSError(ENOSPC) from "
-                     "os.pwrite escape (exit 1 instead of 2)")
     assert code == 2, err
     assert "No space left on device" in err
 
@@ -226,9 +223,6 @@ def test_unwritable_output_folder_is_a_clear_error(tmp_path, read_only_folder, c
     code, err = _cli(capsys, "run", strategy, *inputs, "--out", out, "--workers", "1", "--no-progress")
     _assert_intact(before, out)
     assert "Traceback" not in err
-    if code == 1 and "internal error: OSError" in err:
-        pytest.xfail("bug reported to the lead: batch/lock.py OutputLock.acquire lets OSError(EROFS) from "
-                     "os.open/mkdir escape (exit 1 instead of 2)")
     assert code == 2, err
     lines = [line for line in err.splitlines() if line.startswith("cytogate: error:")]
     assert len(lines) == 1 and str(out) in lines[0], err

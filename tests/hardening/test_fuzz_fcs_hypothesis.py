@@ -23,7 +23,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from cytogate.errors import FcsError
 from cytogate.fcs import read_fcs, read_metadata, write_fcs
 
 QUICK_EXAMPLES = 120
@@ -34,9 +33,9 @@ _COMMON = dict(deadline=None, derandomize=True, database=None,
 
 # -- valid files round-trip ----------------------------------------------------------------
 
-_NAME_CHARS = string.ascii_letters + string.digits + "-_ .:()+#/,*µäé"
-# A value that starts with the TEXT delimiter is tested separately (a known writer bug, below).
-names = st.text(_NAME_CHARS, min_size=1, max_size=12).map(str.strip).filter(lambda s: s and not s.startswith("/"))
+# Every printable TEXT delimiter candidate is included, so values that contain or start with one are drawn.
+_NAME_CHARS = string.ascii_letters + string.digits + "-_ .:()+#/,*µäé|\\!~^@&%`"
+names = st.text(_NAME_CHARS, min_size=1, max_size=12).map(str.strip).filter(bool)
 
 
 @st.composite
@@ -51,8 +50,7 @@ def valid_files(draw):
     markers = draw(st.lists(st.one_of(st.none(), names), min_size=n_par, max_size=n_par))
     keys = st.text(string.ascii_uppercase + string.digits + "_", min_size=1, max_size=10).filter(
         lambda k: not k.startswith("P") and k[0].isalpha())
-    values = st.text(_NAME_CHARS, min_size=1, max_size=20).filter(
-        lambda v: v.strip() and not v.startswith("/"))
+    values = st.text(_NAME_CHARS, min_size=1, max_size=20).filter(lambda v: v.strip())
     extra = draw(st.dictionaries(keys.map(lambda k: "X" + k), values, max_size=5))
     return events, channels, markers, extra, datatype
 
@@ -91,13 +89,21 @@ def _round_trip(tmp_path, case) -> None:
                                       np.ascontiguousarray(events[:, i]).view(np.uint8))
 
 
-@pytest.mark.xfail(strict=True, raises=FcsError,
-                   reason="bug reported to the lead: write_fcs escapes a value that starts with the delimiter '/' "
-                          "by doubling, which its reader cannot tell from the value boundary")
-@pytest.mark.parametrize("name", ["/", "/CD8", "//"])
+@pytest.mark.parametrize("name", ["/", "/CD8", "//", "CD8/", "a//b", "|/\\"])
 def test_channel_name_at_the_delimiter_round_trips(tmp_path, name):
     path = write_fcs(tmp_path / "d.fcs", np.zeros((2, 1), dtype=np.float32), [name])
     assert read_fcs(path).channels == (name,)
+
+
+def test_every_delimiter_candidate_in_use_still_round_trips(tmp_path):
+    """When every candidate delimiter occurs in some value, one is escaped by doubling (FCS 3.1) and reads back."""
+    from cytogate.fcs.writer import _DELIMS
+
+    keywords = {"XALL": "x" + _DELIMS, "XSTART": "/CD8", "XEND": "CD8/", "XMID": "a//b"}
+    path = write_fcs(tmp_path / "all.fcs", np.zeros((2, 2), dtype=np.float32), ["/A", "B|"], keywords=keywords)
+    sample = read_fcs(path)
+    assert sample.channels == ("/A", "B|")
+    assert {k: sample.keywords[k] for k in keywords} == keywords
 
 
 # -- random HEADERs and TEXT segments -------------------------------------------------------

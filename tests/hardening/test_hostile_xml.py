@@ -128,7 +128,18 @@ def test_long_gatingml_parent_chain_loads(tmp_path):
 def test_malformed_gatingml_is_a_strategy_error(tmp_path, body, match):
     path = tmp_path / "bad.xml"
     path.write_text(gatingml(body))
-    _timed_refusal(lambda: load_strategy(path), match)
+    error = _timed_refusal(lambda: load_strategy(path), match)
+    assert str(error).startswith(f"{path}: "), str(error)
+
+
+def test_long_gatingml_parent_chain_listed_child_first_loads(tmp_path):
+    """3000 gates each the child of the next one listed: parents resolved without recursion."""
+    body = "".join(gml_rect(f"g{i}", parent=f"g{i - 1}" if i else None) for i in reversed(range(3000)))
+    path = tmp_path / "chain.xml"
+    path.write_text(gatingml(body))
+    strategy = load_strategy(path)
+    assert len(strategy.populations) == 3000
+    assert strategy.evaluation_order[-1] == "/" + "/".join(f"g{i}" for i in range(3000))
 
 
 def test_deeply_nested_unknown_wsp_elements_are_quick(tmp_path):
@@ -142,27 +153,60 @@ def test_deeply_nested_unknown_wsp_elements_are_quick(tmp_path):
     assert time.perf_counter() - start < QUICK
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="bug reported to the lead: flowjo_wsp._walk recurses once per level (RecursionError)")
 def test_deeply_nested_wsp_populations_are_refused(tmp_path):
     path = tmp_path / "deep.wsp"
     path.write_text(wsp(nested_populations(5000)))
-    _timed_refusal(lambda: read_wsp(path))
+    error = _timed_refusal(lambda: read_wsp(path), "nested more than 1000 levels")
+    assert str(error).startswith(str(path)) and len(str(error)) < 300
 
 
-@pytest.mark.xfail(strict=True, raises=(ValueError, AttributeError, TypeError),
-                   reason="bug reported to the lead: flowjo_wsp converts attributes with bare float()/int()")
+def test_wsp_nesting_at_the_limit_loads(tmp_path):
+    """1000 nested populations (the limit) load in document order, without recursion."""
+    path = tmp_path / "deep.wsp"
+    path.write_text(wsp(nested_populations(1000)))
+    imported = read_wsp(path)
+    assert [p.name for p in imported.strategy.populations] == [f"p{i}" for i in range(1000)]
+    assert imported.counts["/" + "/".join(f"p{i}" for i in range(1000))] == 1
+
+
+def test_wsp_walk_keeps_document_order(tmp_path):
+    """Siblings and children come out depth-first, as FlowJo lists them."""
+    path = tmp_path / "order.wsp"
+    path.write_text(wsp(wsp_population("A", wsp_population("A1") + wsp_population("A2", wsp_population("A2a")))
+                        + wsp_population("B")))
+    imported = read_wsp(path)
+    assert [(p.parent, p.name) for p in imported.strategy.populations] == [
+        ("/", "A"), ("/A", "A1"), ("/A", "A2"), ("/A/A2", "A2a"), ("/", "B")]
+
+
 @pytest.mark.parametrize(
-    "population",
-    [wsp_population("A", low="abc"), wsp_population("A", count="lots"),
-     wsp_population("A").replace('<data-type:fcs-dimension data-type:name="FSC-A"/>', "")],
-    ids=["non-numeric-bound", "non-numeric-count", "missing-dimension"],
+    "population,match",
+    [(wsp_population("A", low="abc"), "'abc' is not a number"),
+     (wsp_population("A", low="inf"), "not finite"),
+     (wsp_population("A", count="lots"), "'lots' is not a number"),
+     (wsp_population("A", count="nan"), "not finite"),
+     (wsp_population("A").replace('<data-type:fcs-dimension data-type:name="FSC-A"/>', ""), "no fcs-dimension"),
+     (wsp_population("A").replace(' data-type:name="FSC-A"', ""), "no fcs-dimension"),
+     ('<AndNode name="B"><Dependents><Dependent/></Dependents></AndNode>', "Dependent has no name")],
+    ids=["non-numeric-bound", "infinite-bound", "non-numeric-count", "nan-count", "missing-dimension",
+         "unnamed-dimension", "unnamed-dependent"],
 )
-def test_malformed_wsp_values_are_strategy_errors(tmp_path, population):
+def test_malformed_wsp_values_are_strategy_errors(tmp_path, population, match):
     path = tmp_path / "bad.wsp"
     path.write_text(wsp(population))
-    with pytest.raises(StrategyError):
+    with pytest.raises(StrategyError, match=match) as info:
         read_wsp(path)
+    message = str(info.value)
+    assert message.startswith(str(path)) and "\n" not in message, message
+    assert "population /" in message, message
+
+
+def test_malformed_wsp_sample_count_is_a_strategy_error(tmp_path):
+    path = tmp_path / "bad.wsp"
+    path.write_text(wsp(wsp_population("A")).replace('count="10"', 'count="many"'))
+    with pytest.raises(StrategyError, match=r"sample 'a.fcs'.*'many' is not a number") as info:
+        read_wsp(path)
+    assert str(info.value).startswith(str(path))
 
 
 # -- through the command line --------------------------------------------------------------

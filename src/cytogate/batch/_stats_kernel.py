@@ -4,7 +4,7 @@ Quantiles are exact without sorting: while the population's values are
 gathered, a 65,536-bin histogram of the top 16 bits of an order-preserving
 integer key (sign, exponent, 4 mantissa bits) is built; the bin holding a
 wanted rank is then found by a cumulative sum, and only that bin's values are
-gathered and quickselected.  Semantics: events
+gathered (one scan for all the order statistics needed) and quickselected.  Semantics: events
 outside the mask and NaN values are skipped; quantiles interpolate linearly
 between order statistics at ``q/100 * (n - 1)`` (numpy's default "linear"
 method); the geometric mean uses only values > 0; sums are in float64.
@@ -55,44 +55,79 @@ def _select(buf, lo, hi, k):  # pragma: no cover - compiled
             return
 
 
+_QS = (0.1587, 0.5, 0.8413)  # robust CV's percentiles and the median
+
+
 @numba.njit(cache=True)
-def _rank_value(buf, keys, n, cum, k, tmp):  # pragma: no cover - compiled
-    """The value of rank k (0-based) among buf[:n], using the key histogram's cumulative counts."""
-    lo, hi = 0, cum.shape[0] - 1
-    while lo < hi:  # first bin whose cumulative count exceeds k
-        mid = (lo + hi) // 2
-        if cum[mid] > k:
-            hi = mid
-        else:
-            lo = mid + 1
-    below = cum[lo - 1] if lo > 0 else 0
-    m = 0
+def _three_quantiles(buf, keys, n, hist, tmp, mark):  # pragma: no cover - compiled
+    """P15.87, median and P84.13 of buf[:n], linear between order statistics at q*(n-1) like numpy.
+
+    ``hist`` holds the key histogram of buf[:n] and is turned into its cumulative
+    sum.  The (at most six) order statistics needed fall in at most six bins; one
+    scan copies those bins' values into ``tmp`` and each statistic is then
+    selected within its own bin.  ``mark`` (65536 int8, all zero) is left zero.
+    """
+    ranks = np.empty(6, dtype=np.int64)
+    fracs = np.empty(3)
+    for t in range(3):
+        position = _QS[t] * (n - 1)
+        k = int(math.floor(position))
+        fracs[t] = position - k
+        ranks[2 * t] = k
+        ranks[2 * t + 1] = k + 1 if fracs[t] != 0.0 and k + 1 < n else k
+    for b in range(1, hist.shape[0]):
+        hist[b] += hist[b - 1]
+    bins = np.empty(6, dtype=np.int64)
+    slot_bins = np.empty(6, dtype=np.int64)
+    n_slots = 0
+    for r in range(6):
+        lo, hi = 0, hist.shape[0] - 1
+        while lo < hi:  # first bin whose cumulative count exceeds the rank
+            mid = (lo + hi) // 2
+            if hist[mid] > ranks[r]:
+                hi = mid
+            else:
+                lo = mid + 1
+        bins[r] = lo
+        if mark[lo] == 0:
+            slot_bins[n_slots] = lo
+            n_slots += 1
+            mark[lo] = n_slots
+    offsets = np.empty(n_slots + 1, dtype=np.int64)
+    offsets[0] = 0
+    for t in range(n_slots):
+        b = slot_bins[t]
+        offsets[t + 1] = offsets[t] + hist[b] - (hist[b - 1] if b > 0 else 0)
+    fill = offsets[:n_slots].copy()
     for i in range(n):
-        if keys[i] == lo:
-            tmp[m] = buf[i]
-            m += 1
-    r = k - below
-    _select(tmp, 0, m, r)
-    return tmp[r]
+        t = mark[keys[i]]
+        if t:
+            tmp[fill[t - 1]] = buf[i]
+            fill[t - 1] += 1
+    values = np.empty(6)
+    for r in range(6):
+        b = bins[r]
+        t = mark[b] - 1
+        below = hist[b - 1] if b > 0 else 0
+        k = offsets[t] + ranks[r] - below
+        _select(tmp, offsets[t], offsets[t + 1], k)
+        values[r] = tmp[k]
+    for t in range(n_slots):
+        mark[slot_bins[t]] = 0
+    out = np.empty(3)
+    for t in range(3):
+        low, high, frac = values[2 * t], values[2 * t + 1], fracs[t]
+        if frac == 0.0:
+            out[t] = low
+        elif frac >= 0.5:
+            out[t] = high - (high - low) * (1.0 - frac)
+        else:
+            out[t] = low + (high - low) * frac
+    return out[0], out[1], out[2]
 
 
 @numba.njit(cache=True)
-def _quantile(buf, keys, n, cum, q, tmp):  # pragma: no cover - compiled
-    """Quantile q (0-1) of buf[:n], linear between order statistics at q*(n-1) like numpy."""
-    position = q * (n - 1)
-    k = int(math.floor(position))
-    frac = position - k
-    low = _rank_value(buf, keys, n, cum, k, tmp)
-    if frac == 0.0 or k + 1 >= n:
-        return low
-    high = _rank_value(buf, keys, n, cum, k + 1, tmp)
-    if frac >= 0.5:
-        return high - (high - low) * (1.0 - frac)
-    return low + (high - low) * frac
-
-
-@numba.njit(cache=True)
-def column_stats(values, index, use_index, buf, keys, tmp, hist):  # pragma: no cover - compiled
+def column_stats(values, index, use_index, buf, keys, tmp, hist, mark):  # pragma: no cover - compiled
     """Statistics of ``values[index]`` (or of all values when ``use_index`` is False).
 
     Parameters
@@ -104,6 +139,7 @@ def column_stats(values, index, use_index, buf, keys, tmp, hist):  # pragma: no 
     buf, tmp : (n_events,) float64 scratch arrays
     keys : (n_events,) uint16 scratch array
     hist : (65536,) int64 scratch array
+    mark : (65536,) int8 scratch array, all zero (left zero)
 
     Returns
     -------
@@ -128,19 +164,22 @@ def column_stats(values, index, use_index, buf, keys, tmp, hist):  # pragma: no 
             continue
         buf[n] = x
         u = bits[n]
-        u = ~u if u & sign else u | sign  # unsigned order == float order
+        # unsigned order == float order: flip every bit of negatives, the sign bit of the rest
+        u ^= (np.uint64(0) - (u >> np.uint64(63))) | sign
         key = np.uint16(u >> np.uint64(48))
         keys[n] = key
         hist[key] += 1
         n += 1
         total += x
-        if x > 0.0:
-            n_pos += 1
-            product *= x
-            if n_pos % 16 == 0 or product > 1e290 or product < 1e-290:
-                mantissa, e = math.frexp(product)
-                product = mantissa
-                exponent += e
+        # branch-free on the sign of x (mixed signs would defeat branch prediction);
+        # multiplying by 1.0 and re-normalising an already normalised product are exact
+        positive = x > 0.0
+        n_pos += positive
+        product *= x if positive else 1.0
+        if (n_pos > 0 and n_pos % 16 == 0) or product > 1e290 or product < 1e-290:
+            mantissa, e = math.frexp(product)
+            product = mantissa
+            exponent += e
     nan = np.nan
     if n == 0:
         return 0, 0, nan, nan, nan, nan, nan, nan
@@ -151,8 +190,5 @@ def column_stats(values, index, use_index, buf, keys, tmp, hist):  # pragma: no 
         m2 += d * d
     sd = math.sqrt(m2 / (n - 1)) if n > 1 else nan
     geo = math.exp((math.log(product) + exponent * math.log(2.0)) / n_pos) if n_pos > 0 else nan
-    cum = np.cumsum(hist)
-    p16 = _quantile(buf, keys, n, cum, 0.1587, tmp)
-    med = _quantile(buf, keys, n, cum, 0.5, tmp)
-    p84 = _quantile(buf, keys, n, cum, 0.8413, tmp)
+    p16, med, p84 = _three_quantiles(buf, keys, n, hist, tmp, mark)
     return n, n_pos, p16, med, p84, mean, sd, geo

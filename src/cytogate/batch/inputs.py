@@ -146,13 +146,15 @@ def sha256_of(path: str) -> str:
 
 
 @contextmanager
-def local_copy(path: str) -> Iterator[tuple[str, str]]:
+def local_copy(path: str, *, hash_local: bool = True) -> Iterator[tuple[str, str | None]]:
     """Yield ``(local_path, sha256)`` for an input, downloading a URL to a temporary file.
 
     The temporary copy is hashed while it is written and removed afterwards.
+    With ``hash_local=False`` a local file is not hashed here (``sha256`` is
+    None): the caller hashes it while reading it.
     """
     if not is_url(path):
-        yield path, sha256_of(path)
+        yield path, sha256_of(path) if hash_local else None
         return
     import fsspec
 

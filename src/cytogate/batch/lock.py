@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 from types import TracebackType
 
-from ..errors import BatchError
+from ..errors import BatchError, OutputError
 
 __all__ = ["OutputLock"]
 
@@ -36,6 +36,9 @@ class OutputLock:
     ------
     BatchError
         (on entering) another process holds the lock; the message names its pid.
+    OutputError
+        (on entering) the folder or its lock file cannot be created or written
+        (full disk, read-only filesystem, permissions); nothing in it is changed.
     """
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
@@ -44,8 +47,11 @@ class OutputLock:
         self.fd: int | None = None
 
     def acquire(self) -> OutputLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise self._unwritable(exc) from exc
         if fcntl is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -58,10 +64,18 @@ class OutputLock:
                     "or choose another --out",
                     path=self.folder,
                 ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        except OSError as exc:
+            os.close(fd)  # also drops the flock
+            raise self._unwritable(exc) from exc
         self.fd = fd
         return self
+
+    def _unwritable(self, exc: OSError) -> OutputError:
+        # A folder we cannot even lock cannot take the run's outputs either: say so before any work.
+        return OutputError(f"cannot write to the output folder: {exc.strerror or exc}", path=self.folder)
 
     def release(self) -> None:
         if self.fd is None:

@@ -17,13 +17,15 @@ that channel's statistics; a CV or rCV whose denominator is 0 is NaN.
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["SCALES", "STATS_COLUMNS", "intensity_stats", "scaled_values"]
+__all__ = ["SCALES", "STATS_COLUMNS", "intensity_stats", "raw_values", "scaled_values"]
 
 SCALES = ("raw", "compensated", "transformed")
 STATS_COLUMNS = ("sample", "population", "channel", "marker", "scale", "n", "n_positive",
@@ -41,6 +43,38 @@ def _column_stats(x: np.ndarray, index: np.ndarray | None, scratch: tuple[np.nda
 
 
 _NO_INDEX = np.zeros(0, dtype=np.int64)
+# Scratch arrays reused from one sample to the next by the same thread: a batch worker
+# then pays the page faults of fresh memory once, not for every file.
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, size: int, dtype: Any) -> np.ndarray:
+    """A (size,) array of ``dtype`` owned by this thread, valid until the next call with ``name``."""
+    held = getattr(_SCRATCH, name, None)
+    if held is None or held.dtype != dtype or held.size < size:
+        held = np.empty(size, dtype=dtype)
+        setattr(_SCRATCH, name, held)
+    return held[:size]
+
+
+def raw_values(sample: Any, channels: Sequence[str]) -> np.ndarray:
+    """FCS scale values of ``channels``, (n_events, n_channels), each column contiguous.
+
+    Read block by block into a per-thread buffer that the next call reuses (use
+    the result before reading another sample); equal to
+    ``scaled_values(strategy, sample, "raw", channels)``.
+    """
+    all_channels = [str(c) for c in sample.channels]
+    cols = [all_channels.index(c) for c in channels]
+    n = int(sample.n_events)
+    blocks = sample.blocks(1 << 16)
+    first = next(blocks, None)
+    dtype = np.float64 if first is None else first[1].dtype
+    out = _scratch("columns", len(cols) * n, dtype).reshape(len(cols), n)
+    if first is not None:  # blocks share one read buffer: copy each before asking for the next
+        for start, block in itertools.chain([first], blocks):
+            out[:, start:start + block.shape[0]] = block[:, cols].T
+    return out.T
 
 
 def intensity_stats(
@@ -82,7 +116,8 @@ def intensity_stats(
     ordered.update({k: np.flatnonzero(np.asarray(v, dtype=bool)).astype(np.int64) for k, v in masks.items()
                     if k != "/"})
     n_events = values.shape[0]
-    buf = (np.empty(n_events), np.empty(n_events, dtype=np.uint16), np.empty(n_events), np.empty(65536, np.int64))
+    buf = (_scratch("buf", n_events, np.float64), _scratch("keys", n_events, np.uint16),
+           _scratch("tmp", n_events, np.float64), _scratch("hist", 65536, np.int64), np.zeros(65536, np.int8))
     results: dict[tuple[str, int], tuple[Any, ...]] = {}
     for j in range(len(channels)):  # channel-major: each column is made contiguous once
         column = values[:, j]

@@ -1,6 +1,8 @@
 """The work done for one sample, wherever it runs (this process, a pool worker, a Dask worker).
 
-read (hashing the file) -> acquisition QC -> gate -> intensity statistics.
+read -> acquisition QC -> gate -> intensity statistics.  The file's SHA-256
+(the resume key) is computed in the same pass that streams the events through
+the gates when there is no QC step (the file is read once), else beforehand.
 Every failure is caught and returned as a failed outcome naming the stage, so
 one corrupt file never stops a batch.  Nothing here writes to the output
 folder: the driver commits results, so workers on other machines need no
@@ -9,6 +11,7 @@ access to it and a killed worker leaves nothing behind.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +24,7 @@ from ..errors import CytogateError
 from .inputs import local_copy
 from ..qc import QcSpec, acquisition_qc
 from .resume import SampleRecord, cache_key
-from .stats import STATS_COLUMNS, intensity_stats, scaled_values
+from .stats import STATS_COLUMNS, intensity_stats, raw_values, scaled_values
 
 __all__ = ["Backend", "SampleTask", "RunConfig", "SampleOutcome", "process_sample"]
 
@@ -32,10 +35,10 @@ def _read(path: str) -> Any:
     return read_fcs(path)
 
 
-def _gate(strategy: Any, sample: Any) -> Any:
+def _gate(strategy: Any, sample: Any, *, digest: Any | None = None) -> Any:
     from .. import gate
 
-    return gate(strategy, sample)
+    return gate(strategy, sample, digest=digest)
 
 
 def _subset(sample: Any, keep: np.ndarray) -> Any:
@@ -50,7 +53,11 @@ def _subset(sample: Any, keep: np.ndarray) -> Any:
 
 @dataclass(frozen=True)
 class Backend:
-    """How a sample is read, gated and cut to the events QC keeps (swappable for tests)."""
+    """How a sample is read, gated and cut to the events QC keeps (swappable for tests).
+
+    ``gate(strategy, sample, *, digest=None)`` must feed ``digest`` the file's
+    bytes (see :func:`cytogate.gate`) when it is given.
+    """
 
     read: Callable[[str], Any] = _read
     gate: Callable[[Any, Any], Any] = _gate
@@ -134,10 +141,11 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
     stage = "read"
     try:
         clock = time.perf_counter()
-        with local_copy(task.file) as (local, sha256):
+        with local_copy(task.file, hash_local=config.qc is not None) as (local, sha256):
             sample = config.backend.read(local)
             n_events = int(sample.n_events)
             seconds["read"] = time.perf_counter() - clock
+            digest = hashlib.sha256() if sha256 is None else None
 
             stage, clock = "qc", time.perf_counter()
             keep, qc_report = None, None
@@ -150,7 +158,9 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
             seconds["qc"] = time.perf_counter() - clock
 
             stage, clock = "gate", time.perf_counter()
-            result = config.backend.gate(config.strategy, sample)
+            result = config.backend.gate(config.strategy, sample, digest=digest)
+            if digest is not None:  # hashed while the events streamed through the gates
+                sha256 = digest.hexdigest()
             counts = result.counts.copy()
             counts["sample"] = task.sample
             counts["file"] = task.file
@@ -160,7 +170,10 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
             stage, clock = "stats", time.perf_counter()
             if config.stats:
                 channels = [str(c) for c in sample.channels]
-                values = scaled_values(config.strategy, sample, config.stats_scale, channels)
+                if config.stats_scale == "raw" and hasattr(sample, "blocks"):
+                    values = raw_values(sample, channels)  # streamed into a reused buffer
+                else:
+                    values = scaled_values(config.strategy, sample, config.stats_scale, channels)
                 markers = list(getattr(sample, "markers", None) or [None] * len(channels))
                 stats = intensity_stats(values, channels, masks, sample=task.sample, markers=markers,
                                         scale=config.stats_scale)

@@ -182,6 +182,11 @@ def read_uniform(path: Path, start: int, n_events: int, fmt: DataFormat) -> np.n
     -------
     (n_events, n_params) array in native byte order: float32/float64 for F/D,
     unsigned integers (masked to ``$PnR``) for I.
+
+    Raises
+    ------
+    FcsError
+        The file cannot be opened or read (e.g. deleted since it was parsed), or DATA is truncated.
     """
     dtype = fmt.uniform_dtype()
     assert dtype is not None
@@ -192,15 +197,18 @@ def read_uniform(path: Path, start: int, n_events: int, fmt: DataFormat) -> np.n
     # the file so that the large one copies whole page-cache pages (as np.fromfile's does).
     head = min((-start) % 4096, out.nbytes)
     got = 0
-    with open(path, "rb", buffering=0) as handle:
-        handle.seek(start)
-        if head:
-            got = handle.readinto(view[:head]) or 0
-        while got < out.nbytes:
-            chunk = handle.readinto(view[got:])
-            if not chunk:
-                break
-            got += chunk
+    try:  # the file may have vanished or become unreadable since its TEXT was parsed
+        with open(path, "rb", buffering=0) as handle:
+            handle.seek(start)
+            if head:
+                got = handle.readinto(view[:head]) or 0
+            while got < out.nbytes:
+                chunk = handle.readinto(view[got:])
+                if not chunk:
+                    break
+                got += chunk
+    except OSError as exc:
+        raise FcsError(f"cannot read the DATA segment: {exc.strerror or exc}", path=path, offset=start) from None
     if got != out.nbytes:
         raise FcsError(f"DATA segment truncated: read {got} of {out.nbytes} bytes", path=path, offset=start)
     if not dtype.isnative and dtype.itemsize > 1:

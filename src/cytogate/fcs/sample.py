@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -33,6 +34,13 @@ class _EventSource(Protocol):
     def matrix(self) -> np.ndarray: ...
 
     def column(self, position: int) -> np.ndarray: ...
+
+    def blocks(self, n_rows: int, digest: Any | None) -> Iterator[tuple[int, np.ndarray]]: ...
+
+    def update_digest(self, digest: Any) -> None: ...
+
+
+_COPY_BLOCK = 1 << 20  # bytes per read when only hashing
 
 
 def unique_names(names: Sequence[str]) -> tuple[str, ...]:
@@ -140,6 +148,117 @@ class _FileEvents:
             del data
         return out
 
+    def update_digest(self, digest: Any) -> None:
+        """Feed every byte of the file, in order, to ``digest.update``."""
+        buffer = bytearray(_COPY_BLOCK)
+        view = memoryview(buffer)
+        try:
+            with open(self.path, "rb", buffering=0) as handle:
+                while n := handle.readinto(buffer):
+                    digest.update(view[:n])
+        except OSError as exc:
+            raise FcsError(f"cannot read: {exc.strerror or exc}", path=self.path) from None
+
+    def _zero_copy(self) -> bool:
+        """True when the stored bytes already are the events (native float32/64, every channel, unscaled)."""
+        dtype = self.fmt.uniform_dtype()
+        return (dtype is not None and dtype.isnative and dtype == self.dtype and self.fmt.params[0].kind != "I"
+                and self.indices == tuple(range(len(self.fmt.params)))
+                and (self.scales is None or all(s.identity for s in self.scales)))
+
+    @np.errstate(invalid="ignore")
+    def _decode_block(self, raw: np.ndarray, m: int, out: np.ndarray) -> np.ndarray:
+        """Decode the ``m`` whole events held in the bytes ``raw`` into ``out[:m]`` (m, k)."""
+        dtype = self.fmt.uniform_dtype()
+        for j, index in enumerate(self.indices):
+            if dtype is not None:
+                column = raw.view(dtype)[index::len(self.fmt.params)].astype(dtype.newbyteorder("="))
+                mask = self.fmt.params[index].mask
+                if mask is not None:
+                    column &= column.dtype.type(mask)
+            else:
+                column = decode_column(raw, m, self.fmt, index)
+            out[:m, j] = self._finish(column, j)
+        return out[:m]
+
+    def blocks(self, n_rows: int, digest: Any | None) -> Iterator[tuple[int, np.ndarray]]:
+        """Events in consecutive blocks of ``n_rows``, reading the file once from start to end.
+
+        Blocks share one read buffer: each is valid only until the next is
+        yielded.  With ``digest``, every byte of the file is fed to it in order
+        (HEADER, TEXT, DATA as it is read, anything after).
+        """
+        if not self.fmt.byte_aligned:  # bit-packed events do not start on byte boundaries
+            if digest is not None:
+                self.update_digest(digest)
+            whole = self.matrix()
+            for start in range(0, self.n_events, n_rows):
+                yield start, whole[start:start + n_rows]
+            return
+        per_event = self.fmt.bytes_per_event
+        n_rows = max(1, min(n_rows, self.n_events))
+        # Two read buffers: while the caller works on one block, a thread hashes it
+        # (hashlib releases the GIL) and the next block is read into the other.
+        raws = [np.empty(n_rows * per_event, dtype=np.uint8) for _ in range(2 if digest is not None else 1)]
+        hashed: list[Future[None] | None] = [None] * len(raws)
+        hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cytogate-hash") if digest is not None else None
+        zero_copy = self._zero_copy()
+        out = None if zero_copy else np.empty((n_rows, len(self.indices)), dtype=self.dtype)
+        try:
+            handle = open(self.path, "rb", buffering=0)
+        except OSError as exc:
+            if hasher is not None:
+                hasher.shutdown()
+            raise FcsError(f"cannot open: {exc.strerror or exc}", path=self.path) from None
+        with handle:
+            try:
+                if digest is not None:  # HEADER and TEXT: hashed, not decoded
+                    head = bytearray(min(_COPY_BLOCK, max(self.start, 1)))
+                    left = self.start
+                    while left > 0:
+                        n = handle.readinto(memoryview(head)[:min(left, len(head))])
+                        if not n:
+                            break
+                        digest.update(memoryview(head)[:n])
+                        left -= n
+                handle.seek(self.start)
+                for number, start in enumerate(range(0, self.n_events, n_rows)):
+                    slot = number % len(raws)
+                    raw = raws[slot]
+                    if hashed[slot] is not None:  # this buffer's previous block must be hashed first
+                        hashed[slot].result()  # type: ignore[union-attr]
+                    m = min(n_rows, self.n_events - start)
+                    view = memoryview(raw)[:m * per_event]
+                    got = 0
+                    while got < len(view):
+                        n = handle.readinto(view[got:])
+                        if not n:
+                            break
+                        got += n
+                    if got != len(view):
+                        raise FcsError(f"DATA segment truncated: read {got} of {len(view)} bytes of events "
+                                       f"{start}-{start + m}", path=self.path, offset=self.start + start * per_event)
+                    if hasher is not None:
+                        hashed[slot] = hasher.submit(digest.update, view)  # in order: one hashing thread
+                    if out is None:  # float32/64 stored natively: the read buffer is the block
+                        block = raw[:m * per_event].view(self.dtype).reshape(m, len(self.indices))
+                    else:
+                        block = self._decode_block(raw[:m * per_event], m, out)
+                    block.setflags(write=False)  # a view of a shared buffer, like the read-only events
+                    yield start, block
+                if hasher is not None:
+                    for future in hashed:
+                        if future is not None:
+                            future.result()
+                    tail = raws[0]
+                    while n := handle.readinto(tail):  # anything after the events
+                        digest.update(memoryview(tail)[:n])
+            except OSError as exc:
+                raise FcsError(f"cannot read: {exc.strerror or exc}", path=self.path) from None
+            finally:
+                if hasher is not None:
+                    hasher.shutdown(wait=True)
+
 
 class _ArrayEvents:
     def __init__(self, events: np.ndarray) -> None:
@@ -150,6 +269,15 @@ class _ArrayEvents:
 
     def column(self, position: int) -> np.ndarray:
         return self.events[:, position]
+
+    def blocks(self, n_rows: int, digest: Any | None) -> Iterator[tuple[int, np.ndarray]]:
+        if digest is not None:
+            self.update_digest(digest)
+        for start in range(0, self.events.shape[0], max(1, n_rows)):
+            yield start, self.events[start:start + n_rows]
+
+    def update_digest(self, digest: Any) -> None:
+        digest.update(np.ascontiguousarray(self.events).tobytes())
 
 
 class _MetadataOnly:
@@ -164,6 +292,12 @@ class _MetadataOnly:
 
     def column(self, position: int) -> np.ndarray:
         return self._fail()
+
+    def blocks(self, n_rows: int, digest: Any | None) -> Iterator[tuple[int, np.ndarray]]:
+        return iter([(0, self._fail())])
+
+    def update_digest(self, digest: Any) -> None:
+        self._fail()
 
 
 @dataclass(frozen=True, eq=False)
@@ -344,15 +478,55 @@ class Sample:
         fil = (self.keywords.get("$FIL") or "").strip()
         return Path(fil).stem if fil else "sample"
 
+    def blocks(self, n_rows: int = 1 << 16, *, digest: Any | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Events in consecutive row blocks, reading a file once from start to end.
+
+        Parameters
+        ----------
+        n_rows : int
+            Events per block (the last block may be shorter).
+        digest : hashlib hash object, optional
+            Fed, in order, exactly the bytes :meth:`sha256` hashes (the whole
+            file; the events of an in-memory sample), so a caller that needs
+            both the events and the file's hash reads the file once.
+
+        Yields
+        ------
+        (int, (m, n_channels) array)
+            First event of the block and its values, scaled like :attr:`events`.
+            Blocks may share one buffer: use each before asking for the next.
+        """
+        if n_rows < 1:
+            raise ValueError(f"n_rows must be at least 1, not {n_rows}")
+        if "events" in self.__dict__:  # already decoded: views, nothing read again
+            if digest is not None:
+                self.update_digest(digest)
+            events = self.__dict__["events"]
+            for start in range(0, self.n_events, n_rows):
+                yield start, events[start:start + n_rows]
+            return
+        assert self.source is not None
+        yield from self.source.blocks(n_rows, digest)
+
+    def update_digest(self, digest: Any) -> None:
+        """Feed the bytes :meth:`sha256` hashes to ``digest.update`` (the file, or the events in memory)."""
+        if self.path is not None and self.source is not None and not isinstance(self.source, _ArrayEvents):
+            if isinstance(self.source, _FileEvents):
+                self.source.update_digest(digest)
+                return
+            try:
+                with open(self.path, "rb") as handle:
+                    for block in iter(lambda: handle.read(_COPY_BLOCK), b""):
+                        digest.update(block)
+            except OSError as exc:
+                raise FcsError(f"cannot read: {exc.strerror or exc}", path=self.path) from None
+        else:
+            digest.update(np.ascontiguousarray(self.events).tobytes())
+
     def sha256(self) -> str:
         """Hex SHA-256 of the file (of the events for in-memory samples)."""
         digest = hashlib.sha256()
-        if self.path is not None and self.source is not None and not isinstance(self.source, _ArrayEvents):
-            with open(self.path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-        else:
-            digest.update(np.ascontiguousarray(self.events).tobytes())
+        self.update_digest(digest)
         return digest.hexdigest()
 
     def __repr__(self) -> str:

@@ -28,7 +28,10 @@ from .header import HEADER_LENGTH
 
 __all__ = ["write_fcs"]
 
-_DELIM = "/"
+# TEXT delimiters, in order of preference: the first that occurs in no keyword or value is used,
+# so nothing needs escaping (a value that *starts* with an escaped delimiter is ambiguous in FCS).
+# Whitespace and NUL are never used: readers strip them as padding after the last delimiter.
+_DELIMS = "/|\\!~^#@&%`" + "".join(map(chr, [0x0C, *range(0x1C, 0x20), *range(0x01, 0x09), *range(0x0E, 0x1C)]))
 _HEADER_LIMIT = 99_999_999
 _STRUCTURAL = {
     "$BEGINANALYSIS", "$ENDANALYSIS", "$BEGINSTEXT", "$ENDSTEXT", "$BEGINDATA", "$ENDDATA",
@@ -41,9 +44,6 @@ _PARAM_RANGE = re.compile(r"^\$P\d+R$")
 _DFC = re.compile(r"^\$DFC\d+TO\d+$")
 _CHUNK_ROWS = 1 << 20
 
-
-def _escape(text: str) -> str:
-    return text.replace(_DELIM, _DELIM * 2)
 
 
 def _spillover_value(spillover: Spillover) -> str:
@@ -60,9 +60,33 @@ def _default_range(column: np.ndarray) -> str:
     return str(max(1, math.ceil(top)))
 
 
+def _delimiter(pairs: list[tuple[str, str]]) -> tuple[str, bool]:
+    """The TEXT delimiter for ``pairs`` and whether it must be escaped (doubled) inside them.
+
+    Raises
+    ------
+    FcsError
+        Every candidate occurs in a keyword or starts a value (a doubled
+        delimiter there cannot be told from the end of the keyword).
+    """
+    used = set().union(*(set(k) | set(v) for k, v in pairs))
+    for delim in _DELIMS:
+        if delim not in used:
+            return delim, False
+    # Escaping works inside values but not in keywords (readers refuse a delimiter there) nor at a value's start.
+    forbidden = set().union(*(set(k) for k, _ in pairs)) | {v[:1] for _, v in pairs}
+    for delim in _DELIMS:
+        if delim not in forbidden:
+            return delim, True
+    raise FcsError("the keywords and values use every possible TEXT delimiter; cannot write them")
+
+
 def _text_segment(pairs: list[tuple[str, str]]) -> bytes:
-    body = "".join(f"{_escape(k)}{_DELIM}{_escape(v)}{_DELIM}" for k, v in pairs)
-    return (_DELIM + body).encode("utf-8")
+    delim, escape = _delimiter(pairs)
+    if escape:  # FCS 3.1: a delimiter inside a keyword or value is written twice
+        pairs = [(k.replace(delim, delim * 2), v.replace(delim, delim * 2)) for k, v in pairs]
+    body = "".join(f"{k}{delim}{v}{delim}" for k, v in pairs)
+    return (delim + body).encode("utf-8")
 
 
 def _keyword_pairs(

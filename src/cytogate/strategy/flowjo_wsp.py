@@ -50,6 +50,7 @@ _NS = {
     "data-type": "http://www.isac-net.org/std/Gating-ML/v2.0/datatypes",
 }
 _ELLIPSE_GRID = 256.0  # FlowJo stores ellipse geometry on its 256-channel display grid
+MAX_DEPTH = 1000  # population nesting; real workspaces stay below ~20, deeper is hostile or corrupt
 
 
 def _a(el: Element, ns: str | None, name: str, default: Any = None) -> Any:
@@ -62,6 +63,24 @@ def _a(el: Element, ns: str | None, name: str, default: Any = None) -> Any:
 
 def _local(el: Element) -> str:
     return el.tag.rsplit("}", 1)[-1]
+
+
+def _number(text: str | None, what: str, source: str, population: str | None = None) -> float:
+    """``float(text)``, refusing absent, non-numeric and non-finite attribute values with a StrategyError."""
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        shown = "missing" if text is None else f"{text!r} is not a number"
+        raise StrategyError(f"{what}: {shown}", path=source, population=population) from None
+    if not np.isfinite(value):
+        raise StrategyError(f"{what}: {text!r} is not finite", path=source, population=population)
+    return value
+
+
+def _count(el: Element, what: str, source: str, population: str | None = None) -> int:
+    """FlowJo's event count of a node (-1 when absent)."""
+    text = el.get("count")
+    return -1 if text is None else int(_number(text, what, source, population))
 
 
 @dataclass(frozen=True)
@@ -112,7 +131,7 @@ def _parse(source: str | os.PathLike[str]) -> tuple[Element, str]:
     return root, str(path)
 
 
-def _samples(root: Element) -> list[tuple[WspSample, Element]]:
+def _samples(root: Element, source: str) -> list[tuple[WspSample, Element]]:
     out = []
     for sample in root.iter("Sample"):
         node = sample.find("SampleNode")
@@ -120,15 +139,16 @@ def _samples(root: Element) -> list[tuple[WspSample, Element]]:
         if node is None:
             continue
         sid = (data.get("sampleID") if data is not None else None) or node.get("sampleID") or ""
-        out.append((WspSample(sid, node.get("name", ""), "" if data is None else data.get("uri", ""),
-                              int(float(node.get("count", "-1")))), sample))
+        name = node.get("name", "")
+        out.append((WspSample(sid, name, "" if data is None else data.get("uri", ""),
+                              _count(node, f"event count of sample {name!r}", source)), sample))
     return out
 
 
 def list_wsp_samples(path: str | os.PathLike[str]) -> list[WspSample]:
     """The samples of a workspace, in file order."""
-    root, _ = _parse(path)
-    return [s for s, _ in _samples(root)]
+    root, source = _parse(path)
+    return [s for s, _ in _samples(root, source)]
 
 
 @dataclass
@@ -174,7 +194,8 @@ def _read_transforms(sample: Element, ctx: _Ctx) -> None:
             ctx.notes.append(f"transform {kind_name!r} of {name!r} is not supported; values used untransformed")
             continue
         kind, attrs = reader
-        params = tuple((key, float(_a(el, "transforms", attr, default))) for key, (attr, default) in attrs.items())
+        params = tuple((key, _number(_a(el, "transforms", attr, default), f"transform {kind_name} of {name!r}, {attr}",
+                                     ctx.source)) for key, (attr, default) in attrs.items())
         if kind == "flin":
             # A linear display changes nothing for rectangles and polygons (per-axis affine maps keep
             # straight edges), so gates stay in raw units; ellipses use the range to leave the grid.
@@ -220,7 +241,8 @@ def _read_matrices(root: Element, sample: Element, ctx: _Ctx) -> None:
             for coef in row.findall("transforms:coefficient", _NS):
                 j = index.get(_a(coef, "data-type", "parameter"))
                 if i is not None and j is not None:
-                    m[i, j] = float(_a(coef, "transforms", "value", 0.0))
+                    m[i, j] = _number(_a(coef, "transforms", "value", 0.0),
+                                      f"compensation matrix {el.get('name')!r}, coefficient", ctx.source)
         if not params:
             continue
         mid = _matrix_id(el.get("name", "flowjo_comp"), ctx.matrices)
@@ -250,14 +272,28 @@ def _to_display(dim: Dimension, values: list[float | None], ctx: _Ctx) -> list[f
     return [None if v is None else float(t.apply(np.array([float(v)]))[0]) for v in values]
 
 
-def _coords(vertex: Element) -> list[float]:
-    return [float(_a(c, "data-type", "value")) for c in vertex.findall("gating:coordinate", _NS)]
+def _coords(vertex: Element, n: int, path: str, ctx: _Ctx) -> list[float]:
+    values = [_number(_a(c, "data-type", "value"), "vertex coordinate", ctx.source, path)
+              for c in vertex.findall("gating:coordinate", _NS)]
+    if len(values) != n:
+        ctx.fail(f"a vertex has {len(values)} coordinate(s), expected {n}", path)
+    return values
+
+
+def _dimension_names(el: Element, path: str, ctx: _Ctx) -> list[str]:
+    names = []
+    for d in el.findall("gating:dimension", _NS):
+        fcs = d.find("data-type:fcs-dimension", _NS)
+        name = None if fcs is None else _a(fcs, "data-type", "name")
+        if not name:
+            ctx.fail(f"{_local(el)}: a gating:dimension has no fcs-dimension name", path)
+        names.append(name)
+    return names
 
 
 def _gate(el: Element, path: str, ctx: _Ctx) -> GateSpec:
     kind = _local(el)
-    names = [_a(d.find("data-type:fcs-dimension", _NS), "data-type", "name")
-             for d in el.findall("gating:dimension", _NS)]
+    names = _dimension_names(el, path, ctx)
     dims = [_dimension(n, ctx) for n in names]
     if el.get("eventsInside", "1") == "0":
         ctx.fail("gates with eventsInside=0 (outside the shape) are not supported", path)
@@ -265,13 +301,16 @@ def _gate(el: Element, path: str, ctx: _Ctx) -> GateSpec:
         if kind == "RectangleGate":
             mins, maxs = [], []
             for d_el, dim in zip(el.findall("gating:dimension", _NS), dims):
-                lo, hi = _a(d_el, "gating", "min"), _a(d_el, "gating", "max")
-                lo, hi = _to_display(dim, [None if lo is None else float(lo), None if hi is None else float(hi)], ctx)
+                lo, hi = (None if (v := _a(d_el, "gating", b)) is None
+                          else _number(v, f"{dim.name} {b}", ctx.source, path) for b in ("min", "max"))
+                lo, hi = _to_display(dim, [lo, hi], ctx)
                 mins.append(lo)
                 maxs.append(hi)
             return RectangleGate(tuple(dims), tuple(mins), tuple(maxs))
         if kind == "PolygonGate":
-            verts = [_coords(v) for v in el.findall("gating:vertex", _NS)]
+            if len(dims) != 2:
+                ctx.fail(f"FlowJo polygon needs 2 dimensions, found {len(dims)}", path)
+            verts = [_coords(v, 2, path, ctx) for v in el.findall("gating:vertex", _NS)]
             xs = _to_display(dims[0], [v[0] for v in verts], ctx)
             ys = _to_display(dims[1], [v[1] for v in verts], ctx)
             return PolygonGate(tuple(dims), tuple(zip(xs, ys)))
@@ -284,9 +323,11 @@ def _gate(el: Element, path: str, ctx: _Ctx) -> GateSpec:
 
 
 def _ellipse(el: Element, dims: list[Dimension], names: list[str], path: str, ctx: _Ctx) -> EllipsoidGate:
-    foci = [np.array(_coords(v)) for v in el.findall("gating:foci/gating:vertex", _NS)]
-    edge = [np.array(_coords(v)) for v in el.findall("gating:edge/gating:vertex", _NS)]
-    if len(foci) != 2 or len(edge) != 4 or len(dims) != 2:
+    if len(dims) != 2:
+        ctx.fail("FlowJo ellipse needs 2 dimensions, 2 foci and 4 edge points", path)
+    foci = [np.array(_coords(v, 2, path, ctx)) for v in el.findall("gating:foci/gating:vertex", _NS)]
+    edge = [np.array(_coords(v, 2, path, ctx)) for v in el.findall("gating:edge/gating:vertex", _NS)]
+    if len(foci) != 2 or len(edge) != 4:
         ctx.fail("FlowJo ellipse needs 2 dimensions, 2 foci and 4 edge points", path)
     # grid -> gate units: transform units (0..1) on a transformed axis, raw units on a linear one
     lows, spans = np.zeros(2), np.ones(2)
@@ -318,33 +359,58 @@ def _safe_name(name: str, ctx: _Ctx) -> str:
     return name
 
 
-def _walk(node: Element, parent: str, out: list[Population], ctx: _Ctx) -> None:
-    subs = node.find("Subpopulations")
-    if subs is None:
-        return
-    for child in subs:
-        tag = child.tag
-        if tag not in ("Population", *_BOOLEAN_NODES):
+def _walk(top: Element, out: list[Population], ctx: _Ctx) -> None:
+    """Append the populations under ``top`` in document (depth-first) order.
+
+    Iterative, with an explicit stack of child iterators, so a deeply nested
+    (hostile) workspace cannot exhaust the interpreter stack; nesting deeper
+    than :data:`MAX_DEPTH` is refused.
+    """
+    stack = [(_children(top), ROOT)]
+    while stack:
+        children, parent = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
             continue
-        name = _safe_name(child.get("name", ""), ctx)
-        if not name:
-            ctx.fail("a FlowJo population has no name", parent)
-        path = join_path(parent, name)
-        if tag == "Population":
-            gate_el = child.find("Gate")
-            shape = None if gate_el is None else next(iter(gate_el), None)
-            if shape is None:
-                ctx.fail("population has no gate", path)
-            gate = _gate(shape, path, ctx)
-        else:
-            refs = ["/" + _a(d, None, "name").strip("/") for d in child.findall("Dependents/Dependent")]
-            try:
-                gate = BooleanGate(_BOOLEAN_NODES[tag], tuple((r, False) for r in refs))
-            except CytogateError as exc:
-                ctx.fail(f"{tag}: {exc.message}", path)
-        out.append(Population(name, parent, gate))
-        ctx.counts[path] = int(float(child.get("count", "-1")))
-        _walk(child, path, out, ctx)
+        if len(stack) > MAX_DEPTH:
+            ctx.fail(f"populations are nested more than {MAX_DEPTH} levels deep "
+                     f"(at population {child.get('name', '')!r})")
+        stack.append((_children(child), _population(child, parent, out, ctx)))
+
+
+def _children(node: Element | None) -> Any:
+    subs = None if node is None else node.find("Subpopulations")
+    return iter(()) if subs is None else (c for c in subs if c.tag == "Population" or c.tag in _BOOLEAN_NODES)
+
+
+def _population(child: Element, parent: str, out: list[Population], ctx: _Ctx) -> str:
+    """Convert one ``Population`` or boolean node; returns its path."""
+    tag = child.tag
+    name = _safe_name(child.get("name", ""), ctx)
+    if not name:
+        ctx.fail("a FlowJo population has no name", parent)
+    path = join_path(parent, name)
+    if tag == "Population":
+        gate_el = child.find("Gate")
+        shape = None if gate_el is None else next(iter(gate_el), None)
+        if shape is None:
+            ctx.fail("population has no gate", path)
+        gate = _gate(shape, path, ctx)
+    else:
+        refs = []
+        for d in child.findall("Dependents/Dependent"):
+            ref = _a(d, None, "name")
+            if not ref:
+                ctx.fail(f"{tag}: a Dependent has no name", path)
+            refs.append("/" + ref.strip("/"))
+        try:
+            gate = BooleanGate(_BOOLEAN_NODES[tag], tuple((r, False) for r in refs))
+        except CytogateError as exc:
+            ctx.fail(f"{tag}: {exc.message}", path)
+    out.append(Population(name, parent, gate))
+    ctx.counts[path] = _count(child, "event count", ctx.source, path)
+    return path
 
 
 def read_wsp(path: str | os.PathLike[str], *, sample: str | int | None = None) -> WspImport:
@@ -369,7 +435,7 @@ def read_wsp(path: str | os.PathLike[str], *, sample: str | int | None = None) -
         Unsafe or malformed XML, unknown sample, unsupported gates.
     """
     root, source = _parse(path)
-    samples = _samples(root)
+    samples = _samples(root, source)
     if not samples:
         raise StrategyError("workspace lists no samples", path=source)
     if sample is None:
@@ -389,7 +455,7 @@ def read_wsp(path: str | os.PathLike[str], *, sample: str | int | None = None) -
     _read_matrices(root, element, ctx)
     _read_transforms(element, ctx)
     populations: list[Population] = []
-    _walk(element.find("SampleNode"), ROOT, populations, ctx)
+    _walk(element.find("SampleNode"), populations, ctx)
     used_t = {d.transform for p in populations for d in p.gate.dimensions if d.transform}
     used_m = {d.compensation for p in populations for d in p.gate.dimensions}
     try:

@@ -281,7 +281,9 @@ def read_gatingml(text: str, *, source: str | None = None) -> Strategy:
             names = {n.get("id"): n.get("name") for n in el.iter(NAME_TAG) if n.get("id") and n.get("name")}
             for pid, make in reader(el, gid, ctx):
                 entries.append(_Entry(pid, names.get(pid, pid), parent, make))
-    except StrategyError:
+    except StrategyError as exc:
+        if exc.path is None and source is not None:  # helpers such as _float do not know the file
+            raise StrategyError(exc.message, path=source, **exc.location) from None
         raise
     except CytogateError as exc:  # GateError from a spec: say which gate
         raise StrategyError(str(exc), path=source) from None
@@ -294,20 +296,24 @@ def read_gatingml(text: str, *, source: str | None = None) -> Strategy:
         by_id[e.id] = e
     paths: dict[str, str] = {}
 
-    def path_of(gid: str, trail: tuple[str, ...] = ()) -> str:
-        if gid in paths:
-            return paths[gid]
-        if gid in trail:
-            raise StrategyError(f"parent_id chain loops: {' -> '.join((*trail, gid))}", path=source)
-        e = by_id[gid]
-        if e.parent_id is None:
-            parent = ROOT
-        elif e.parent_id not in by_id:
-            raise StrategyError(f"gate {gid!r} has unknown parent_id {e.parent_id!r}", path=source)
-        else:
-            parent = path_of(e.parent_id, (*trail, gid))
-        paths[gid] = join_path(parent, e.name)
-        return paths[gid]
+    def path_of(gid: str) -> str:
+        # iterative: walk up to a known path or the root, then fill in downwards (chains may be long)
+        trail: list[str] = []
+        while gid not in paths:
+            if gid in trail:
+                raise StrategyError(f"parent_id chain loops: {' -> '.join((*trail[trail.index(gid):], gid))}",
+                                    path=source)
+            trail.append(gid)
+            e = by_id[gid]
+            if e.parent_id is None:
+                break
+            if e.parent_id not in by_id:
+                raise StrategyError(f"gate {gid!r} has unknown parent_id {e.parent_id!r}", path=source)
+            gid = e.parent_id
+        for child in reversed(trail):
+            e = by_id[child]
+            paths[child] = join_path(ROOT if e.parent_id is None else paths[e.parent_id], e.name)
+        return paths[trail[0]] if trail else paths[gid]
 
     for e in entries:
         path_of(e.id)

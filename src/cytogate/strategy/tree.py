@@ -218,22 +218,27 @@ class Strategy:
         """Paths ordered so that parents and boolean operands come before their users."""
         deps = {p.path: ({p.parent} - {ROOT}) | set(p.gate.references) for p in self.populations}
         order: list[str] = []
-        state: dict[str, int] = {}
-
-        def visit(path: str, trail: tuple[str, ...]) -> None:
-            if state.get(path) == 2:
-                return
-            if state.get(path) == 1:
-                cycle = " -> ".join((*trail[trail.index(path):], path))
-                raise StrategyError(f"populations depend on each other in a cycle: {cycle}", path=self.source)
-            state[path] = 1
-            for dep in sorted(deps[path]):
-                visit(dep, (*trail, path))
-            state[path] = 2
-            order.append(path)
-
+        done: set[str] = set()
+        # iterative post-order depth-first search: a parent chain may be thousands of levels long
         for p in self.populations:
-            visit(p.path, ())
+            if p.path in done:
+                continue
+            trail, on_trail, stack = [p.path], {p.path}, [iter(sorted(deps[p.path]))]
+            while stack:
+                dep = next(stack[-1], None)
+                if dep is None:
+                    path = trail.pop()
+                    on_trail.discard(path)
+                    done.add(path)
+                    order.append(path)
+                    stack.pop()
+                elif dep in on_trail:
+                    cycle = " -> ".join((*trail[trail.index(dep):], dep))
+                    raise StrategyError(f"populations depend on each other in a cycle: {cycle}", path=self.source)
+                elif dep not in done:
+                    trail.append(dep)
+                    on_trail.add(dep)
+                    stack.append(iter(sorted(deps[dep])))
         return tuple(order)
 
     @cached_property

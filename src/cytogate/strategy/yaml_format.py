@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -409,27 +410,39 @@ def _qc_step(doc: LocMap, ctx: Ctx) -> QcSpec:
 
 
 def _tentative_paths(pops: LocMap) -> dict[str, str]:
-    """Population paths from the raw ``parent`` / ``name`` fields, for error messages only."""
+    """Population paths from the raw ``parent`` / ``name`` fields, for error messages only.
+
+    Walks each parent chain iteratively; a chain that loops, names an unknown
+    parent or is deeper than 100 levels is shown as ``/.../<known part>``.
+    """
     out: dict[str, str] = {}
 
-    def path(key: str, depth: int) -> str:
-        if key in out:
-            return out[key]
+    def name_of(key: str) -> str:
         spec = pops.get(key)
-        raw_name = spec.get("name", key) if isinstance(spec, LocMap) else key
-        name = str(raw_name).replace("/", "_")
-        parent = spec.get("parent") if isinstance(spec, LocMap) else None
-        if parent in (None, ROOT) or not isinstance(parent, str):
-            result = f"/{name}"
-        elif parent not in pops or depth > 100:
-            result = f"/.../{parent}/{name}"
-        else:
-            result = f"{path(parent, depth + 1)}/{name}"
-        out[key] = result
-        return result
+        return str(spec.get("name", key) if isinstance(spec, LocMap) else key).replace("/", "_")
 
     for key in pops:
-        path(key, 0)
+        chain: list[str] = []
+        cur, prefix = key, ""
+        while True:
+            if cur in out:
+                prefix = out[cur]
+                break
+            if cur in chain or len(chain) > 100:
+                prefix = "/..."
+                break
+            chain.append(cur)
+            spec = pops.get(cur)
+            parent = spec.get("parent") if isinstance(spec, LocMap) else None
+            if parent in (None, ROOT) or not isinstance(parent, str):
+                break
+            if parent not in pops:
+                prefix = f"/.../{parent}"
+                break
+            cur = parent
+        for k in reversed(chain):
+            prefix = f"{prefix}/{name_of(k)}"
+            out[k] = prefix
     return out
 
 
@@ -441,31 +454,42 @@ def _link(entries: dict[str, _Entry]) -> list[Population]:
         for ref, rctx in entry.refs:
             if ref not in entries:
                 rctx.fail(f"boolean gate refers to unknown population {ref!r}{did_you_mean(ref, entries)}")
-    # cycles through parents and boolean references
-    state: dict[str, int] = {}
-
-    def visit(key: str, trail: tuple[str, ...]) -> None:
-        if state.get(key) == 2:
-            return
+    # cycles through parents and boolean references (iterative depth-first search: chains may be long)
+    def deps(key: str) -> Iterator[str]:
         entry = entries[key]
-        if state.get(key) == 1:
-            cycle = " -> ".join((*trail[trail.index(key):], key))
-            entry.ctx.fail(f"populations depend on each other in a cycle: {cycle}")
-        state[key] = 1
-        deps = ([entry.parent] if entry.parent not in (None, ROOT) else []) + [r for r, _ in entry.refs]
-        for dep in deps:
-            visit(dep, (*trail, key))
-        state[key] = 2
+        return iter(([entry.parent] if entry.parent not in (None, ROOT) else []) + [r for r, _ in entry.refs])
 
-    for key in entries:
-        visit(key, ())
+    done: set[str] = set()
+    for start in entries:
+        if start in done:
+            continue
+        trail, on_trail, stack = [start], {start}, [deps(start)]
+        while stack:
+            dep = next(stack[-1], None)
+            if dep is None:
+                on_trail.discard(trail[-1])
+                done.add(trail.pop())
+                stack.pop()
+            elif dep in on_trail:
+                cycle = " -> ".join((*trail[trail.index(dep):], dep))
+                entries[dep].ctx.fail(f"populations depend on each other in a cycle: {cycle}")
+            elif dep not in done:
+                trail.append(dep)
+                on_trail.add(dep)
+                stack.append(deps(dep))
 
     def path_of(key: str) -> str:
-        entry = entries[key]
-        if not entry.path:
-            parent = ROOT if entry.parent in (None, ROOT) else path_of(entry.parent)
-            entry.path = join_path(parent, entry.name)
-        return entry.path
+        chain = []
+        while not entries[key].path:
+            chain.append(key)
+            parent = entries[key].parent
+            if parent in (None, ROOT):
+                break
+            key = parent
+        for k in reversed(chain):
+            parent = entries[k].parent
+            entries[k].path = join_path(ROOT if parent in (None, ROOT) else entries[parent].path, entries[k].name)
+        return entries[chain[0]].path if chain else entries[key].path
 
     seen: dict[str, str] = {}
     out = []

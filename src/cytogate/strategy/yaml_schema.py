@@ -112,6 +112,32 @@ _SCALAR_LOADER = _ScalarOnlyLoader()
 
 _EXPONENT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 _MAX_NODES = 200_000  # anchors/aliases can expand exponentially ("billion laughs")
+_MAX_DEPTH = 100  # nesting of lists/mappings; a strategy needs < 10, and PyYAML's composer recurses per level
+
+
+class _TooDeep(yaml.YAMLError):
+    """Raised by the composer when the document nests deeper than ``_MAX_DEPTH``."""
+
+    def __init__(self, mark: Any) -> None:
+        super().__init__(f"nested more than {_MAX_DEPTH} levels deep")
+        self.mark = mark
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """A SafeLoader whose composer refuses deep nesting before it can exhaust the interpreter stack."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        if self._depth >= _MAX_DEPTH:
+            raise _TooDeep(self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _convert(node: Node, ctx: Ctx, budget: list[int] | None = None, active: frozenset[int] = frozenset()) -> Any:
@@ -122,6 +148,8 @@ def _convert(node: Node, ctx: Ctx, budget: list[int] | None = None, active: froz
         ctx.at(mark).fail(f"the document expands to more than {_MAX_NODES} values (alias expansion?)")
     if id(node) in active:
         ctx.at(mark).fail("recursive YAML alias")
+    if len(active) >= 2 * _MAX_DEPTH:  # aliases nested in aliases can deepen the composed document
+        ctx.at(mark).fail(f"the document nests more than {2 * _MAX_DEPTH} levels deep (through aliases)")
     active = active | {id(node)}
     if node.tag not in _PLAIN_TAGS:
         ctx.at(mark).fail(f"YAML tag {node.tag!r} is not allowed (strategies are plain data; nothing is executed)")
@@ -176,12 +204,17 @@ def load_located(text: str, *, source: str = "<string>") -> Any:
     ------
     StrategyError
         Syntax errors, several documents, disallowed tags, anchors/aliases
-        used as merge keys, duplicate keys.
+        used as merge keys, duplicate keys, nesting deeper than 100 levels.
     """
     ctx = Ctx(source)
     owner = _population_lines(text)
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = list(yaml.compose_all(text, Loader=_DepthLimitedLoader))
+    except _TooDeep as exc:
+        where = Mark(exc.mark.line + 1, exc.mark.column + 1)
+        Ctx(source, where, owner(where.line)).fail(f"the document is {exc}")
+    except RecursionError:  # a last guard: the depth limit above should make this unreachable
+        ctx.fail("the document is nested too deeply")
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Mark(mark.line + 1, mark.column + 1) if mark is not None else None
@@ -195,6 +228,8 @@ def load_located(text: str, *, source: str = "<string>") -> Any:
         ctx.at(Mark.of(nodes[1])).fail("the file holds several YAML documents; a strategy is one document")
     try:
         return _convert(nodes[0], ctx)
+    except RecursionError:  # a last guard, as above
+        ctx.fail("the document is nested too deeply")
     except StrategyError as exc:
         line = getattr(exc, "line", None)
         population = owner(line) if line else None
