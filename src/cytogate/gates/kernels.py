@@ -33,6 +33,22 @@ __all__ = [
 ]
 
 
+@numba.njit(cache=True, inline="always")
+def _even_odd(px, py, vx, vy):  # type: ignore[no-untyped-def]
+    """Even-odd rule: a horizontal ray from (px, py) crosses the edges an odd number of times."""
+    inside = False
+    j = vx.shape[0] - 1
+    for k in range(vx.shape[0]):
+        yk = vy[k]
+        yj = vy[j]
+        if (yk > py) != (yj > py):
+            xc = vx[k] + (py - yk) * (vx[j] - vx[k]) / (yj - yk)
+            if px < xc:
+                inside = not inside
+        j = k
+    return inside
+
+
 @numba.njit(cache=True)
 def rectangle_mask(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Events inside an axis-aligned box.
@@ -141,17 +157,7 @@ def polygon_mask(x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray) -
         py = y[i]
         if not (px >= xmin and px <= xmax and py >= ymin and py <= ymax):
             continue  # also NaN
-        inside = False
-        j = nv - 1
-        for k in range(nv):
-            yk = vy[k]
-            yj = vy[j]
-            if (yk > py) != (yj > py):
-                xc = vx[k] + (py - yk) * (vx[j] - vx[k]) / (yj - yk)
-                if px < xc:
-                    inside = not inside
-            j = k
-        out[i] = inside
+        out[i] = _even_odd(px, py, vx, vy)
     return out
 
 
@@ -302,15 +308,5 @@ def polygon_mask_rows(
         py = np.float64(matrix[r, cy])
         if not (px >= xmin and px <= xmax and py >= ymin and py <= ymax):
             continue
-        inside = False
-        j = nv - 1
-        for k in range(nv):
-            yk = vy[k]
-            yj = vy[j]
-            if (yk > py) != (yj > py):
-                xc = vx[k] + (py - yk) * (vx[j] - vx[k]) / (yj - yk)
-                if px < xc:
-                    inside = not inside
-            j = k
-        out[i] = inside
+        out[i] = _even_odd(px, py, vx, vy)
     return out
