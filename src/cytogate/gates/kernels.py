@@ -145,7 +145,6 @@ def polygon_mask(x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray) -
         itself, doubly covered regions are outside.  NaN in x or y: outside.
     """
     n = x.shape[0]
-    nv = vx.shape[0]
     # Bounding box first: most events of a typical gate fall outside it.
     xmin = vx.min()
     xmax = vx.max()
@@ -296,7 +295,6 @@ def polygon_mask_rows(
     """
     all_rows = rows.shape[0] == 0
     m = matrix.shape[0] if all_rows else rows.shape[0]
-    nv = vx.shape[0]
     xmin = vx.min()
     xmax = vx.max()
     ymin = vy.min()
