@@ -8,13 +8,21 @@ counts, acquisition QC and progress reporting.
 
 from __future__ import annotations
 
-from .absolute import AbsoluteOptions, absolute_counts
-from .driver import MANIFEST_SCHEMA, BatchOptions, BatchResult, plan_tasks, run_batch
-from .inputs import InputFile, expand_inputs
-from ..qc import QcSpec, acquisition_qc
-from .samplesheet import SampleSheet, safe_sample_name
-from .stats import intensity_stats
-from .worker import Backend
+import importlib
+from typing import Any
+
+# public name -> module defining it; imported on first use so that the command
+# line can start hashing inputs (batch.prehash) before numpy, numba and pandas load
+_LAZY = {
+    "AbsoluteOptions": ".absolute", "absolute_counts": ".absolute",
+    "MANIFEST_SCHEMA": ".driver", "BatchOptions": ".driver", "BatchResult": ".driver",
+    "plan_tasks": ".driver", "run_batch": ".driver",
+    "InputFile": ".inputs", "expand_inputs": ".inputs",
+    "QcSpec": "..qc", "acquisition_qc": "..qc",
+    "SampleSheet": ".samplesheet", "safe_sample_name": ".samplesheet",
+    "intensity_stats": ".stats",
+    "Backend": ".worker",
+}
 
 __all__ = [
     "MANIFEST_SCHEMA",
@@ -33,3 +41,16 @@ __all__ = [
     "run_batch",
     "safe_sample_name",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cytogate.batch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -16,7 +16,7 @@ import os
 import platform
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +24,17 @@ from .._version import __version__
 from ..errors import BatchError
 from .absolute import AbsoluteOptions
 from .assemble import write_tables
-from .inputs import expand_inputs, sha256_of
+from .inputs import expand_inputs, is_url, sha256_of
 from .local import default_workers, run_local
 from .lock import OutputLock
 from .outputs import remove_stale_temporaries, write_json, write_parquet
+from .prehash import FileHash, HashAhead, file_signature
 from .progress import Progress, Summary
 from ..qc import QcSpec
 from .resume import ResultCache, SampleRecord, cache_key
 from .samplesheet import SampleSheet, SheetRow, safe_sample_name
 from .stats import SCALES
-from .worker import Backend, RunConfig, SampleOutcome, SampleTask
+from .worker import Backend, RunConfig, SampleOutcome, SampleTask, with_known_hashes
 
 __all__ = ["MANIFEST_SCHEMA", "BatchOptions", "BatchResult", "plan_tasks", "run_batch"]
 
@@ -146,7 +147,7 @@ def _now() -> str:
 
 def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
               samples: str | os.PathLike[str] | None = None, options: BatchOptions = BatchOptions(),
-              backend: Backend = Backend()) -> BatchResult:
+              backend: Backend = Backend(), prehash: HashAhead | None = None) -> BatchResult:
     """Gate every input with ``strategy`` and write the run's tables into ``out``.
 
     Parameters
@@ -162,6 +163,10 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
     options : BatchOptions
     backend : Backend
         Reader and engine (tests swap in fakes).
+    prehash : HashAhead, optional
+        The inputs' hashing, already started by the caller (the command line
+        starts it before its heavy imports); started here otherwise.  Stopped
+        before this returns.
 
     Returns
     -------
@@ -175,8 +180,32 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
         output folder, or an output that cannot be written.
     """
     started_at, clock = _now(), time.perf_counter()
-    strategy_obj = _load_strategy(strategy)
     tasks, metadata, sheet = plan_tasks(inputs, samples)
+    if prehash is None:  # hash while the strategy loads and numba starts
+        prehash = HashAhead(t.file for t in tasks)
+    try:
+        return _run(strategy, tasks, metadata, sheet, out, options, backend, prehash, started_at, clock)
+    finally:
+        prehash.stop()
+
+
+def _known_hash(prehash: HashAhead, path: str) -> FileHash | None:
+    """The hash of an input, from the background hashing or computed now; None if unreadable."""
+    known = prehash.claim(path)
+    if known is not None:
+        return known
+    before = file_signature(path)
+    try:
+        sha256 = sha256_of(path)
+    except OSError:
+        return None
+    return FileHash(sha256, before) if before is not None and file_signature(path) == before else None
+
+
+def _run(strategy: Any, tasks: list[SampleTask], metadata: dict[str, dict[str, Any]], sheet: SampleSheet | None,
+         out: str | os.PathLike[str], options: BatchOptions, backend: Backend, prehash: HashAhead,
+         started_at: str, clock: float) -> BatchResult:
+    strategy_obj = _load_strategy(strategy)
     qc = options.qc
     if qc is None and getattr(strategy_obj, "qc", None) is not None:
         qc = strategy_obj.qc if isinstance(strategy_obj.qc, QcSpec) else QcSpec.from_mapping(strategy_obj.qc)
@@ -198,19 +227,25 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
         pending: list[SampleTask] = []
         key_options = config.key_options()
         for task in tasks:
+            known = None
             record = None if options.force else cache.load(task.sample)
             if record is not None and record.file == task.file and (
                     not options.membership or (out_dir / "membership" / f"{task.sample}.parquet").is_file()):
-                try:
-                    key = cache_key(strategy_obj.sha256, sha256_of(task.file), key_options)
-                except OSError:
-                    key = None
-                if key == record.key:
+                sha256 = None
+                if is_url(task.file):
+                    try:
+                        sha256 = sha256_of(task.file)
+                    except OSError:
+                        pass
+                else:  # None when unreadable or changing: then it is recomputed, not reused
+                    known = _known_hash(prehash, task.file)
+                    sha256 = None if known is None else known.sha256
+                if sha256 is not None and cache_key(strategy_obj.sha256, sha256, key_options) == record.key:
                     records[task.sample] = record
                     reused.add(task.sample)
                     progress.update(task.sample, events=record.n_events, cached=True)
                     continue
-            pending.append(task)
+            pending.append(task if known is None else replace(task, known=known))
         if reused:
             log.info("reusing %d sample(s) finished by an earlier run with the same strategy, files and options",
                      len(reused))
@@ -218,12 +253,13 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
         if options.scheduler:
             from .dask_runner import run_dask
 
-            outcomes = run_dask(pending, config, address=options.scheduler)
+            outcomes = run_dask(with_known_hashes(pending, prehash.stop()), config, address=options.scheduler)
             runner = f"dask {options.scheduler}"
         else:
             workers = options.workers or default_workers(len(pending), max(map(_size, (t.file for t in pending)),
                                                                             default=0))
-            outcomes = run_local(pending, config, workers=workers, close_fds=[lock.fd] if lock.fd else [])
+            outcomes = run_local(pending, config, workers=workers, close_fds=[lock.fd] if lock.fd else [],
+                                 prehash=prehash)
             runner = f"local, {min(workers, max(len(pending), 1))} worker(s)"
         for outcome in outcomes:
             _commit(outcome, out_dir, cache, records, failures, options)

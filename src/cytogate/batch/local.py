@@ -12,9 +12,11 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import replace
 
 from ..threads import set_threads, threads_disabled
-from .worker import RunConfig, SampleOutcome, SampleTask, process_sample
+from .prehash import HashAhead
+from .worker import RunConfig, SampleOutcome, SampleTask, process_sample, with_known_hashes
 
 __all__ = ["MEMORY_PER_BYTE", "available_cores", "available_memory", "default_workers", "run_local"]
 
@@ -108,7 +110,7 @@ def _warm(task: SampleTask, config: RunConfig) -> None:
 
 
 def run_local(tasks: Sequence[SampleTask], config: RunConfig, *, workers: int,
-              close_fds: Sequence[int] = ()) -> Iterator[SampleOutcome]:
+              close_fds: Sequence[int] = (), prehash: HashAhead | None = None) -> Iterator[SampleOutcome]:
     """Process tasks, yielding outcomes as they finish.
 
     Parameters
@@ -119,10 +121,19 @@ def run_local(tasks: Sequence[SampleTask], config: RunConfig, *, workers: int,
         1 runs everything in this process (no start-up cost).
     close_fds : sequence of int
         Descriptors forked workers must close (the output folder lock).
+    prehash : HashAhead, optional
+        Inputs being hashed in the background: in this process it keeps running
+        ahead of the gating; before a pool is forked it is stopped and the hashes
+        it finished travel with the tasks.
     """
     if workers <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            yield process_sample(task, config)
+        try:
+            for task in tasks:
+                known = prehash.claim(task.file) if prehash is not None else None
+                yield process_sample(replace(task, known=known) if known is not None else task, config)
+        finally:
+            if prehash is not None:
+                prehash.stop()
         return
     context = _context()
     # only forked children inherit our descriptors; elsewhere these numbers mean other files
@@ -133,6 +144,8 @@ def run_local(tasks: Sequence[SampleTask], config: RunConfig, *, workers: int,
         # Single-threaded, so that this process stays safe to fork.
         with threads_disabled():
             _warm(tasks[0], config)
+    if prehash is not None:  # no thread may run while the pool forks
+        tasks = with_known_hashes(tasks, prehash.stop())
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context,
                              initializer=_init_worker, initargs=(config, inherited)) as pool:
         pending: set[Future[SampleOutcome]] = set()
@@ -144,4 +157,3 @@ def run_local(tasks: Sequence[SampleTask], config: RunConfig, *, workers: int,
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 yield future.result()
-

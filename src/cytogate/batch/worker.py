@@ -13,20 +13,21 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import CytogateError
+from ..errors import BatchError, CytogateError
 from .inputs import local_copy
+from .prehash import FileHash
 from ..qc import QcSpec, acquisition_qc
 from .resume import SampleRecord, cache_key
 from .stats import STATS_COLUMNS, intensity_stats, raw_values, scaled_values
 
-__all__ = ["Backend", "SampleTask", "RunConfig", "SampleOutcome", "process_sample"]
+__all__ = ["Backend", "SampleTask", "RunConfig", "SampleOutcome", "process_sample", "with_known_hashes"]
 
 
 def _read(path: str) -> Any:
@@ -66,11 +67,21 @@ class Backend:
 
 @dataclass(frozen=True)
 class SampleTask:
-    """One input to process: position in the run, sample name and path or URL."""
+    """One input to process: position in the run, sample name and path or URL.
+
+    ``known`` is the file's hash when the driver computed it ahead
+    (:mod:`cytogate.batch.prehash`); it is used only while the file is unchanged.
+    """
 
     index: int
     sample: str
     file: str
+    known: FileHash | None = None
+
+
+def with_known_hashes(tasks: Iterable[SampleTask], hashes: Mapping[str, FileHash]) -> list[SampleTask]:
+    """``tasks`` with the hashes computed ahead attached (by file)."""
+    return [replace(t, known=hashes[t.file]) if t.file in hashes else t for t in tasks]
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,7 +152,10 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
     stage = "read"
     try:
         clock = time.perf_counter()
-        with local_copy(task.file, hash_local=config.qc is not None) as (local, sha256):
+        known = task.known if task.known is not None and task.known.still_valid(task.file) else None
+        with local_copy(task.file, hash_local=config.qc is not None and known is None) as (local, sha256):
+            if known is not None:
+                sha256 = known.sha256
             sample = config.backend.read(local)
             n_events = int(sample.n_events)
             seconds["read"] = time.perf_counter() - clock
@@ -161,6 +175,8 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
             result = config.backend.gate(config.strategy, sample, digest=digest)
             if digest is not None:  # hashed while the events streamed through the gates
                 sha256 = digest.hexdigest()
+            elif known is not None and not known.still_valid(task.file):
+                raise BatchError("the file changed while it was being gated; run again", path=task.file)
             counts = result.counts.copy()
             counts["sample"] = task.sample
             counts["file"] = task.file

@@ -11,6 +11,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..batch.prehash import HashAhead
 
 __all__ = ["register"]
 
@@ -62,17 +66,37 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
     parser.set_defaults(handler=_handle)
 
 
-def _handle(args: argparse.Namespace) -> int:
-    from ..batch import AbsoluteOptions, BatchOptions, QcSpec, run_batch
+def _start_hashing(inputs: list[str]) -> HashAhead | None:
+    """Start hashing the local inputs in the background (standard library only, before numpy/numba/pandas load)."""
+    from ..batch.inputs import expand_inputs, is_url
+    from ..batch.prehash import HashAhead
+    from ..errors import CytogateError
 
-    options = BatchOptions(
-        workers=args.workers, scheduler=args.scheduler, membership=args.membership,
-        stats_scale=args.stats_scale, stats=not args.no_stats, force=args.force,
-        qc=None if args.qc is None else QcSpec(mode=args.qc),
-        absolute=AbsoluteOptions(args.bead_population, args.wbc_reference, args.lymphocyte_reference),
-        progress=False if args.quiet else args.progress,
-    )
-    result = run_batch(args.strategy, args.inputs, args.out, samples=args.samples, options=options)
+    try:
+        found = expand_inputs(inputs) if inputs else []
+    except (CytogateError, OSError, ImportError):
+        return None  # run_batch reports the problem with its context
+    local = [f.path for f in found if not is_url(f.path)]
+    return HashAhead(local) if local else None
+
+
+def _handle(args: argparse.Namespace) -> int:
+    prehash = _start_hashing(list(args.inputs))
+    try:
+        from ..batch import AbsoluteOptions, BatchOptions, QcSpec, run_batch
+
+        options = BatchOptions(
+            workers=args.workers, scheduler=args.scheduler, membership=args.membership,
+            stats_scale=args.stats_scale, stats=not args.no_stats, force=args.force,
+            qc=None if args.qc is None else QcSpec(mode=args.qc),
+            absolute=AbsoluteOptions(args.bead_population, args.wbc_reference, args.lymphocyte_reference),
+            progress=False if args.quiet else args.progress,
+        )
+        result = run_batch(args.strategy, args.inputs, args.out, samples=args.samples, options=options,
+                           prehash=prehash)
+    finally:
+        if prehash is not None:
+            prehash.stop()
     if not args.quiet:
         print(f"cytogate run: {result.summary.line()}; results in {result.out}", file=sys.stderr)
     if result.failures:
