@@ -11,16 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from ..errors import BatchError
-from .worker import RunConfig, SampleOutcome, SampleTask, process_sample
+from .prehash import HashAhead
+from .worker import RunConfig, SampleOutcome, SampleTask, process_sample, with_known_hashes
 
 __all__ = ["run_dask"]
 
 
 def run_dask(tasks: Sequence[SampleTask], config: RunConfig, *, address: str,
-             timeout: float | None = None) -> Iterator[SampleOutcome]:
+             timeout: float | None = None, prehash: HashAhead | None = None) -> Iterator[SampleOutcome]:
     """Process tasks on the Dask scheduler at ``address``, yielding outcomes as they finish.
 
     ``timeout`` (seconds) defaults to Dask's ``distributed.comm.timeouts.connect``.
+    ``prehash`` keeps hashing inputs while ``distributed`` loads and connects; the
+    hashes it finished go with the tasks (a worker uses one only if it sees the
+    very same file: same device, inode, size and mtime).
 
     Raises
     ------
@@ -38,6 +42,8 @@ def run_dask(tasks: Sequence[SampleTask], config: RunConfig, *, address: str,
         raise BatchError(f"cannot reach Dask scheduler {address}: {exc}") from None
     try:
         shared = client.scatter(config, broadcast=True)
+        if prehash is not None:
+            tasks = with_known_hashes(tasks, prehash.stop())
         futures = [client.submit(process_sample, task, shared, pure=False,
                                  key=f"cytogate-{task.index}-{task.sample}") for task in tasks]
         by_key = {future.key: task for future, task in zip(futures, tasks)}

@@ -34,7 +34,7 @@ from ..qc import QcSpec
 from .resume import ResultCache, SampleRecord, cache_key
 from .samplesheet import SampleSheet, SheetRow, safe_sample_name
 from .stats import SCALES
-from .worker import Backend, RunConfig, SampleOutcome, SampleTask, with_known_hashes
+from .worker import Backend, RunConfig, SampleOutcome, SampleTask
 
 __all__ = ["MANIFEST_SCHEMA", "BatchOptions", "BatchResult", "plan_tasks", "run_batch"]
 
@@ -253,7 +253,7 @@ def _run(strategy: Any, tasks: list[SampleTask], metadata: dict[str, dict[str, A
         if options.scheduler:
             from .dask_runner import run_dask
 
-            outcomes = run_dask(with_known_hashes(pending, prehash.stop()), config, address=options.scheduler)
+            outcomes = run_dask(pending, config, address=options.scheduler, prehash=prehash)
             runner = f"dask {options.scheduler}"
         else:
             workers = options.workers or default_workers(len(pending), max(map(_size, (t.file for t in pending)),
