@@ -180,11 +180,13 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
         output folder, or an output that cannot be written.
     """
     started_at, clock = _now(), time.perf_counter()
+    strategy_obj = _load_strategy(strategy)  # a bad strategy is reported first, whatever the inputs
     tasks, metadata, sheet = plan_tasks(inputs, samples)
-    if prehash is None:  # hash while the strategy loads and numba starts
+    if prehash is None:  # hash while numba loads its kernels
         prehash = HashAhead(t.file for t in tasks)
     try:
-        return _run(strategy, tasks, metadata, sheet, out, options, backend, prehash, started_at, clock)
+        return _run(strategy, strategy_obj, tasks, metadata, sheet, out, options, backend, prehash, started_at,
+                    clock)
     finally:
         prehash.stop()
 
@@ -202,10 +204,9 @@ def _known_hash(prehash: HashAhead, path: str) -> FileHash | None:
     return FileHash(sha256, before) if before is not None and file_signature(path) == before else None
 
 
-def _run(strategy: Any, tasks: list[SampleTask], metadata: dict[str, dict[str, Any]], sheet: SampleSheet | None,
-         out: str | os.PathLike[str], options: BatchOptions, backend: Backend, prehash: HashAhead,
-         started_at: str, clock: float) -> BatchResult:
-    strategy_obj = _load_strategy(strategy)
+def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: dict[str, dict[str, Any]],
+         sheet: SampleSheet | None, out: str | os.PathLike[str], options: BatchOptions, backend: Backend,
+         prehash: HashAhead, started_at: str, clock: float) -> BatchResult:
     qc = options.qc
     if qc is None and getattr(strategy_obj, "qc", None) is not None:
         qc = strategy_obj.qc if isinstance(strategy_obj.qc, QcSpec) else QcSpec.from_mapping(strategy_obj.qc)
