@@ -7,6 +7,7 @@ available: each worker holds about one decoded file plus masks, estimated as
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
@@ -127,11 +128,13 @@ def run_local(tasks: Sequence[SampleTask], config: RunConfig, *, workers: int,
         it finished travel with the tasks.
     """
     if workers <= 1 or len(tasks) <= 1:
+        gc.freeze()  # see below: the collector need not walk start-up's objects again
         try:
             for task in tasks:
                 known = prehash.claim(task.file) if prehash is not None else None
                 yield process_sample(replace(task, known=known) if known is not None else task, config)
         finally:
+            gc.unfreeze()
             if prehash is not None:
                 prehash.stop()
         return
@@ -146,6 +149,18 @@ def run_local(tasks: Sequence[SampleTask], config: RunConfig, *, workers: int,
             _warm(tasks[0], config)
     if prehash is not None:  # no thread may run while the pool forks
         tasks = with_known_hashes(tasks, prehash.stop())
+    # Frozen objects are skipped by the collector: forked workers never walk (and so
+    # never copy) the pages of the million objects the imports created, and this
+    # process's collections during the run stay small.  Unfrozen when the run ends.
+    gc.freeze()
+    try:
+        yield from _run_pool(tasks, config, workers, context, inherited)
+    finally:
+        gc.unfreeze()
+
+
+def _run_pool(tasks: Sequence[SampleTask], config: RunConfig, workers: int,
+              context: multiprocessing.context.BaseContext, inherited: Sequence[int]) -> Iterator[SampleOutcome]:
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context,
                              initializer=_init_worker, initargs=(config, inherited)) as pool:
         pending: set[Future[SampleOutcome]] = set()

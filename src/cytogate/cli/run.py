@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -81,6 +82,9 @@ def _start_hashing(inputs: list[str]) -> HashAhead | None:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    # Parallel work here is one process per core; OpenBLAS's own threads would only
+    # spin beside them (numpy and scipy each start a pool when first loaded).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     prehash = _start_hashing(list(args.inputs))
     try:
         from ..batch import AbsoluteOptions, BatchOptions, QcSpec, run_batch
