@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 _DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
 CORPUS = Path(os.environ.get("CYTOGATE_CORPUS", _DEFAULT_CORPUS))
+
+# Runs under test remember input hashes in a throw-away index, never the user's cache
+# (the variable is inherited by the command-line runs the tests start).
+if "CYTOGATE_HASH_INDEX" not in os.environ:
+    _INDEX_DIR = tempfile.mkdtemp(prefix="cytogate-test-hash-index-")
+    atexit.register(shutil.rmtree, _INDEX_DIR, True)
+    os.environ["CYTOGATE_HASH_INDEX"] = os.path.join(_INDEX_DIR, "sha256-index.sqlite3")
 
 
 def corpus_path(relative: str) -> Path:

@@ -95,7 +95,7 @@ def test_a_stale_hash_is_not_trusted(tmp_path):
     forged = FileHash("0" * 64, file_signature(str(path)))
     trusted = process_sample(SampleTask(0, "s", str(path), known=forged), config)
     assert trusted.ok and trusted.record.sha256 == "0" * 64  # same identity: used as is, not re-read
-    stale = FileHash("0" * 64, (*forged.signature[:3], forged.signature[3] - 1))  # older mtime
+    stale = FileHash("0" * 64, (*forged.signature[:3], forged.signature[3] - 1, forged.signature[4]))  # older mtime
     fresh = process_sample(SampleTask(0, "s", str(path), known=stale), config)
     assert fresh.ok and fresh.record.sha256 == _sha(path)
 

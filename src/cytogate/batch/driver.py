@@ -28,6 +28,7 @@ from .inputs import expand_inputs, is_url, sha256_of
 from .local import default_workers, run_local
 from .lock import OutputLock
 from .outputs import remove_stale_temporaries, write_json, write_parquet
+from .hash_index import HashIndex
 from .prehash import FileHash, HashAhead, file_signature
 from .progress import Progress, Summary
 from ..qc import QcSpec
@@ -64,6 +65,9 @@ class BatchOptions:
     absolute : AbsoluteOptions
     progress : bool or None
         Progress bar (None: when stderr is a terminal).
+    rehash : bool
+        Hash every input afresh instead of using hashes remembered from earlier
+        runs (:mod:`cytogate.batch.hash_index`); nothing is remembered either.
     """
 
     workers: int | None = None
@@ -75,6 +79,7 @@ class BatchOptions:
     qc: QcSpec | None = None
     absolute: AbsoluteOptions = field(default_factory=AbsoluteOptions)
     progress: bool | None = None
+    rehash: bool = False
 
     def __post_init__(self) -> None:
         if self.stats_scale not in SCALES:
@@ -183,7 +188,7 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
     strategy_obj = _load_strategy(strategy)  # a bad strategy is reported first, whatever the inputs
     tasks, metadata, sheet = plan_tasks(inputs, samples)
     if prehash is None:  # hash while numba loads its kernels
-        prehash = HashAhead(t.file for t in tasks)
+        prehash = HashAhead((t.file for t in tasks), index=None if options.rehash else True)
     try:
         return _run(strategy, strategy_obj, tasks, metadata, sheet, out, options, backend, prehash, started_at,
                     clock)
@@ -196,12 +201,12 @@ def _known_hash(prehash: HashAhead, path: str) -> FileHash | None:
     known = prehash.claim(path)
     if known is not None:
         return known
-    before = file_signature(path)
+    since, before = time.time_ns(), file_signature(path)
     try:
         sha256 = sha256_of(path)
     except OSError:
         return None
-    return FileHash(sha256, before) if before is not None and file_signature(path) == before else None
+    return FileHash(sha256, before, since) if before is not None and file_signature(path) == before else None
 
 
 def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: dict[str, dict[str, Any]],
@@ -262,11 +267,17 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
             outcomes = run_local(pending, config, workers=workers, close_fds=[lock.fd] if lock.fd else [],
                                  prehash=prehash)
             runner = f"local, {min(workers, max(len(pending), 1))} worker(s)"
+        hashed: list[tuple[str, FileHash]] = []
         for outcome in outcomes:
             _commit(outcome, out_dir, cache, records, failures, options)
             progress.update(outcome.task.sample, events=outcome.record.n_events if outcome.record else 0,
                             ok=outcome.ok, reason=outcome.reason)
+            if outcome.hashed is not None and not options.scheduler:  # identities are this machine's
+                hashed.append((outcome.task.file, outcome.hashed))
         summary = progress.close()
+        if hashed and not options.rehash:
+            with HashIndex() as index:
+                index.remember(hashed)
 
         ordered = [records[t.sample] for t in tasks if t.sample in records]
         failed = tuple(failures[t.sample] for t in tasks if t.sample in failures)

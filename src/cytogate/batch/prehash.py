@@ -8,11 +8,13 @@ and hashes it in large slices, during which ``hashlib`` releases the GIL, so
 it runs beside the importing main thread instead of queueing for the GIL
 after every small read.
 
-A hash is handed out only with the file's identity (device, inode, size and
-modification time in ns) taken before and after hashing; a worker compares it
-with the file as it reads it and hashes in its own read pass when anything
-changed.  This module imports only the standard library: the command line
-starts it before loading numpy, numba or pandas.
+A hash is handed out only with the file's identity (device, inode, size,
+modification and status-change times in ns) taken before and after hashing; a
+worker compares it with the file as it reads it and hashes in its own read
+pass when anything changed.  Files hashed by an earlier run and unchanged
+since are not read at all (:mod:`cytogate.batch.hash_index`).  This module
+imports only the standard library: the command line starts it before loading
+numpy, numba or pandas.
 """
 
 from __future__ import annotations
@@ -21,29 +23,39 @@ import hashlib
 import mmap
 import os
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["FileHash", "HashAhead", "file_signature"]
 
 _SLICE = 64 << 20  # bytes hashed per call: ~40 ms without the GIL, and a stop() is honoured between slices
 
 
-def file_signature(path: str) -> tuple[int, int, int, int] | None:
-    """``(device, inode, size, mtime_ns)`` of a local file, or None when it cannot be read."""
+Signature = tuple[int, int, int, int, int]
+
+
+def file_signature(path: str) -> Signature | None:
+    """``(device, inode, size, mtime_ns, ctime_ns)`` of a local file, or None when it cannot be read."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 @dataclass(frozen=True)
 class FileHash:
-    """A file's SHA-256 and the identity of the file that was hashed."""
+    """A file's SHA-256 and the identity of the file that was hashed.
+
+    ``since_ns`` is the wall-clock time (ns) at which hashing began, 0 when
+    unknown; the hash index uses it to rule out writes it could not see.
+    """
 
     sha256: str
-    signature: tuple[int, int, int, int]
+    signature: Signature
+    since_ns: int = 0
 
     def still_valid(self, path: str) -> bool:
         """True when ``path`` is still the file that was hashed (same identity and mtime)."""
@@ -57,6 +69,9 @@ class HashAhead:
     ----------
     paths : iterable of str
         Local files in the order the run will need them (URLs are skipped).
+    index : path, True or None
+        The hash index to consult and update (True: the default location, None:
+        hash every file).
 
     Notes
     -----
@@ -65,7 +80,9 @@ class HashAhead:
     for.  :meth:`stop` must be called before forking worker processes.
     """
 
-    def __init__(self, paths: Iterable[str]) -> None:
+    def __init__(self, paths: Iterable[str], index: str | os.PathLike[str] | bool | None = True) -> None:
+        self._index_location = index
+        self._computed: list[tuple[str, FileHash]] = []
         self._queue = [p for p in dict.fromkeys(paths) if "://" not in p]
         self._queue.reverse()  # pop() from the end = task order
         self._done: dict[str, FileHash] = {}
@@ -86,15 +103,36 @@ class HashAhead:
             return self._current
 
     def _run(self) -> None:
-        while (path := self._next()) is not None:
-            result = self._hash(path)
-            with self._changed:
-                if result is not None:
-                    self._done[path] = result
-                self._current = None
-                self._changed.notify_all()
+        index: Any = False  # opened once the first file is taken: claim() waits for it meanwhile
+        try:
+            while (path := self._next()) is not None:
+                if index is False:
+                    index = self._open_index()
+                result = index.lookup(path) if index else None
+                if result is None:
+                    result = self._hash(path)
+                    if result is not None:
+                        self._computed.append((path, result))
+                with self._changed:
+                    if result is not None:
+                        self._done[path] = result
+                    self._current = None
+                    self._changed.notify_all()
+        finally:
+            if index:
+                index.remember(self._computed)
+                index.close()
+
+    def _open_index(self) -> Any:
+        if self._index_location is None or self._index_location is False:
+            return None
+        from .hash_index import HashIndex  # SQLite: opened in the thread that uses it
+
+        index = HashIndex(self._index_location)
+        return index if index.enabled else None
 
     def _hash(self, path: str) -> FileHash | None:
+        since = time.time_ns()
         before = file_signature(path)
         if before is None:
             return None  # missing or unreadable: the worker reports it
@@ -115,7 +153,7 @@ class HashAhead:
                             view.release()
         except (OSError, ValueError):
             return None
-        return FileHash(digest.hexdigest(), before) if file_signature(path) == before else None
+        return FileHash(digest.hexdigest(), before, since) if file_signature(path) == before else None
 
     # -- the run's side --------------------------------------------------------------
     def claim(self, path: str) -> FileHash | None:

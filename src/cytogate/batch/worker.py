@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BatchError, CytogateError
-from .inputs import local_copy
-from .prehash import FileHash
+from .inputs import is_url, local_copy
+from .prehash import FileHash, file_signature
 from ..qc import QcSpec, acquisition_qc
 from .resume import SampleRecord, cache_key
 from .stats import STATS_COLUMNS, intensity_stats, raw_values, scaled_values
@@ -111,6 +111,7 @@ class SampleOutcome:
     stage: str = ""
     reason: str = ""
     seconds: float = 0.0
+    hashed: FileHash | None = None  # a local file's hash computed here, with the file's identity
 
     @property
     def ok(self) -> bool:
@@ -153,6 +154,8 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
     try:
         clock = time.perf_counter()
         known = task.known if task.known is not None and task.known.still_valid(task.file) else None
+        since, before = time.time_ns(), (None if known is not None or is_url(task.file)
+                                         else file_signature(task.file))
         with local_copy(task.file, hash_local=config.qc is not None and known is None) as (local, sha256):
             if known is not None:
                 sha256 = known.sha256
@@ -200,10 +203,13 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
     except Exception as exc:  # isolate every failure to its file
         return SampleOutcome(task, stage=stage, reason=_reason(exc), seconds=time.perf_counter() - started)
     seconds["total"] = time.perf_counter() - started
+    hashed = None
+    if before is not None and sha256 is not None and file_signature(task.file) == before:
+        hashed = FileHash(sha256, before, since)
     record = SampleRecord(
         sample=task.sample, file=task.file,
         key=cache_key(getattr(config.strategy, "sha256", ""), sha256, config.key_options()),
         sha256=sha256, n_events=n_events, n_events_kept=n_events if keep is None else int(keep.sum()),
         counts=counts, stats=stats, qc=qc_report, seconds={k: round(v, 6) for k, v in seconds.items()},
     )
-    return SampleOutcome(task, record=record, membership=membership, seconds=seconds["total"])
+    return SampleOutcome(task, record=record, membership=membership, seconds=seconds["total"], hashed=hashed)

@@ -54,6 +54,9 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
     parser.add_argument("--qc", choices=("flag", "remove"),
                         help="acquisition QC of flow rate and signal drift over Time (overrides the strategy's)")
     parser.add_argument("--force", action="store_true", help="recompute samples even if cached results match")
+    parser.add_argument("--rehash", action="store_true",
+                        help="hash every input afresh instead of reusing SHA-256s remembered for files "
+                             "unchanged since an earlier run (or set CYTOGATE_HASH_INDEX=off)")
     parser.add_argument("--bead-population", metavar="PATH", help="counting-bead population (default: 'Beads')")
     parser.add_argument("--wbc-reference", metavar="PATH",
                         help="population the sheet's wbc_per_ul refers to (default: 'Leukocytes'/'CD45+')")
@@ -67,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
     parser.set_defaults(handler=_handle)
 
 
-def _start_hashing(inputs: list[str]) -> HashAhead | None:
+def _start_hashing(inputs: list[str], *, rehash: bool) -> HashAhead | None:
     """Start hashing the local inputs in the background (standard library only, before numpy/numba/pandas load)."""
     from ..batch.inputs import expand_inputs, is_url
     from ..batch.prehash import HashAhead
@@ -78,14 +81,14 @@ def _start_hashing(inputs: list[str]) -> HashAhead | None:
     except (CytogateError, OSError, ImportError):
         return None  # run_batch reports the problem with its context
     local = [f.path for f in found if not is_url(f.path)]
-    return HashAhead(local) if local else None
+    return HashAhead(local, index=None if rehash else True) if local else None
 
 
 def _handle(args: argparse.Namespace) -> int:
     # Parallel work here is one process per core; OpenBLAS's own threads would only
     # spin beside them (numpy and scipy each start a pool when first loaded).
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    prehash = _start_hashing(list(args.inputs))
+    prehash = _start_hashing(list(args.inputs), rehash=args.rehash)
     try:
         from ..batch import AbsoluteOptions, BatchOptions, QcSpec, run_batch
 
@@ -94,7 +97,7 @@ def _handle(args: argparse.Namespace) -> int:
             stats_scale=args.stats_scale, stats=not args.no_stats, force=args.force,
             qc=None if args.qc is None else QcSpec(mode=args.qc),
             absolute=AbsoluteOptions(args.bead_population, args.wbc_reference, args.lymphocyte_reference),
-            progress=False if args.quiet else args.progress,
+            progress=False if args.quiet else args.progress, rehash=args.rehash,
         )
         result = run_batch(args.strategy, args.inputs, args.out, samples=args.samples, options=options,
                            prehash=prehash)
