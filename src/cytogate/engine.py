@@ -133,10 +133,9 @@ def _gate_blocks(plan: Any, sample: Any, digest: Any | None) -> dict[str, np.nda
     masks = {path: np.empty(n, dtype=bool) for path in plan.strategy.evaluation_order}  # as the whole path
     seen = 0
     for start, events in sample.blocks(BLOCK_EVENTS, digest=digest):
-        block = Execution(plan, _Block(sample, events)).run()
         stop = start + events.shape[0]
-        for path, mask in masks.items():
-            mask[start:stop] = block.masks[path]
+        # each population's mask is written straight into its slice of the whole file's
+        Execution(plan, _Block(sample, events), out={p: m[start:stop] for p, m in masks.items()}).run()
         seen = stop
     if seen != n:  # pragma: no cover - a source yielding fewer events than it announced
         raise ValueError(f"the sample yielded {seen} of its {n} events")

@@ -242,6 +242,7 @@ class Execution:
     _raw: dict[int, np.ndarray] = field(default_factory=dict)
     _values: dict[tuple[Any, str], np.ndarray] = field(default_factory=dict)
     _events: tuple[np.ndarray | None] | None = None
+    out: Mapping[str, np.ndarray] | None = None  # where to write each population's mask (views of a whole file)
 
     @property
     def n_events(self) -> int:
@@ -415,15 +416,16 @@ class Execution:
                 sub[start:stop] = self._gate_mask(gate, rows, _UNCACHED)
         else:
             sub = self._gate_mask(gate, idx, parent)
+        target = None if self.out is None else self.out[path]
         if idx is None:
+            if target is not None:
+                target[:] = sub
             self.masks[path] = sub
             self.indices[path] = np.flatnonzero(sub)
         else:
-            child = idx[sub]
-            full = np.zeros(self.n_events, dtype=bool)
-            full[child] = True
+            full = np.empty(self.n_events, dtype=bool) if target is None else target
+            self.indices[path] = kernels.select_subset(idx, sub, full)  # one pass: indices and mask
             self.masks[path] = full
-            self.indices[path] = child
 
     def run(self) -> Execution:
         strategy = self.plan.strategy

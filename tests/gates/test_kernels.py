@@ -191,3 +191,63 @@ def test_polygon_rows_equals_polygon_on_gathered_columns(dtype):
     assert np.array_equal(kernels.polygon_mask_rows(matrix, np.empty(0, np.int64), 1, 3, vx, vy), full)
     rows = np.sort(rng.choice(3000, 700, replace=False)).astype(np.int64)
     assert np.array_equal(kernels.polygon_mask_rows(matrix, rows, 1, 3, vx, vy), full[rows])
+
+
+def test_polygon_infinite_coordinates_are_outside():
+    vx = np.array([0.0, 4.0, 4.0, 0.0])
+    vy = np.array([0.0, 0.0, 4.0, 4.0])
+    x = np.array([-INF, INF, 2.0, 2.0, -INF, 2.0])
+    y = np.array([2.0, 2.0, -INF, INF, NAN, 2.0])
+    assert kernels.polygon_mask(x, y, vx, vy).tolist() == [False, False, False, False, False, True]
+    matrix = np.column_stack([x, y])
+    assert kernels.polygon_mask_rows(matrix, np.empty(0, np.int64), 0, 1, vx, vy).tolist() == \
+        [False, False, False, False, False, True]
+
+
+@pytest.mark.parametrize("n", [4097, 5000])
+def test_polygon_chunks_cover_every_event(n):
+    # more events than one chunk of the kernel, the last chunk partial, rows in any order
+    rng = np.random.default_rng(n)
+    vx, vy = rng.uniform(-1, 1, 9), rng.uniform(-1, 1, 9)
+    matrix = rng.uniform(-1.2, 1.2, size=(n, 2))
+    expected = _polygon_reference(matrix[:, 0], matrix[:, 1], vx, vy)
+    assert np.array_equal(kernels.polygon_mask(matrix[:, 0].copy(), matrix[:, 1].copy(), vx, vy), expected)
+    rows = rng.permutation(n)[: n - 3].astype(np.int64)
+    assert np.array_equal(kernels.polygon_mask_rows(matrix, rows, 0, 1, vx, vy), expected[rows])
+
+
+def _gather_reference(matrix, rows, cols, weights):
+    """One row at a time, terms added in column order: the bits every read path must give."""
+    out = []
+    for r in rows:
+        acc = 0.0
+        for c, w in zip(cols, weights):
+            acc += float(w) * float(matrix[r, c])
+        out.append(acc)
+    return np.array(out, dtype=np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [1, 3, 4, 203])
+def test_gather_weighted_sums_each_row_in_column_order(dtype, m):
+    # rows of very different magnitudes, so any reordering of the sums changes bits
+    rng = np.random.default_rng(m)
+    matrix = (rng.normal(size=(300, 9)) * 10.0 ** rng.integers(-6, 7, size=(300, 9))).astype(dtype)
+    matrix[7, 4], matrix[11, 0] = NAN, INF
+    rows = rng.choice(300, m, replace=False).astype(np.int64)  # unsorted
+    cols = np.array([4, 0, 8, 3, 1], dtype=np.int64)
+    weights = rng.normal(size=5) * 10.0 ** rng.integers(-3, 4, size=5)
+    got = kernels.gather_weighted(matrix, rows, cols, weights)
+    np.testing.assert_array_equal(got, _gather_reference(matrix, rows, cols, weights))
+    every = kernels.gather_weighted(matrix[:m], np.empty(0, np.int64), cols, weights)
+    np.testing.assert_array_equal(every, _gather_reference(matrix, range(m), cols, weights))
+
+
+def test_select_subset_gives_kept_indices_and_the_full_mask():
+    rows = np.array([2, 5, 6, 9], dtype=np.int64)
+    inside = np.array([True, False, True, True])
+    full = np.ones(11, dtype=bool)  # overwritten, not or-ed
+    kept = kernels.select_subset(rows, inside, full)
+    assert kept.tolist() == [2, 6, 9] and kept.dtype == np.int64
+    assert np.flatnonzero(full).tolist() == [2, 6, 9]
+    assert kernels.select_subset(rows, np.zeros(4, dtype=bool), full).size == 0 and not full.any()
