@@ -41,8 +41,27 @@ def test_beads_win_over_wbc_and_missing_values_give_none():
     zero = _counts().assign(count=[8000, 2000, 200, 0])
     _, method = absolute_counts(zero, {"beads_per_test": 1e4, "volume_ul": 100})
     assert set(method) == {"none"}
-    _, method = absolute_counts(_counts(), {"wbc_per_ul": 5000}, AbsoluteOptions(wbc_reference="/Beads"))
-    assert list(method) == ["none", "none", "none", "dual_platform:wbc_per_ul/Beads"]
+    per_ul, method = absolute_counts(_counts(), {"wbc_per_ul": 5000}, AbsoluteOptions(wbc_reference="/Beads"))
+    assert set(method) == {"dual_platform:wbc_per_ul/Beads"}  # asked for: beads are the reference
+    np.testing.assert_allclose(per_ul, [40000, 10000, 1000, 5000])
+
+
+def test_dual_platform_reaches_populations_outside_the_reference_branch():
+    # a lupus panel's layout: Leukocytes (CD45+) and scatter Lymphocytes are siblings under Live
+    counts = pd.DataFrame({
+        "population": ["/Live", "/Live/Leukocytes", "/Live/Lymphocytes", "/Live/Lymphocytes/B cells",
+                       "/Live/Lymphocytes/pDC", "/Beads"],
+        "name": ["Live", "Leukocytes", "Lymphocytes", "B cells", "pDC", "Beads"],
+        "count": [12000, 10000, 3000, 300, 10, 500],
+    })
+    per_ul, method = absolute_counts(counts, {"wbc_per_ul": 6000})
+    assert np.isnan(per_ul[0]) and method[0] == "none"  # an ancestor of the reference
+    np.testing.assert_allclose(per_ul[1:5], [6000, 1800, 180, 6])
+    assert set(method[1:5]) == {"dual_platform:wbc_per_ul/Live/Leukocytes"}
+    assert np.isnan(per_ul[5]) and method[5] == "none"  # counting beads are not cells
+    per_ul, method = absolute_counts(counts, {"lymphocytes_per_ul": 1500})
+    np.testing.assert_allclose(per_ul[1:5], [5000, 1500, 150, 5])
+    assert np.isnan(per_ul[0]) and method[2] == "dual_platform:lymphocytes_per_ul/Live/Lymphocytes"
 
 
 def test_run_writes_cells_per_ul_with_method(tmp_path):

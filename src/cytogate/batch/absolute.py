@@ -12,12 +12,19 @@ Two methods, tried in this order for each sample, the one used recorded on every
     (``bead_population`` option, else the population named ``Beads``, any case).
 ``dual_platform``
     A white-cell (``wbc_per_ul``) or lymphocyte (``lymphocytes_per_ul``) count
-    from a haematology analyser times the population's share of the matching
-    reference population (``Leukocytes``/``CD45+`` resp. ``Lymphocytes``)::
+    from a haematology analyser, scaled by the population's events relative to
+    the matching reference population's (``Leukocytes``/``CD45+`` resp.
+    ``Lymphocytes``)::
 
         cells_per_ul = wbc_per_ul * count(P) / count(reference)
 
-    Only descendants of the reference (and the reference itself) get a value.
+    Both counts come from the same acquired volume, so the ratio of events is
+    the ratio of concentrations whatever the two populations' places in the
+    hierarchy: B cells gated under a scatter ``Lymphocytes`` gate get a value
+    from a ``Leukocytes`` (CD45+) reference in a sibling branch.  The
+    reference's ancestors get none (they hold events, such as red cells or
+    debris, that the haematology count does not measure), and neither do the
+    counting beads.
 
 Rows without a usable method get NaN and method ``none``; the method column
 names the reference, e.g. ``dual_platform:wbc_per_ul/Leukocytes``.
@@ -113,7 +120,9 @@ def absolute_counts(counts: pd.DataFrame, metadata: Mapping[str, Any],
             continue
         label = f"dual_platform:{column}{reference}"
         for i, path in enumerate(paths):
-            if _under(path, reference):
+            ancestor = path != reference and _under(reference, path)
+            bead = beads is not None and _under(path, beads) and not _under(reference, beads)
+            if not ancestor and not bead:
                 result[i], method[i] = total * count[i] / by_path[reference], label
         return result, method
     return result, method
