@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas loads only when a table is asked for: batch workers never need it
+    import pandas as pd
 
 from .gates.specs import gate_from_dict
 from .plan import Execution, SampleLike, compile_plan
@@ -33,6 +35,8 @@ BLOCK_EVENTS = 1 << 16
 
 COUNT_COLUMNS = ("sample", "file", "population", "name", "parent", "count", "parent_count",
                  "freq_parent", "freq_total")
+#: pandas dtype of each of :data:`COUNT_COLUMNS` in :attr:`GatingResult.counts`.
+COUNT_DTYPES = ("object", "object", "object", "object", "object", "int64", "int64", "float64", "float64")
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,13 +69,8 @@ class GatingResult:
     def count(self, path: str) -> int:
         return self.n_events if path == "/" else int(np.count_nonzero(self.masks[path]))
 
-    @property
-    def counts(self) -> pd.DataFrame:
-        """One row per population (strategy order), columns ``COUNT_COLUMNS``.
-
-        ``freq_parent = count / parent_count`` and ``freq_total = count / n_events``
-        (fractions, not percent); NaN when the denominator is 0.
-        """
+    def count_rows(self) -> list[tuple[Any, ...]]:
+        """The rows of :attr:`counts` as plain tuples (no pandas needed)."""
         rows = []
         totals = {p: self.count(p) for p in self.masks}
         for pop in self.strategy.populations:
@@ -80,9 +79,19 @@ class GatingResult:
             rows.append((self.sample, self.file, pop.path, pop.name, pop.parent, count, parent_count,
                          count / parent_count if parent_count else np.nan,
                          count / self.n_events if self.n_events else np.nan))
-        frame = pd.DataFrame(rows, columns=list(COUNT_COLUMNS))
-        return frame.astype({"count": "int64", "parent_count": "int64",
-                             "freq_parent": "float64", "freq_total": "float64"})
+        return rows
+
+    @property
+    def counts(self) -> pd.DataFrame:
+        """One row per population (strategy order), columns ``COUNT_COLUMNS``.
+
+        ``freq_parent = count / parent_count`` and ``freq_total = count / n_events``
+        (fractions, not percent); NaN when the denominator is 0.
+        """
+        import pandas as pd
+
+        frame = pd.DataFrame(self.count_rows(), columns=list(COUNT_COLUMNS))
+        return frame.astype(dict(zip(COUNT_COLUMNS[5:], COUNT_DTYPES[5:])))
 
     def fitted_strategy(self) -> Strategy:
         """The strategy with every data-driven gate replaced by its fit on this file.
@@ -97,6 +106,8 @@ class GatingResult:
 
     def membership(self) -> pd.DataFrame:
         """``(n_events, n_populations)`` boolean frame, one column per population path."""
+        import pandas as pd
+
         return pd.DataFrame({p.path: self.masks[p.path] for p in self.strategy.populations}, copy=False)
 
 

@@ -23,7 +23,6 @@ from typing import Any
 from .._version import __version__
 from ..errors import BatchError
 from .absolute import AbsoluteOptions
-from .assemble import write_tables
 from .inputs import expand_inputs, is_url, sha256_of
 from .local import default_workers, run_local
 from .lock import OutputLock
@@ -270,7 +269,7 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
         hashed: list[tuple[str, FileHash]] = []
         for outcome in outcomes:
             _commit(outcome, out_dir, cache, records, failures, options)
-            progress.update(outcome.task.sample, events=outcome.record.n_events if outcome.record else 0,
+            progress.update(outcome.task.sample, events=outcome.document["n_events"] if outcome.ok else 0,
                             ok=outcome.ok, reason=outcome.reason)
             if outcome.hashed is not None and not options.scheduler:  # identities are this machine's
                 hashed.append((outcome.task.file, outcome.hashed))
@@ -278,6 +277,8 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
         if hashed and not options.rehash:
             with HashIndex() as index:
                 index.remember(hashed)
+
+        from .assemble import write_tables  # pandas: imported here, once the workers are busy
 
         ordered = [records[t.sample] for t in tasks if t.sample in records]
         failed = tuple(failures[t.sample] for t in tasks if t.sample in failures)
@@ -292,15 +293,15 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
 def _commit(outcome: SampleOutcome, out_dir: Path, cache: ResultCache, records: dict[str, SampleRecord],
             failures: dict[str, dict[str, str]], options: BatchOptions) -> None:
     task = outcome.task
-    if outcome.record is None:
+    if outcome.document is None:
         failures[task.sample] = {"file": task.file, "sample": task.sample, "stage": outcome.stage,
                                  "reason": outcome.reason}
         return
     if options.membership and outcome.membership is not None:
         write_parquet(out_dir / "membership" / f"{task.sample}.parquet", outcome.membership)
-    cache.store(outcome.record)
+    cache.store(outcome.document)
     # what is assembled is what a resumed run would read back
-    records[task.sample] = SampleRecord.from_json(outcome.record.to_json())
+    records[task.sample] = SampleRecord.from_json(outcome.document)
 
 
 def _manifest(strategy_arg: Any, strategy: Any, tasks: Sequence[SampleTask], records: dict[str, SampleRecord],

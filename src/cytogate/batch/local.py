@@ -105,7 +105,7 @@ def _warm(task: SampleTask, config: RunConfig) -> None:
         events = next(sample.blocks(_WARM_EVENTS))[1]
         tiny = Sample.from_arrays(events[:_WARM_EVENTS], sample.channels, markers=sample.markers,
                                   spillover=sample.spillover)
-        config.backend.gate(config.strategy, tiny).counts
+        config.backend.gate(config.strategy, tiny).count_rows()
     except Exception:  # noqa: BLE001 - a bad first input fails in its worker, with its stage and reason
         pass
 
@@ -165,9 +165,12 @@ def _run_pool(tasks: Sequence[SampleTask], config: RunConfig, workers: int,
                              initializer=_init_worker, initargs=(config, inherited)) as pool:
         pending: set[Future[SampleOutcome]] = set()
         queue = list(tasks)[::-1]
-        # keep at most two tasks per worker in flight so outcomes stream back in order of completion
+        # A bounded number of tasks in flight, so outcomes stream back in order of completion and
+        # finished results do not pile up here: two per worker when each carries a membership
+        # table, more otherwise, so workers stay busy while this process loads pandas and commits.
+        window = (2 if config.membership else 8) * workers
         while queue or pending:
-            while queue and len(pending) < 2 * workers:
+            while queue and len(pending) < window:
                 pending.add(pool.submit(_run_in_worker, queue.pop()))
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:

@@ -18,15 +18,18 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # a record is built without pandas in workers; tables are made on demand
+    import pandas as pd
 
 from .._version import __version__
 from .outputs import write_json
 
-__all__ = ["CACHE_SCHEMA", "SampleRecord", "ResultCache", "cache_key"]
+__all__ = ["CACHE_SCHEMA", "SampleRecord", "ResultCache", "cache_key", "frame_document", "record_document", "table_document"]
 
 CACHE_SCHEMA = 1
 
@@ -43,20 +46,32 @@ def cache_key(strategy_sha256: str, input_sha256: str, options: dict[str, Any]) 
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
-def _table_to_json(table: pd.DataFrame) -> dict[str, Any]:
-    data = {}
-    for col in table.columns:
-        values = table[col].to_numpy()
-        if values.dtype.kind == "f":
-            data[col] = [None if np.isnan(v) else float(v) for v in values]
-        elif values.dtype.kind in "iub":
-            data[col] = values.tolist()
-        else:
-            data[col] = [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values]
-    return {"columns": list(table.columns), "dtypes": [str(t) for t in table.dtypes], "data": data}
+def _column_to_json(values: Any, kind: str) -> list[Any]:
+    """One column's values as JSON: NaN as null, numbers as numbers, anything else as text."""
+    if kind == "f":
+        return [None if np.isnan(v) else float(v) for v in values]
+    if kind in "iub":
+        return [v.item() if isinstance(v, np.generic) else v for v in values]
+    return [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values]
+
+
+def frame_document(table: pd.DataFrame) -> dict[str, Any]:
+    return table_document(list(table.columns), [str(t) for t in table.dtypes],
+                          {col: table[col].to_numpy() for col in table.columns})
+
+
+def table_document(columns: Sequence[str], dtypes: Sequence[str], data: dict[str, Iterable[Any]]) -> dict[str, Any]:
+    """The JSON form of a table (what :class:`SampleRecord` stores), built without pandas.
+
+    ``dtypes`` are pandas dtype names; ``data`` maps each column to its values.
+    """
+    return {"columns": list(columns), "dtypes": list(dtypes),
+            "data": {col: _column_to_json(data[col], np.dtype(dtype).kind) for col, dtype in zip(columns, dtypes)}}
 
 
 def _table_from_json(doc: dict[str, Any]) -> pd.DataFrame:
+    import pandas as pd
+
     columns = {}
     for col, dtype in zip(doc["columns"], doc["dtypes"]):
         values = doc["data"][col]
@@ -103,19 +118,10 @@ class SampleRecord:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "cache_schema": CACHE_SCHEMA,
-            "sample": self.sample,
-            "file": self.file,
-            "key": self.key,
-            "sha256": self.sha256,
-            "n_events": int(self.n_events),
-            "n_events_kept": int(self.n_events_kept),
-            "qc": self.qc,
-            "seconds": self.seconds,
-            "counts": _table_to_json(self.counts),
-            "stats": _table_to_json(self.stats),
-        }
+        return record_document(sample=self.sample, file=self.file, key=self.key, sha256=self.sha256,
+                               n_events=self.n_events, n_events_kept=self.n_events_kept,
+                               counts=frame_document(self.counts), stats=frame_document(self.stats),
+                               qc=self.qc, seconds=self.seconds)
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> SampleRecord:
@@ -125,6 +131,25 @@ class SampleRecord:
             counts=_table_from_json(doc["counts"]), stats=_table_from_json(doc["stats"]),
             qc=doc.get("qc"), seconds=dict(doc.get("seconds") or {}),
         )
+
+
+def record_document(*, sample: str, file: str, key: str, sha256: str, n_events: int, n_events_kept: int,
+                    counts: dict[str, Any], stats: dict[str, Any], qc: dict[str, Any] | None,
+                    seconds: dict[str, float]) -> dict[str, Any]:
+    """:meth:`SampleRecord.to_json` from tables already in JSON form (:func:`table_document`)."""
+    return {
+        "cache_schema": CACHE_SCHEMA,
+        "sample": sample,
+        "file": file,
+        "key": key,
+        "sha256": sha256,
+        "n_events": int(n_events),
+        "n_events_kept": int(n_events_kept),
+        "qc": qc,
+        "seconds": seconds,
+        "counts": counts,
+        "stats": stats,
+    }
 
 
 class ResultCache:
@@ -160,6 +185,7 @@ class ResultCache:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def store(self, record: SampleRecord) -> None:
-        """Atomically write one sample's result (its commit point)."""
-        write_json(self.path(record.sample), record.to_json())
+    def store(self, record: SampleRecord | dict[str, Any]) -> None:
+        """Atomically write one sample's result (its commit point), a record or its JSON document."""
+        document = record if isinstance(record, dict) else record.to_json()
+        write_json(self.path(document["sample"]), document)

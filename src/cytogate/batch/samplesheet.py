@@ -16,10 +16,12 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from ..errors import SampleSheetError
 from .inputs import InputFile, is_url
@@ -78,6 +80,8 @@ class SheetRow:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm", ".xls"):
@@ -200,6 +204,8 @@ class SampleSheet:
 
     @staticmethod
     def _check_numeric(table: pd.DataFrame, col: str, sheet_path: Path) -> None:
+        import pandas as pd
+
         values = pd.to_numeric(table[col], errors="coerce")
         bad = (values.isna() & table[col].notna()) | (values < 0)
         if bad.any():

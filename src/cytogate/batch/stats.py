@@ -20,10 +20,12 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["SCALES", "STATS_COLUMNS", "intensity_stats", "raw_values", "scaled_values"]
 
@@ -128,6 +130,8 @@ def intensity_stats(
             results[population, j] = _column_stats(column, index, buf)
     rows = [(sample, population, channels[j], markers[j] or "", scale, *results[population, j])
             for population in ordered for j in range(len(channels))]
+    import pandas as pd
+
     table = pd.DataFrame(rows, columns=list(STATS_COLUMNS))
     return table.astype({"n": "int64", "n_positive": "int64"})
 

@@ -15,17 +15,20 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from ..engine import COUNT_COLUMNS, COUNT_DTYPES
 from ..errors import BatchError, CytogateError
 from .inputs import is_url, local_copy
 from .prehash import FileHash, file_signature
 from ..qc import QcSpec, acquisition_qc
-from .resume import SampleRecord, cache_key
+from .resume import SampleRecord, frame_document, cache_key, record_document, table_document
 from .stats import STATS_COLUMNS, intensity_stats, raw_values, scaled_values
+
+if TYPE_CHECKING:  # workers return plain documents: pandas loads only for statistics or membership
+    import pandas as pd
 
 __all__ = ["Backend", "SampleTask", "RunConfig", "SampleOutcome", "process_sample", "with_known_hashes"]
 
@@ -103,10 +106,15 @@ class RunConfig:
 
 @dataclass(frozen=True, eq=False)
 class SampleOutcome:
-    """What a worker returns: a record to commit, or the stage and reason it failed."""
+    """What a worker returns: a result to commit, or the stage and reason it failed.
+
+    ``document`` is the result as the JSON document the driver commits
+    (:meth:`SampleRecord.to_json`), built without pandas so that workers start
+    gating before pandas has loaded anywhere.
+    """
 
     task: SampleTask
-    record: SampleRecord | None = None
+    document: dict[str, Any] | None = None
     membership: pd.DataFrame | None = None
     stage: str = ""
     reason: str = ""
@@ -115,7 +123,11 @@ class SampleOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.record is not None
+        return self.document is not None
+
+    @property
+    def record(self) -> SampleRecord | None:
+        return None if self.document is None else SampleRecord.from_json(self.document)
 
 
 def _reason(exc: BaseException) -> str:
@@ -126,6 +138,8 @@ def _reason(exc: BaseException) -> str:
 
 
 def _membership(masks: dict[str, np.ndarray], keep: np.ndarray | None, n_events: int) -> pd.DataFrame:
+    import pandas as pd
+
     columns: dict[str, np.ndarray] = {}
     for path, mask in masks.items():
         mask = np.asarray(mask, dtype=bool)
@@ -180,9 +194,10 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
                 sha256 = digest.hexdigest()
             elif known is not None and not known.still_valid(task.file):
                 raise BatchError("the file changed while it was being gated; run again", path=task.file)
-            counts = result.counts.copy()
-            counts["sample"] = task.sample
-            counts["file"] = task.file
+            rows = result.count_rows()
+            columns = {name: [row[i] for row in rows] for i, name in enumerate(COUNT_COLUMNS)}
+            columns["sample"], columns["file"] = [task.sample] * len(rows), [task.file] * len(rows)
+            counts = table_document(COUNT_COLUMNS, COUNT_DTYPES, columns)
             masks = dict(result.masks)
             seconds["gate"] = time.perf_counter() - clock
 
@@ -194,10 +209,10 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
                 else:
                     values = scaled_values(config.strategy, sample, config.stats_scale, channels)
                 markers = list(getattr(sample, "markers", None) or [None] * len(channels))
-                stats = intensity_stats(values, channels, masks, sample=task.sample, markers=markers,
-                                        scale=config.stats_scale)
+                stats = frame_document(intensity_stats(values, channels, masks, sample=task.sample,
+                                                       markers=markers, scale=config.stats_scale))
             else:
-                stats = pd.DataFrame(columns=list(STATS_COLUMNS))
+                stats = table_document(STATS_COLUMNS, ["object"] * len(STATS_COLUMNS), {c: [] for c in STATS_COLUMNS})
             membership = _membership(masks, keep, n_events) if config.membership else None
             seconds["stats"] = time.perf_counter() - clock
     except Exception as exc:  # isolate every failure to its file
@@ -206,10 +221,10 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
     hashed = None
     if before is not None and sha256 is not None and file_signature(task.file) == before:
         hashed = FileHash(sha256, before, since)
-    record = SampleRecord(
+    document = record_document(
         sample=task.sample, file=task.file,
         key=cache_key(getattr(config.strategy, "sha256", ""), sha256, config.key_options()),
         sha256=sha256, n_events=n_events, n_events_kept=n_events if keep is None else int(keep.sum()),
         counts=counts, stats=stats, qc=qc_report, seconds={k: round(v, 6) for k, v in seconds.items()},
     )
-    return SampleOutcome(task, record=record, membership=membership, seconds=seconds["total"], hashed=hashed)
+    return SampleOutcome(task, document=document, membership=membership, seconds=seconds["total"], hashed=hashed)
