@@ -2,7 +2,8 @@
 
 Quantiles are exact without sorting: while the population's values are
 gathered, a 65,536-bin histogram of the top 16 bits of an order-preserving
-integer key (sign, exponent, 4 mantissa bits) is built; the bin holding a
+integer code of the value rounded to float32 (sign, 8 exponent and 7 mantissa
+bits; the rounding never reverses order) is built; the bin holding a
 wanted rank is then found by a cumulative sum, and only that bin's values are
 gathered (one scan for all the order statistics needed) and quickselected.  Semantics: events
 outside the mask and NaN values are skipped; quantiles interpolate linearly
@@ -126,6 +127,32 @@ def _three_quantiles(buf, keys, n, hist, tmp, mark):  # pragma: no cover - compi
     return out[0], out[1], out[2]
 
 
+@numba.njit(cache=True, inline="always")
+def _key(x, f32, f32_bits):  # pragma: no cover - compiled
+    """Top 16 bits of an order-preserving integer code of ``float32(x)`` (x not NaN).
+
+    Rounding to float32 never reverses order, and its 8 exponent bits leave 7
+    mantissa bits in the key, so typical data spread over many bins.
+    ``f32``/``f32_bits``: a one-element float32 array and its uint32 view.
+    """
+    f32[0] = np.float32(x)
+    u = f32_bits[0]
+    u ^= (np.uint32(0) - (u >> np.uint32(31))) | np.uint32(0x80000000)
+    return np.uint16(u >> np.uint32(16))
+
+
+@numba.njit(cache=True, inline="always")
+def _split(p, f64, f64_bits):  # pragma: no cover - compiled
+    """``math.frexp(p)`` for p >= 0, read off the bits when p is a normal number (no libm call)."""
+    if not (p >= 2.2250738585072014e-308):  # zero or subnormal: rare, let libm do it
+        return math.frexp(p)
+    f64[0] = p
+    u = f64_bits[0]
+    e = np.int64((u >> np.uint64(52)) & np.uint64(0x7FF)) - 1022
+    f64_bits[0] = (u & np.uint64(0x800FFFFFFFFFFFFF)) | np.uint64(1022 << 52)
+    return f64[0], e
+
+
 @numba.njit(cache=True)
 def column_stats(values, index, use_index, buf, keys, tmp, hist, mark):  # pragma: no cover - compiled
     """Statistics of ``values[index]`` (or of all values when ``use_index`` is False).
@@ -138,7 +165,7 @@ def column_stats(values, index, use_index, buf, keys, tmp, hist, mark):  # pragm
     use_index : bool
     buf, tmp : (n_events,) float64 scratch arrays
     keys : (n_events,) uint16 scratch array
-    hist : (65536,) int64 scratch array
+    hist : (65536,) int32 or int64 scratch array (int32 while n_events < 2**31)
     mark : (65536,) int8 scratch array, all zero (left zero)
 
     Returns
@@ -151,43 +178,62 @@ def column_stats(values, index, use_index, buf, keys, tmp, hist, mark):  # pragm
     total = 0.0
     n_pos = 0
     # sum of logs as a running product with its binary exponent split off now
-    # and then: one multiply per event instead of one log
+    # and then: one multiply per event instead of one log (exact scaling by powers of two)
     product = 1.0
     exponent = 0
     hist[:] = 0
-    bits = buf.view(np.uint64)
-    sign = np.uint64(1) << np.uint64(63)
+    f32 = np.empty(1, dtype=np.float32)
+    f32_bits = f32.view(np.uint32)
+    f64 = np.empty(1, dtype=np.float64)
+    f64_bits = f64.view(np.uint64)
     count = index.shape[0] if use_index else values.shape[0]
     for j in range(count):
         x = float(values[index[j]]) if use_index else float(values[j])
         if x != x:
             continue
         buf[n] = x
-        u = bits[n]
-        # unsigned order == float order: flip every bit of negatives, the sign bit of the rest
-        u ^= (np.uint64(0) - (u >> np.uint64(63))) | sign
-        key = np.uint16(u >> np.uint64(48))
+        key = _key(x, f32, f32_bits)
         keys[n] = key
         hist[key] += 1
         n += 1
         total += x
         # branch-free on the sign of x (mixed signs would defeat branch prediction);
-        # multiplying by 1.0 and re-normalising an already normalised product are exact
+        # multiplying by 1.0 and re-normalising are exact.  The product is brought
+        # back within 1e±150 whenever it leaves, so a factor within 1e±140 can
+        # neither overflow nor lose bits to underflow; a factor beyond is redone.
         positive = x > 0.0
         n_pos += positive
+        before = product
         product *= x if positive else 1.0
-        if (n_pos > 0 and n_pos % 16 == 0) or product > 1e290 or product < 1e-290:
-            mantissa, e = math.frexp(product)
-            product = mantissa
+        if not (product < 1e150 and product > 1e-150):
+            if positive and (x < 1e-140 or x > 1e140):
+                # an extreme factor may have overflowed or lost bits: take it in
+                # again from the previous product, as mantissa and exponent
+                mantissa, e = math.frexp(x)
+                product = before * mantissa
+                exponent += e
+            product, e = _split(product, f64, f64_bits)
             exponent += e
     nan = np.nan
     if n == 0:
         return 0, 0, nan, nan, nan, nan, nan, nan
     mean = total / n
-    m2 = 0.0
-    for i in range(n):
+    # four interleaved sums of squares: independent add chains, and more accurate than one
+    m0 = m1 = m2_ = m3 = 0.0
+    n4 = n - n % 4
+    for i in range(0, n4, 4):
+        d0 = buf[i] - mean
+        d1 = buf[i + 1] - mean
+        d2 = buf[i + 2] - mean
+        d3 = buf[i + 3] - mean
+        m0 += d0 * d0
+        m1 += d1 * d1
+        m2_ += d2 * d2
+        m3 += d3 * d3
+    for i in range(n4, n):
         d = buf[i] - mean
-        m2 += d * d
+        m0 += d * d
+    m2 = (m0 + m1) + (m2_ + m3)
     sd = math.sqrt(m2 / (n - 1)) if n > 1 else nan
     geo = math.exp((math.log(product) + exponent * math.log(2.0)) / n_pos) if n_pos > 0 else nan
     p16, med, p84 = _three_quantiles(buf, keys, n, hist, tmp, mark)

@@ -119,7 +119,7 @@ def intensity_stats(
                     if k != "/"})
     n_events = values.shape[0]
     buf = (_scratch("buf", n_events, np.float64), _scratch("keys", n_events, np.uint16),
-           _scratch("tmp", n_events, np.float64), _scratch("hist", 65536, np.int64), np.zeros(65536, np.int8))
+           _scratch("tmp", n_events, np.float64), _scratch("hist", 65536, np.int32 if n_events < 2**31 else np.int64), np.zeros(65536, np.int8))
     results: dict[tuple[str, int], tuple[Any, ...]] = {}
     for j in range(len(channels)):  # channel-major: each column is made contiguous once
         column = values[:, j]
