@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import tomllib
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+import cytogate
 from cytogate.cli import main
 from cytogate.demo import DEMO_POPULATIONS, find_strategy, run_demo
 from cytogate.errors import BatchError
@@ -39,9 +43,22 @@ def test_demo_writes_every_stage(demo):
 
 
 def test_demo_finds_the_strategy_and_says_when_it_cannot(monkeypatch, tmp_path):
-    assert find_strategy().name == "lupus_pd.yaml"
+    monkeypatch.chdir(tmp_path)  # found in the installed package, not through the working folder
+    found = find_strategy()
+    assert found.name == "lupus_pd.yaml" and found.parent == Path(cytogate.__file__).resolve().parent / "gating_strategies"
     with pytest.raises(BatchError, match="CYTOGATE_STRATEGIES"):
         find_strategy("no_such_strategy.yaml")
+
+
+def test_ready_made_strategies_are_package_data():
+    # an installed wheel carries every ready-made panel (and the panel files they include)
+    with open(Path(cytogate.__file__).resolve().parents[2] / "pyproject.toml", "rb") as handle:
+        patterns = tomllib.load(handle)["tool"]["setuptools"]["package-data"]["cytogate"]
+    folder = Path(cytogate.__file__).resolve().parent / "gating_strategies"
+    shipped = sorted(p.name for p in folder.iterdir() if p.is_file())
+    assert "lupus_pd.yaml" in shipped and "markers.yaml" in shipped
+    for name in shipped:
+        assert any(fnmatch.fnmatch(f"gating_strategies/{name}", pattern) for pattern in patterns), name
 
 
 def test_demo_cli_rejects_bad_options(capsys):

@@ -57,18 +57,18 @@ class DemoResult:
 
 
 def find_strategy(name: str = _STRATEGY) -> Path:
-    """The ready-made strategy ``gating_strategies/<name>`` of a source checkout.
+    """The ready-made strategy ``<name>`` shipped in ``cytogate/gating_strategies``.
+
+    ``CYTOGATE_STRATEGIES`` names another folder to look in first.
 
     Raises
     ------
     BatchError
-        Not found (cytogate installed without its ``gating_strategies`` folder).
+        Not found.
     """
     env = os.environ.get("CYTOGATE_STRATEGIES")
     candidates = [Path(env) / name] if env else []
-    here = Path(__file__).resolve()
-    candidates += [parent / "gating_strategies" / name for parent in here.parents[:4]]
-    candidates.append(Path.cwd() / "gating_strategies" / name)
+    candidates.append(Path(__file__).resolve().parent / "gating_strategies" / name)  # package data
     for path in candidates:
         if path.is_file():
             return path
