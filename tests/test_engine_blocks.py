@@ -179,7 +179,7 @@ def test_file_in_blocks_matches_whole_and_hashes(tmp_path, tiny_blocks):
     assert digest.hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_data_driven_strategy_uses_whole_columns_and_still_hashes(tmp_path):
+def test_data_driven_strategy_is_fitted_from_blocks_and_still_hashes(tmp_path):
     from cytogate.adaptive.specs import AdaptiveRectangleGate, ThresholdRule
 
     rng = np.random.default_rng(3)
@@ -194,6 +194,41 @@ def test_data_driven_strategy_uses_whole_columns_and_still_hashes(tmp_path):
     result = cytogate.gate(strategy, read_fcs(path), digest=digest)
     assert result.fitted
     assert digest.hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
+    whole = Execution(compile_plan(strategy, read_fcs(path)), read_fcs(path)).run()
+    assert result.fitted == whole.fitted and np.array_equal(result.masks["/Pos"], whole.masks["/Pos"])
+
+
+@pytest.mark.parametrize("n_rows", [1000, 4099, 1 << 16])
+def test_ready_made_panel_fitted_in_passes_equals_whole_columns(tmp_path, tiny_blocks, n_rows):
+    # nine chained data-driven gates (valleys, singlets) under scatter, live and lineage gates
+    from cytogate.synth import synthesize_sample
+
+    path = tmp_path / "lupus.fcs"
+    synthesize_sample("lupus_pd", n_events=30_000, seed=5).write(path)
+    strategy = cytogate.load_strategy(Path(cytogate.__file__).resolve().parent / "gating_strategies" / "lupus_pd.yaml")
+    tiny_blocks(n_rows)
+    streamed = cytogate.gate(strategy, read_fcs(path))
+    whole = Execution(compile_plan(strategy, read_fcs(path)), read_fcs(path)).run()
+    assert len(streamed.fitted) >= 5 and streamed.fitted == whole.fitted
+    for p, mask in whole.masks.items():
+        assert np.array_equal(streamed.masks[p], mask), p
+
+
+def test_fit_passes_name_the_population_whose_fit_fails(tmp_path):
+    from cytogate.adaptive.specs import AdaptiveRectangleGate, ThresholdRule
+    from cytogate.errors import CytogateError
+
+    events = np.column_stack([np.full(100, np.nan), np.ones(100)]).astype(np.float32)  # nothing to fit on
+    path = tmp_path / "empty.fcs"
+    write_fcs(path, events, ["CD3", "X"])
+    gate = AdaptiveRectangleGate((Dimension("CD3"),), (ThresholdRule("quantile", (("q", 0.5),)),), (None,))
+    strategy = Strategy((Population("Pos", "/", gate),))
+    with pytest.raises(CytogateError) as streamed:
+        cytogate.gate(strategy, read_fcs(path))
+    with pytest.raises(CytogateError) as whole:
+        Execution(compile_plan(strategy, read_fcs(path)), read_fcs(path)).run()
+    assert type(streamed.value) is type(whole.value) and streamed.value.location == whole.value.location
+    assert "/Pos" in str(streamed.value)
 
 
 def test_raw_stats_values_streamed_equal_scaled_values(tmp_path):

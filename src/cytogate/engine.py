@@ -9,7 +9,10 @@ is a function of one event's values, so gating consecutive blocks of events
 and joining the masks is exactly the same as gating the whole file, while the
 memory in use stays one block of events plus the masks (the file is read once,
 as a stream, never decoded whole).  Data-driven gates need their parent's whole
-distribution, so strategies with any are evaluated on whole columns.
+distribution: they are fitted first, from passes over the blocks that keep
+only the values each fit needs (:func:`_fit_by_passes`), and the strategy,
+static from then on, is streamed like any other.  Samples that cannot be read
+in blocks are evaluated on whole columns.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ if TYPE_CHECKING:  # pandas loads only when a table is asked for: batch workers 
     import pandas as pd
 
 from .gates.specs import gate_from_dict
-from .plan import Execution, SampleLike, compile_plan
+from .errors import GateError
+from .plan import Execution, SampleLike, compile_plan, population_errors
 from .strategy.tree import Strategy
 
 __all__ = ["gate", "GatingResult", "COUNT_COLUMNS", "BLOCK_EVENTS"]
@@ -138,6 +142,58 @@ def _streamable(strategy: Strategy, sample: SampleLike) -> bool:
     return not any(pop.gate.needs_fit for pop in strategy.populations)
 
 
+def _static_closure(strategy: Strategy) -> set[str]:
+    """Populations computable without fitting anything: static gates whose dependencies all are."""
+    static: set[str] = set()
+    for path in strategy.evaluation_order:
+        pop = strategy.by_path[path]
+        deps = ({pop.parent} - {"/"}) | set(pop.gate.references)
+        if not pop.gate.needs_fit and deps <= static:
+            static.add(path)
+    return static
+
+
+def _fit_by_passes(strategy: Strategy, sample: Any, aliases: Mapping[str, str] | None
+                   ) -> tuple[Strategy, dict[str, dict[str, Any]]]:
+    """The strategy with every data-driven gate fitted, reading the sample block by block.
+
+    Each pass streams the file once, gates it with the populations already
+    static, and keeps only the values each next data-driven gate is fitted on
+    (its dimensions on its parent's events, in event order: exactly what the
+    whole-file evaluation hands to ``fit``).  A chain of k data-driven gates
+    takes k passes; memory is one block plus those values.
+    """
+    current = strategy
+    fitted: dict[str, dict[str, Any]] = {}
+    while True:
+        static = _static_closure(current)
+        ready = [p for p in current.populations if p.gate.needs_fit and (p.parent == "/" or p.parent in static)]
+        if not ready:
+            return current, fitted
+        wanted = static | {p.path for p in ready}
+        passing = replace(current, populations=tuple(p for p in current.populations if p.path in wanted),
+                          source_text="")
+        plan = compile_plan(passing, sample, aliases)
+        only = frozenset(static)
+        chunks: dict[str, list[np.ndarray]] = {p.path: [] for p in ready}
+        for _, events in sample.blocks(BLOCK_EVENTS, digest=None):
+            ex = Execution(plan, _Block(sample, events)).run(only=only)
+            for pop in ready:
+                with population_errors(pop.path, pop.gate):
+                    idx = None if pop.parent == "/" else np.flatnonzero(ex.masks[pop.parent])
+                    chunks[pop.path].append(ex.stacked(pop.gate.dimensions, idx, "\0fit"))
+        replaced = {}
+        for pop in ready:
+            with population_errors(pop.path, pop.gate):
+                gate = pop.gate.fit(np.concatenate(chunks.pop(pop.path), axis=1))
+                if gate.needs_fit:
+                    raise GateError(f"{pop.gate.kind}.fit returned another data-driven gate", population=pop.path)
+            fitted[pop.path] = gate.to_dict()
+            replaced[pop.path] = gate
+        current = replace(current, populations=tuple(replace(p, gate=replaced[p.path]) if p.path in replaced else p
+                                                      for p in current.populations), source_text="")
+
+
 def _gate_blocks(plan: Any, sample: Any, digest: Any | None) -> dict[str, np.ndarray]:
     """Masks over all events, from the plan run on consecutive blocks of events."""
     n = int(sample.n_events)
@@ -182,6 +238,11 @@ def gate(strategy: Strategy, sample: SampleLike, *, aliases: Mapping[str, str] |
     CompensationError
         A compensation the strategy asks for cannot be done on this sample.
     """
+    if hasattr(sample, "blocks") and int(sample.n_events) > 0 and not _streamable(strategy, sample):
+        static, fitted = _fit_by_passes(strategy, sample, aliases)
+        masks = _gate_blocks(compile_plan(static, sample, aliases), sample, digest)
+        return GatingResult(sample=_sample_name(sample), file=str(getattr(sample, "path", None) or ""),
+                            n_events=int(sample.n_events), strategy=strategy, masks=masks, fitted=fitted)
     plan = compile_plan(strategy, sample, aliases)
     if _streamable(strategy, sample):
         masks, fitted = _gate_blocks(plan, sample, digest), {}

@@ -18,7 +18,8 @@ the result is identical to the brute-force path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -427,29 +428,48 @@ class Execution:
             self.indices[path] = kernels.select_subset(idx, sub, full)  # one pass: indices and mask
             self.masks[path] = full
 
-    def run(self) -> Execution:
+    def run(self, only: frozenset[str] | None = None) -> Execution:
+        """Evaluate every population (or those in ``only``, which must include their dependencies).
+
+        With ``only``, nothing is released: the caller may still read any
+        population's events and values of this sample.
+        """
         strategy = self.plan.strategy
         remaining = dict(self.plan.n_children)
         for path in strategy.evaluation_order:
             pop = strategy.by_path[path]
-            try:
+            if only is not None:
+                if path in only:
+                    with population_errors(path, pop.gate):
+                        self.evaluate(path, pop.gate, pop.parent)
+                continue
+            with population_errors(path, pop.gate):
                 self.evaluate(path, pop.gate, pop.parent)
                 remaining[pop.parent] -= 1
                 if remaining[pop.parent] == 0:
                     self._release(pop.parent)
                 if remaining.get(path, 0) == 0:
                     self._release(path)
-            except CytogateError as exc:
-                if "population" in exc.location:
-                    raise
-                # e.g. a data-driven fit that fails: its message names the marker, add the population
-                raise type(exc)(exc.message, path=exc.path, **exc.location, population=path) from exc
-            except (ValueError, IndexError, FloatingPointError) as exc:
-                raise GateError(f"cannot evaluate gate ({pop.gate.describe()}): {exc}", population=path) from exc
+        if only is not None:
+            return self
         self._values.clear()
         self._raw.clear()
         self._events = None
         return self
+
+
+@contextmanager
+def population_errors(path: str, gate: GateSpec) -> Iterator[None]:
+    """Errors raised while gating (or fitting) ``path`` name that population."""
+    try:
+        yield
+    except CytogateError as exc:
+        if "population" in exc.location:
+            raise
+        # e.g. a data-driven fit that fails: its message names the marker, add the population
+        raise type(exc)(exc.message, path=exc.path, **exc.location, population=path) from exc
+    except (ValueError, IndexError, FloatingPointError) as exc:
+        raise GateError(f"cannot evaluate gate ({gate.describe()}): {exc}", population=path) from exc
 
 
 def _map_bounds(transform: Any, lo: float, hi: float) -> tuple[float, float, float, float] | None:
