@@ -214,6 +214,25 @@ def test_ready_made_panel_fitted_in_passes_equals_whole_columns(tmp_path, tiny_b
         assert np.array_equal(streamed.masks[p], mask), p
 
 
+def test_fit_on_compensated_values_of_a_wide_file_equals_whole_columns(tmp_path):
+    # few of many channels read: the whole-column path reads single columns (float32 here), and must
+    # compensate in float64 like the block path, or the fitted threshold differs in its last digits
+    from cytogate.adaptive.specs import AdaptiveRectangleGate, ThresholdRule
+
+    rng = np.random.default_rng(0)
+    channels = ["F1", "F2", "F3"] + [f"X{i}" for i in range(17)]
+    events = rng.lognormal(7, 1, (5000, len(channels))).astype(np.float32)
+    spill = Spillover(np.array([[1, 0.1, 0.0], [0.05, 1, 0.0], [0.0, 0.0, 1.0]]), ("F1", "F2", "F3"), source="t")
+    path = tmp_path / "wide.fcs"
+    write_fcs(path, events, channels, spillover=spill)
+    gate = AdaptiveRectangleGate((Dimension("F1", "FCS"),), (ThresholdRule("quantile", (("q", 0.5),)),), (None,))
+    strategy = Strategy((Population("Pos", "/", gate),))
+    streamed = cytogate.gate(strategy, read_fcs(path))
+    whole = Execution(compile_plan(strategy, read_fcs(path)), read_fcs(path)).run()
+    assert streamed.fitted == whole.fitted
+    assert np.array_equal(streamed.masks["/Pos"], whole.masks["/Pos"])
+
+
 def test_fit_passes_name_the_population_whose_fit_fails(tmp_path):
     from cytogate.adaptive.specs import AdaptiveRectangleGate, ThresholdRule
     from cytogate.errors import CytogateError

@@ -298,7 +298,8 @@ class Execution:
             if coef == 0.0:
                 continue  # most spill coefficients are zero
             col = self._column(ch)
-            out += coef * (col if idx is None else col[idx])
+            # the product in float64 like gather_weighted (float32 * float would round to float32)
+            out += np.multiply(col if idx is None else col[idx], coef, dtype=np.float64)
         return out
 
     def base_values(self, dim: AnyDimension, idx: np.ndarray | None, owner: str) -> np.ndarray:

@@ -46,20 +46,21 @@ def test_beads_win_over_wbc_and_missing_values_give_none():
     np.testing.assert_allclose(per_ul, [40000, 10000, 1000, 5000])
 
 
-def test_dual_platform_reaches_populations_outside_the_reference_branch():
+def test_dual_platform_reaches_populations_beside_the_reference():
     # a lupus panel's layout: Leukocytes (CD45+) and scatter Lymphocytes are siblings under Live
     counts = pd.DataFrame({
         "population": ["/Live", "/Live/Leukocytes", "/Live/Lymphocytes", "/Live/Lymphocytes/B cells",
-                       "/Live/Lymphocytes/pDC", "/Beads"],
-        "name": ["Live", "Leukocytes", "Lymphocytes", "B cells", "pDC", "Beads"],
-        "count": [12000, 10000, 3000, 300, 10, 500],
+                       "/Live/Lymphocytes/pDC", "/Beads", "/Debris", "/Live/Beads"],
+        "name": ["Live", "Leukocytes", "Lymphocytes", "B cells", "pDC", "Beads", "Debris", "Beads"],
+        "count": [12000, 10000, 3000, 300, 10, 500, 4000, 1],
     })
-    per_ul, method = absolute_counts(counts, {"wbc_per_ul": 6000})
-    assert np.isnan(per_ul[0]) and method[0] == "none"  # an ancestor of the reference
+    per_ul, method = absolute_counts(counts, {"wbc_per_ul": 6000}, AbsoluteOptions(bead_population="/Beads"))
     np.testing.assert_allclose(per_ul[1:5], [6000, 1800, 180, 6])
     assert set(method[1:5]) == {"dual_platform:wbc_per_ul/Live/Leukocytes"}
-    assert np.isnan(per_ul[5]) and method[5] == "none"  # counting beads are not cells
-    per_ul, method = absolute_counts(counts, {"lymphocytes_per_ul": 1500})
+    # Live holds the reference; Debris is outside its parent; beads are not cells
+    assert np.isnan(per_ul[[0, 5, 6]]).all() and set(method[[0, 5, 6]]) == {"none"}
+    per_ul, method = absolute_counts(counts, {"lymphocytes_per_ul": 1500},
+                                     AbsoluteOptions(bead_population="/Beads"))
     np.testing.assert_allclose(per_ul[1:5], [5000, 1500, 150, 5])
     assert np.isnan(per_ul[0]) and method[2] == "dual_platform:lymphocytes_per_ul/Live/Lymphocytes"
 

@@ -104,3 +104,9 @@ def test_geometric_mean_of_extreme_magnitudes():
     x = np.concatenate([10.0 ** rng.uniform(-300, 300, 5000), [5e-324, 1.7e308]])
     row = intensity_stats(x[:, None], ["A"], {}, sample="s").iloc[0]
     assert row["geo_mean"] == pytest.approx(np.exp(np.log(x).mean()), rel=1e-12)
+
+
+def test_geometric_mean_with_infinity_is_infinite():
+    for x in ([1.0, 2.0, np.inf], [np.inf], [3.0, np.inf, 1e-300, 1e300]):
+        row = intensity_stats(np.array(x)[:, None], ["A"], {}, sample="s").iloc[0]
+        assert row["geo_mean"] == np.inf, x

@@ -104,6 +104,7 @@ def test_polygon_even_odd_rule_for_self_intersecting_polygon():
 
 
 def _polygon_reference(x, y, vx, vy):
+    """The bare crossing rule (no bounding box)."""
     inside = np.zeros(x.shape, dtype=bool)
     for k in range(len(vx)):
         j = k - 1
@@ -114,6 +115,12 @@ def _polygon_reference(x, y, vx, vy):
     return inside
 
 
+def _polygon_boxed_reference(x, y, vx, vy):
+    """The kernels' rule: the crossing rule, within the bounding box."""
+    box = (x >= vx.min()) & (x <= vx.max()) & (y >= vy.min()) & (y <= vy.max())
+    return _polygon_reference(x, y, vx, vy) & box
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_polygon_matches_reference_and_matplotlib(seed):
     rng = np.random.default_rng(seed)
@@ -121,7 +128,7 @@ def test_polygon_matches_reference_and_matplotlib(seed):
     vx, vy = rng.uniform(-1, 1, nv), rng.uniform(-1, 1, nv)  # usually self-intersecting
     x, y = rng.uniform(-1.2, 1.2, 4000), rng.uniform(-1.2, 1.2, 4000)
     got = kernels.polygon_mask(x, y, vx, vy)
-    assert np.array_equal(got, _polygon_reference(x, y, vx, vy))
+    assert np.array_equal(got, _polygon_boxed_reference(x, y, vx, vy))
     # matplotlib's crossing test is also even-odd; random points are never on an edge
     path = MplPath(np.column_stack([vx, vy]))
     assert np.array_equal(got, path.contains_points(np.column_stack([x, y])))
@@ -133,7 +140,7 @@ def test_polygon_on_grid_matches_reference():
     vy = np.array([0.0, 0.0, 6.0, 6.0, 2.0, 2.0, 4.0, 4.0])
     gx, gy = np.meshgrid(np.arange(-1.0, 8.0, 0.5), np.arange(-1.0, 8.0, 0.5))
     x, y = gx.ravel(), gy.ravel()
-    assert np.array_equal(kernels.polygon_mask(x, y, vx, vy), _polygon_reference(x, y, vx, vy))
+    assert np.array_equal(kernels.polygon_mask(x, y, vx, vy), _polygon_boxed_reference(x, y, vx, vy))
 
 
 # -- ellipsoid -----------------------------------------------------------------------------
@@ -210,7 +217,7 @@ def test_polygon_chunks_cover_every_event(n):
     rng = np.random.default_rng(n)
     vx, vy = rng.uniform(-1, 1, 9), rng.uniform(-1, 1, 9)
     matrix = rng.uniform(-1.2, 1.2, size=(n, 2))
-    expected = _polygon_reference(matrix[:, 0], matrix[:, 1], vx, vy)
+    expected = _polygon_boxed_reference(matrix[:, 0], matrix[:, 1], vx, vy)
     assert np.array_equal(kernels.polygon_mask(matrix[:, 0].copy(), matrix[:, 1].copy(), vx, vy), expected)
     rows = rng.permutation(n)[: n - 3].astype(np.int64)
     assert np.array_equal(kernels.polygon_mask_rows(matrix, rows, 0, 1, vx, vy), expected[rows])
@@ -251,3 +258,15 @@ def test_select_subset_gives_kept_indices_and_the_full_mask():
     assert kept.tolist() == [2, 6, 9] and kept.dtype == np.int64
     assert np.flatnonzero(full).tolist() == [2, 6, 9]
     assert kernels.select_subset(rows, np.zeros(4, dtype=bool), full).size == 0 and not full.any()
+
+
+def test_polygon_point_just_beyond_the_extreme_vertex_is_outside():
+    # the crossing abscissa of the edge ending at the rightmost vertex rounds a few ulps past it
+    xk, yk, xj, yj = -0.8568972235442058, 0.754848157892974, 0.023383418400413136, -0.6810645384843379
+    y = -0.6810645384843378
+    vx, vy = np.array([xj, xk, -0.9]), np.array([yj, yk, -0.5])
+    px = np.nextafter(xj, 1.0)
+    assert px > vx.max() and px < xk + (y - yk) * (xj - xk) / (yj - yk)
+    assert kernels.polygon_mask(np.array([px]), np.array([y]), vx, vy).tolist() == [False]
+    assert kernels.polygon_mask_rows(np.array([[px, y]]), np.empty(0, np.int64), 0, 1, vx, vy).tolist() == [False]
+    assert _polygon_reference(np.array([px]), np.array([y]), vx, vy).tolist() == [True]  # the bare crossing rule

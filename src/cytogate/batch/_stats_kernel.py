@@ -143,8 +143,8 @@ def _key(x, f32, f32_bits):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, inline="always")
 def _split(p, f64, f64_bits):  # pragma: no cover - compiled
-    """``math.frexp(p)`` for p >= 0, read off the bits when p is a normal number (no libm call)."""
-    if not (p >= 2.2250738585072014e-308):  # zero or subnormal: rare, let libm do it
+    """``math.frexp(p)`` for p >= 0, read off the bits when p is a finite normal number (no libm call)."""
+    if not (2.2250738585072014e-308 <= p < math.inf):  # zero, subnormal or infinite: rare, libm does it
         return math.frexp(p)
     f64[0] = p
     u = f64_bits[0]

@@ -19,12 +19,13 @@ Two methods, tried in this order for each sample, the one used recorded on every
         cells_per_ul = wbc_per_ul * count(P) / count(reference)
 
     Both counts come from the same acquired volume, so the ratio of events is
-    the ratio of concentrations whatever the two populations' places in the
-    hierarchy: B cells gated under a scatter ``Lymphocytes`` gate get a value
-    from a ``Leukocytes`` (CD45+) reference in a sibling branch.  The
-    reference's ancestors get none (they hold events, such as red cells or
-    debris, that the haematology count does not measure), and neither do the
-    counting beads.
+    the ratio of concentrations.  Every population gated within the
+    reference's parent gets a value: the reference, its descendants and its
+    sibling branches, so B cells gated under a scatter ``Lymphocytes`` gate get
+    one from a ``Leukocytes`` (CD45+) reference beside it.  Populations outside
+    the reference's parent (debris, doublets, dead cells, or the ancestors
+    themselves) hold events the haematology count does not measure and get
+    none, and neither do the counting beads.
 
 Rows without a usable method get NaN and method ``none``; the method column
 names the reference, e.g. ``dual_platform:wbc_per_ul/Leukocytes``.
@@ -79,6 +80,10 @@ def _under(path: str, reference: str) -> bool:
     return path == reference or path.startswith(reference.rstrip("/") + "/")
 
 
+def _parent(path: str) -> str:
+    return path.rsplit("/", 1)[0] or "/"
+
+
 def absolute_counts(counts: pd.DataFrame, metadata: Mapping[str, Any],
                     options: AbsoluteOptions = AbsoluteOptions()) -> tuple[np.ndarray, np.ndarray]:
     """Cells per µL and the method for each row of one sample's counts.
@@ -121,10 +126,11 @@ def absolute_counts(counts: pd.DataFrame, metadata: Mapping[str, Any],
         if total is None or reference is None or by_path[reference] <= 0:
             continue
         label = f"dual_platform:{column}{reference}"
+        within = _parent(reference)
         for i, path in enumerate(paths):
-            ancestor = path != reference and _under(reference, path)
+            covered = path != within and _under(path, within)
             bead = beads is not None and _under(path, beads) and not _under(reference, beads)
-            if not ancestor and not bead:
+            if covered and not bead:
                 result[i], method[i] = total * count[i] / by_path[reference], label
         return result, method
     return result, method

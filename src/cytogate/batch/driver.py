@@ -195,17 +195,23 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
         prehash.stop()
 
 
-def _known_hash(prehash: HashAhead, path: str) -> FileHash | None:
-    """The hash of an input, from the background hashing or computed now; None if unreadable."""
+def _known_hash(prehash: HashAhead, path: str) -> tuple[FileHash | None, bool]:
+    """The hash of an input (None if unreadable or changing), and whether it was computed here.
+
+    A hash from the background hashing or the index is used only while the
+    file is still the one it describes.
+    """
     known = prehash.claim(path)
-    if known is not None:
-        return known
+    if known is not None and known.still_valid(path):
+        return known, False
     since, before = time.time_ns(), file_signature(path)
     try:
         sha256 = sha256_of(path)
     except OSError:
-        return None
-    return FileHash(sha256, before, since) if before is not None and file_signature(path) == before else None
+        return None, False
+    if before is None or file_signature(path) != before:
+        return None, False
+    return FileHash(sha256, before, since), True
 
 
 def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: dict[str, dict[str, Any]],
@@ -230,6 +236,7 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
         failures: dict[str, dict[str, str]] = {}
         reused: set[str] = set()
         pending: list[SampleTask] = []
+        hashed: list[tuple[str, FileHash]] = []  # hashes computed here and by workers, for the index
         key_options = config.key_options()
         for task in tasks:
             known = None
@@ -243,8 +250,10 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
                     except OSError:
                         pass
                 else:  # None when unreadable or changing: then it is recomputed, not reused
-                    known = _known_hash(prehash, task.file)
+                    known, computed = _known_hash(prehash, task.file)
                     sha256 = None if known is None else known.sha256
+                    if computed:
+                        hashed.append((task.file, known))
                 if sha256 is not None and cache_key(strategy_obj.sha256, sha256, key_options) == record.key:
                     records[task.sample] = record
                     reused.add(task.sample)
@@ -266,7 +275,6 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
             outcomes = run_local(pending, config, workers=workers, close_fds=[lock.fd] if lock.fd else [],
                                  prehash=prehash)
             runner = f"local, {min(workers, max(len(pending), 1))} worker(s)"
-        hashed: list[tuple[str, FileHash]] = []
         for outcome in outcomes:
             _commit(outcome, out_dir, cache, records, failures, options)
             progress.update(outcome.task.sample, events=outcome.document["n_events"] if outcome.ok else 0,

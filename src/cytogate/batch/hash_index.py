@@ -5,10 +5,12 @@ file, as much as gating it).  Studies are gated again and again over the same
 exports with a changed strategy, so the hash of each file is remembered by
 path together with the file's full identity: device, inode, size and the
 modification and status-change times in nanoseconds, the way version-control
-and data-versioning tools index their working trees.  Any write to a file
-moves its status-change time (which, unlike the modification time, cannot be
-set back), and a replaced file has a new inode, so a remembered hash is used
-only for the very file that was hashed.
+and data-versioning tools index their working trees.  On POSIX file systems
+any write to a file moves its status-change time (which, unlike the
+modification time, cannot be set back), and a replaced file has a new inode,
+so a remembered hash is used only for the very file that was hashed.  Where
+status-change times cannot be trusted (some SMB/NTFS or FUSE mounts), run
+with ``--rehash``.
 
 One race remains: a write in the same clock tick as the recorded times.  A
 hash is therefore remembered only when the file was last changed more than

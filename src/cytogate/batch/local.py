@@ -13,6 +13,8 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import replace
 
 from ..threads import set_threads, threads_disabled
@@ -128,15 +130,14 @@ def run_local(tasks: Sequence[SampleTask], config: RunConfig, *, workers: int,
         it finished travel with the tasks.
     """
     if workers <= 1 or len(tasks) <= 1:
-        gc.freeze()  # see below: the collector need not walk start-up's objects again
-        try:
-            for task in tasks:
-                known = prehash.claim(task.file) if prehash is not None else None
-                yield process_sample(replace(task, known=known) if known is not None else task, config)
-        finally:
-            gc.unfreeze()
-            if prehash is not None:
-                prehash.stop()
+        with _frozen():  # see below: the collector need not walk start-up's objects again
+            try:
+                for task in tasks:
+                    known = prehash.claim(task.file) if prehash is not None else None
+                    yield process_sample(replace(task, known=known) if known is not None else task, config)
+            finally:
+                if prehash is not None:
+                    prehash.stop()
         return
     context = _context()
     # only forked children inherit our descriptors; elsewhere these numbers mean other files
@@ -149,29 +150,70 @@ def run_local(tasks: Sequence[SampleTask], config: RunConfig, *, workers: int,
             _warm(tasks[0], config)
     if prehash is not None:  # no thread may run while the pool forks
         tasks = with_known_hashes(tasks, prehash.stop())
-    # Frozen objects are skipped by the collector: forked workers never walk (and so
-    # never copy) the pages of the million objects the imports created, and this
-    # process's collections during the run stay small.  Unfrozen when the run ends.
+    with _frozen():
+        yield from _run_pool(tasks, config, workers, context, inherited)
+
+
+@contextmanager
+def _frozen() -> Iterator[None]:
+    """Objects existing now are skipped by the collector until the block ends.
+
+    Forked workers then never walk (and so never copy) the pages of the million
+    objects the imports created, and this process's collections during the run
+    stay small.  Left alone when the embedding program froze objects itself.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
     gc.freeze()
     try:
-        yield from _run_pool(tasks, config, workers, context, inherited)
+        yield
     finally:
         gc.unfreeze()
 
 
 def _run_pool(tasks: Sequence[SampleTask], config: RunConfig, workers: int,
               context: multiprocessing.context.BaseContext, inherited: Sequence[int]) -> Iterator[SampleOutcome]:
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context,
-                             initializer=_init_worker, initargs=(config, inherited)) as pool:
-        pending: set[Future[SampleOutcome]] = set()
-        queue = list(tasks)[::-1]
-        # A bounded number of tasks in flight, so outcomes stream back in order of completion and
-        # finished results do not pile up here: two per worker when each carries a membership
+    """Outcomes of ``tasks`` from a process pool; a file that kills its worker becomes a failure.
+
+    When a worker dies (out of memory, a crash in native code, a kill), every
+    task in flight fails with it.  Those tasks are then run again one at a
+    time in a fresh single-worker pool, so only the file that kills a worker
+    again is reported (stage ``worker``); the others finish normally.
+    """
+    queue = list(tasks)[::-1]  # pop() from the end: task order
+    suspects: list[SampleTask] = []  # in flight when a worker died, to run alone (same order)
+    while queue or suspects:
+        alone = bool(suspects)
+        source = suspects if alone else queue
+        # A bounded number of tasks in flight, so outcomes stream back in order of completion
+        # and finished results do not pile up here: two per worker when each carries a membership
         # table, more otherwise, so workers stay busy while this process loads pandas and commits.
-        window = (2 if config.membership else 8) * workers
-        while queue or pending:
-            while queue and len(pending) < window:
-                pending.add(pool.submit(_run_in_worker, queue.pop()))
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
+        window = 1 if alone else (2 if config.membership else 8) * workers
+        broken: list[SampleTask] = []
+        with ProcessPoolExecutor(max_workers=1 if alone else min(workers, len(source)), mp_context=context,
+                                 initializer=_init_worker, initargs=(config, inherited)) as pool:
+            pending: dict[Future[SampleOutcome], SampleTask] = {}
+            while (source or pending) and not broken:
+                while source and len(pending) < window:
+                    task = source.pop()
+                    pending[pool.submit(_run_in_worker, task)] = task
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = pending.pop(future)
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool:
+                        broken.append(task)
+                        continue
+                    yield outcome
+            broken += pending.values()  # failed with the pool, or never started
+        if not broken:
+            continue
+        if alone:  # the one task in flight killed its worker
+            culprit, rest = broken[0], broken[1:]
+            yield SampleOutcome(culprit, stage="worker", reason="the worker process died while gating this file "
+                                "(out of memory, a crash or a kill); run again to retry")
+            suspects.extend(reversed(rest))
+        else:
+            suspects[:0] = sorted(broken, key=lambda t: t.index, reverse=True)

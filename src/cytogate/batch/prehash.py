@@ -37,11 +37,21 @@ Signature = tuple[int, int, int, int, int]
 
 
 def file_signature(path: str) -> Signature | None:
-    """``(device, inode, size, mtime_ns, ctime_ns)`` of a local file, or None when it cannot be read."""
+    """``(device, inode, size, mtime_ns, ctime_ns)`` of a local file, or None when it cannot be read.
+
+    Taken from the opened file: on NFS, opening revalidates the attributes a
+    plain ``stat`` may serve from a cache up to a minute old.
+    """
     try:
-        st = os.stat(path)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block
     except OSError:
         return None
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 

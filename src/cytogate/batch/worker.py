@@ -192,7 +192,9 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
             result = config.backend.gate(config.strategy, sample, digest=digest)
             if digest is not None:  # hashed while the events streamed through the gates
                 sha256 = digest.hexdigest()
-            elif known is not None and not known.still_valid(task.file):
+            # the hash (and, with data-driven gates, each of several reads) must describe one file
+            if (before is not None and file_signature(task.file) != before) or (
+                    known is not None and not known.still_valid(task.file)):
                 raise BatchError("the file changed while it was being gated; run again", path=task.file)
             rows = result.count_rows()
             columns = {name: [row[i] for row in rows] for i, name in enumerate(COUNT_COLUMNS)}

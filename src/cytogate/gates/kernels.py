@@ -51,6 +51,10 @@ def _even_odd_chunk(px, py, vx, vy, inside):  # type: ignore[no-untyped-def]
     point-at-a-time test.  Where the edge is horizontal the division is by
     zero, harmless because such an edge never straddles (IEEE division,
     ``error_model="numpy"``).  NaN coordinates never cross: outside.
+
+    Points outside the bounding box are outside: ``xc`` may round a few ulps
+    beyond an edge's end, which would otherwise let a point just past the
+    polygon's extreme x cross an odd number of edges.
     """
     n = vx.shape[0]
     m = px.shape[0]
@@ -66,6 +70,14 @@ def _even_odd_chunk(px, py, vx, vy, inside):  # type: ignore[no-untyped-def]
             xc = xk + (y - yk) * dx / dy
             inside[i] ^= ((yk > y) != (yj > y)) & (px[i] < xc)
         j = k
+    xmin = vx.min()
+    xmax = vx.max()
+    ymin = vy.min()
+    ymax = vy.max()
+    for i in range(m):
+        x = px[i]
+        y = py[i]
+        inside[i] &= (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
 
 
 @numba.njit(cache=True)
