@@ -46,3 +46,33 @@ def test_a_counts_only_sample_is_processed_without_pandas(tmp_path):
         print(record.counts["count"].dtype, int(record.counts["count"].iloc[0]) > 0)
     """)
     assert out.splitlines() == ["True False", "int64 True"]
+
+
+_RUN_AND_PROBE = """
+import sys
+from cytogate.cli import main
+args = ["-q", "run", {strategy!r}, {data!r}, "--out", {out!r}, "--no-progress", "--workers", "2"]
+if {console}:
+    sys.argv = ["cytogate", *args]
+    code = main()
+else:
+    code = main(args)
+import numba.np.arraymath
+print(code, numba.np.arraymath._HAVE_BLAS)
+"""
+
+
+def test_console_run_loads_numba_without_the_blas_probe_and_gates_alike(tmp_path):
+    # the console's own process skips numba's scipy.linalg probe (0.2 s of start-up); adaptive
+    # gates, which use scipy afterwards, still work, and the counts are those of a library call
+    import pandas as pd
+
+    root = HERE.parents[1]
+    strategy = str(root / "gating_strategies" / "lupus_pd.yaml")
+    data = str(root / "sample_fcs" / "S001_BL.fcs")
+    console = _run(_RUN_AND_PROBE.format(strategy=strategy, data=data, out=str(tmp_path / "console"), console=True))
+    library = _run(_RUN_AND_PROBE.format(strategy=strategy, data=data, out=str(tmp_path / "library"), console=False))
+    assert console.splitlines()[-1] == "0 False"  # no BLAS registry for numba in the console's process
+    assert library.splitlines()[-1] == "0 True"  # a library caller's numba is left whole
+    a, b = (pd.read_csv(tmp_path / name / "counts.csv") for name in ("console", "library"))
+    assert a.drop(columns="file").equals(b.drop(columns="file"))

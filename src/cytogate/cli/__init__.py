@@ -87,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.console = argv is None  # this process is the console script's own (handlers may tune it)
     if not hasattr(args, "handler"):
         parser.print_help(sys.stderr)
         return EXIT_BAD_INPUT
