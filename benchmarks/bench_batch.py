@@ -206,27 +206,24 @@ def main(argv: list[str] | None = None) -> int:
         rows[label] = seconds
         print(f"{label}: {seconds:.2f} s" + ("" if best is None else f" median, {best:.2f} s best"), flush=True)
 
-    for label, function in [("cytogate 2 workers", cytogate_2_workers),
-                            ("cytogate 2 workers --rehash", cytogate_2_workers_rehash),
-                            ("cytogate 2 workers +stats", cytogate_2_workers_stats),
-                            ("cytogate 1 worker", cytogate_1_worker),
-                            ("cytogate 1 worker +stats", cytogate_1_worker_stats)]:
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            function(args.events)
-            times.append(time.perf_counter() - start)
-        report(label, statistics.median(times), min(times))
-    if not args.skip_cluster:
-        setup_cluster(args.events)
-        for label, function in [("cytogate LocalCluster (2 procs)", cytogate_local_cluster),
-                                ("cytogate LocalCluster (2 procs) +stats", cytogate_local_cluster_stats)]:
+    def time_each(cases: list[tuple[str, Any]]) -> None:
+        for label, function in cases:
             times = []
             for _ in range(args.repeats):
                 start = time.perf_counter()
                 function(args.events)
                 times.append(time.perf_counter() - start)
             report(label, statistics.median(times), min(times))
+
+    time_each([("cytogate 2 workers", cytogate_2_workers),
+               ("cytogate 2 workers --rehash", cytogate_2_workers_rehash),
+               ("cytogate 2 workers +stats", cytogate_2_workers_stats),
+               ("cytogate 1 worker", cytogate_1_worker),
+               ("cytogate 1 worker +stats", cytogate_1_worker_stats)])
+    if not args.skip_cluster:
+        setup_cluster(args.events)
+        time_each([("cytogate LocalCluster (2 procs)", cytogate_local_cluster),
+                   ("cytogate LocalCluster (2 procs) +stats", cytogate_local_cluster_stats)])
         _CLUSTER.close()
     if not args.skip_flowkit:
         setup_flowkit(args.events)

@@ -27,8 +27,7 @@ if TYPE_CHECKING:  # pandas loads only when a table is asked for: batch workers 
     import pandas as pd
 
 from .gates.specs import gate_from_dict
-from .errors import GateError
-from .plan import Execution, SampleLike, compile_plan, population_errors
+from .plan import Execution, SampleLike, compile_plan, fit_static, population_errors
 from .strategy.tree import Strategy
 
 __all__ = ["gate", "GatingResult", "COUNT_COLUMNS", "BLOCK_EVENTS"]
@@ -185,9 +184,7 @@ def _fit_by_passes(strategy: Strategy, sample: Any, aliases: Mapping[str, str] |
         replaced = {}
         for pop in ready:
             with population_errors(pop.path, pop.gate):
-                gate = pop.gate.fit(np.concatenate(chunks.pop(pop.path), axis=1))
-                if gate.needs_fit:
-                    raise GateError(f"{pop.gate.kind}.fit returned another data-driven gate", population=pop.path)
+                gate = fit_static(pop.gate, np.concatenate(chunks.pop(pop.path), axis=1), pop.path)
             fitted[pop.path] = gate.to_dict()
             replaced[pop.path] = gate
         current = replace(current, populations=tuple(replace(p, gate=replaced[p.path]) if p.path in replaced else p
@@ -238,16 +235,13 @@ def gate(strategy: Strategy, sample: SampleLike, *, aliases: Mapping[str, str] |
     CompensationError
         A compensation the strategy asks for cannot be done on this sample.
     """
-    if hasattr(sample, "blocks") and int(sample.n_events) > 0 and not _streamable(strategy, sample):
+    if _streamable(strategy, sample):
+        masks, fitted = _gate_blocks(compile_plan(strategy, sample, aliases), sample, digest), {}
+    elif hasattr(sample, "blocks") and int(sample.n_events) > 0:  # data-driven gates: fitted first
         static, fitted = _fit_by_passes(strategy, sample, aliases)
         masks = _gate_blocks(compile_plan(static, sample, aliases), sample, digest)
-        return GatingResult(sample=_sample_name(sample), file=str(getattr(sample, "path", None) or ""),
-                            n_events=int(sample.n_events), strategy=strategy, masks=masks, fitted=fitted)
-    plan = compile_plan(strategy, sample, aliases)
-    if _streamable(strategy, sample):
-        masks, fitted = _gate_blocks(plan, sample, digest), {}
     else:
-        ex = Execution(plan, sample).run()
+        ex = Execution(compile_plan(strategy, sample, aliases), sample).run()
         masks, fitted = ex.masks, ex.fitted
         if digest is not None:
             sample.update_digest(digest)  # type: ignore[attr-defined]

@@ -403,12 +403,8 @@ class Execution:
     def evaluate(self, path: str, gate: GateSpec, parent: str) -> None:
         idx = self.indices[parent] if parent != "/" else None
         if gate.needs_fit:
-            values = self.stacked(gate.dimensions, idx, parent)
-            fitted = gate.fit(values)
-            if fitted.needs_fit:
-                raise GateError(f"{gate.kind}.fit returned another data-driven gate", population=path)
-            self.fitted[path] = fitted.to_dict()
-            gate = fitted
+            gate = fit_static(gate, self.stacked(gate.dimensions, idx, parent), path)
+            self.fitted[path] = gate.to_dict()
         if self._chunkable(gate, parent):
             m = self.n_events if idx is None else len(idx)
             sub = np.empty(m, dtype=bool)
@@ -457,6 +453,14 @@ class Execution:
         self._raw.clear()
         self._events = None
         return self
+
+
+def fit_static(gate: GateSpec, values: np.ndarray, path: str) -> GateSpec:
+    """A data-driven gate fitted to ``values`` (its dimensions on its parent's events): a static gate."""
+    fitted = gate.fit(values)
+    if fitted.needs_fit:
+        raise GateError(f"{gate.kind}.fit returned another data-driven gate", population=path)
+    return fitted
 
 
 @contextmanager

@@ -28,7 +28,7 @@ from .local import default_workers, run_local
 from .lock import OutputLock
 from .outputs import remove_stale_temporaries, write_json, write_parquet
 from .hash_index import HashIndex
-from .prehash import FileHash, HashAhead, file_signature
+from .prehash import FileHash, HashAhead, hash_file
 from .progress import Progress, Summary
 from ..qc import QcSpec
 from .resume import ResultCache, SampleRecord, cache_key
@@ -204,14 +204,8 @@ def _known_hash(prehash: HashAhead, path: str) -> tuple[FileHash | None, bool]:
     known = prehash.claim(path)
     if known is not None and known.still_valid(path):
         return known, False
-    since, before = time.time_ns(), file_signature(path)
-    try:
-        sha256 = sha256_of(path)
-    except OSError:
-        return None, False
-    if before is None or file_signature(path) != before:
-        return None, False
-    return FileHash(sha256, before, since), True
+    known = hash_file(path)
+    return known, known is not None
 
 
 def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: dict[str, dict[str, Any]],

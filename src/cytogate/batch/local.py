@@ -210,10 +210,9 @@ def _run_pool(tasks: Sequence[SampleTask], config: RunConfig, workers: int,
             broken += pending.values()  # failed with the pool, or never started
         if not broken:
             continue
-        if alone:  # the one task in flight killed its worker
-            culprit, rest = broken[0], broken[1:]
+        if alone:  # one task at a time: the task in flight killed its worker
+            (culprit,) = broken
             yield SampleOutcome(culprit, stage="worker", reason="the worker process died while gating this file "
                                 "(out of memory, a crash or a kill); run again to retry")
-            suspects.extend(reversed(rest))
         else:
-            suspects[:0] = sorted(broken, key=lambda t: t.index, reverse=True)
+            suspects.extend(sorted(broken, key=lambda t: t.index, reverse=True))

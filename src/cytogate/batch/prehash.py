@@ -24,11 +24,11 @@ import mmap
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FileHash", "HashAhead", "file_signature"]
+__all__ = ["FileHash", "HashAhead", "file_signature", "hash_file"]
 
 _SLICE = 64 << 20  # bytes hashed per call: ~40 ms without the GIL, and a stop() is honoured between slices
 
@@ -70,6 +70,32 @@ class FileHash:
     def still_valid(self, path: str) -> bool:
         """True when ``path`` is still the file that was hashed (same identity and mtime)."""
         return file_signature(path) == self.signature
+
+
+def hash_file(path: str, stopping: Callable[[], bool] = lambda: False) -> FileHash | None:
+    """A local file's hash with its identity; None if unreadable, changed while hashed, or ``stopping()``."""
+    since = time.time_ns()
+    before = file_signature(path)
+    if before is None:
+        return None  # missing or unreadable: the worker reports it
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb", buffering=0) as handle:
+            if before[2] > 0:
+                # mapped, not copied; each slice is hashed without the GIL in one call, so a
+                # background thread does not wait for a busy main thread between small chunks
+                with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                    view = memoryview(mapped)
+                    try:
+                        for start in range(0, len(view), _SLICE):
+                            if stopping():
+                                return None
+                            digest.update(view[start:start + _SLICE])
+                    finally:
+                        view.release()
+    except (OSError, ValueError):
+        return None
+    return FileHash(digest.hexdigest(), before, since) if file_signature(path) == before else None
 
 
 class HashAhead:
@@ -142,28 +168,8 @@ class HashAhead:
         return index if index.enabled else None
 
     def _hash(self, path: str) -> FileHash | None:
-        since = time.time_ns()
-        before = file_signature(path)
-        if before is None:
-            return None  # missing or unreadable: the worker reports it
-        digest = hashlib.sha256()
-        try:
-            with open(path, "rb", buffering=0) as handle:
-                if before[2] > 0:
-                    # mapped, not copied; each slice is hashed without the GIL in one call, so
-                    # this thread does not wait for the busy main thread between small chunks
-                    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                        view = memoryview(mapped)
-                        try:
-                            for start in range(0, len(view), _SLICE):
-                                if self._stopping:
-                                    return None  # the worker hashes this file while reading it
-                                digest.update(view[start:start + _SLICE])
-                        finally:
-                            view.release()
-        except (OSError, ValueError):
-            return None
-        return FileHash(digest.hexdigest(), before, since) if file_signature(path) == before else None
+        # abandoned on stop(): the worker hashes this file while reading it
+        return hash_file(path, stopping=lambda: self._stopping)
 
     # -- the run's side --------------------------------------------------------------
     def claim(self, path: str) -> FileHash | None:
