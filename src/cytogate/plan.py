@@ -84,6 +84,8 @@ class Plan:
     shared: frozenset[tuple[str, AnyDimension]] = frozenset()  # (parent, dim) read by more than one gate
     n_children: dict[str, int] = field(default_factory=dict)
     mapped_bounds: dict[tuple[str, float, float], Any] = field(default_factory=dict, repr=False)
+    # sample column -> the recipe of the first gate dimension that reads that channel (strategy order)
+    channel_recipes: dict[int, _Recipe] = field(default_factory=dict)
 
     def map_bounds(self, transform_id: str, lo: float, hi: float) -> tuple[float, float, float, float] | None:
         """:func:`_map_bounds` of a transform's interval, computed once per plan (blocks reuse it)."""
@@ -227,8 +229,31 @@ def _compile(strategy: Strategy, sample: SampleLike, aliases: Mapping[str, str] 
         for dim in pop.gate.dimensions:
             reads[(pop.parent, dim)] = reads.get((pop.parent, dim), 0) + 1
     shared = frozenset(k for k, n in reads.items() if n > 1)
+    by_channel: dict[int, _Recipe] = {}
+    for dim, recipe in recipes.items():
+        column = _column_of(dim, strategy, sample, aliases)
+        if column is not None and column not in by_channel:
+            by_channel[column] = recipe
     return Plan(strategy, recipes, transforms, aliases, {k: tuple(v) for k, v in compensated.items()},
-                shared, n_children)
+                shared, n_children, channel_recipes=by_channel)
+
+
+def _column_of(dim: AnyDimension, strategy: Strategy, sample: SampleLike,
+               aliases: Mapping[str, str] | None) -> int | None:
+    """The sample column a plain dimension stands for (None for ratios and unmatched fluorochromes)."""
+    if not isinstance(dim, Dimension):
+        return None
+    try:
+        return resolve_dimension(dim.name, sample, aliases)
+    except MarkerError:
+        matrix = strategy.matrices.get(dim.compensation)
+        j = None if matrix is None else matrix.output_index(dim.name)
+        if j is None or len(matrix.detectors) != len(matrix.fluorochromes):  # type: ignore[union-attr]
+            return None
+        try:  # a square matrix's output j is its detector j
+            return resolve_dimension(matrix.detectors[j], sample, aliases)  # type: ignore[union-attr]
+        except MarkerError:
+            return None
 
 
 @dataclass

@@ -30,7 +30,7 @@ def test_success_outputs_and_manifest(tmp_path, setup, capsys, caplog):
     for name in ("counts.csv", "counts.parquet", "stats.parquet", "failures.csv", "manifest.json"):
         assert (out / name).is_file()
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["schema"] == 1 and manifest["strategy"]["sha256"] and "<gating:Gating-ML" in \
+    assert manifest["schema"] == 2 and manifest["strategy"]["sha256"] and "<gating:Gating-ML" in \
         manifest["strategy"]["text"]
     assert manifest["strategy"]["path"] == str(strategy.resolve())
     entry = manifest["inputs"][0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -65,10 +67,11 @@ def test_compensated_scale_uses_the_file_spillover():
     spill = Spillover(np.array([[1.0, 0.2], [0.1, 1.0]]), ("A", "B"))
     raw = np.array([[10.0, 5.0], [3.0, 7.0]])
     sample = Sample.from_arrays(raw, ["A", "B"], spillover=spill)
-    got = scaled_values(None, sample, "compensated", ["B", "A"])
+    got, labels = scaled_values(None, sample, "compensated", ["B", "A"])
+    assert labels == ["compensated", "compensated"]
     expected = raw @ np.linalg.inv(spill.matrix)
     np.testing.assert_allclose(got, expected[:, [1, 0]], rtol=1e-12)
-    np.testing.assert_array_equal(scaled_values(None, sample, "raw", ["A"])[:, 0], raw[:, 0])
+    np.testing.assert_array_equal(scaled_values(None, sample, "raw", ["A"])[0][:, 0], raw[:, 0])
 
 
 def test_stats_parquet_from_a_run(tmp_path):
@@ -78,7 +81,7 @@ def test_stats_parquet_from_a_run(tmp_path):
               options=BatchOptions(workers=1, progress=False))
     stats = pd.read_parquet(tmp_path / "out" / "stats.parquet")
     assert set(stats["population"]) == {"/", "/Cells", "/Cells/Tcells", "/Beads"}
-    assert set(stats["scale"]) == {"raw"}
+    assert set(stats["scale"]) == {"compensated"}
     counts = pd.read_csv(tmp_path / "out" / "counts.csv")
     merged = stats[stats.channel == "FL1-A"].merge(counts, on=["sample", "population"])
     assert (merged["n"] == merged["count"]).all()
@@ -110,3 +113,84 @@ def test_geometric_mean_with_infinity_is_infinite():
     for x in ([1.0, 2.0, np.inf], [np.inf], [3.0, np.inf, 1e-300, 1e300]):
         row = intensity_stats(np.array(x)[:, None], ["A"], {}, sample="s").iloc[0]
         assert row["geo_mean"] == np.inf, x
+
+
+MIXED_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<gating:Gating-ML xmlns:gating="http://www.isac-net.org/std/Gating-ML/v2.0/gating"
+    xmlns:transforms="http://www.isac-net.org/std/Gating-ML/v2.0/transformations"
+    xmlns:data-type="http://www.isac-net.org/std/Gating-ML/v2.0/datatypes">
+  <transforms:spectrumMatrix transforms:id="own">
+    <transforms:fluorochromes>
+      <data-type:fcs-dimension data-type:name="FL1-A" /><data-type:fcs-dimension data-type:name="FL2-A" />
+    </transforms:fluorochromes>
+    <transforms:detectors>
+      <data-type:fcs-dimension data-type:name="FL1-A" /><data-type:fcs-dimension data-type:name="FL2-A" />
+    </transforms:detectors>
+    <transforms:spectrum><transforms:coefficient transforms:value="1" />
+      <transforms:coefficient transforms:value="0.3" /></transforms:spectrum>
+    <transforms:spectrum><transforms:coefficient transforms:value="0.05" />
+      <transforms:coefficient transforms:value="1" /></transforms:spectrum>
+  </transforms:spectrumMatrix>
+  <gating:RectangleGate gating:id="Cells">
+    <gating:dimension gating:compensation-ref="uncompensated" gating:min="200" gating:max="800">
+      <data-type:fcs-dimension data-type:name="FSC-A" />
+    </gating:dimension>
+  </gating:RectangleGate>
+  <gating:RectangleGate gating:id="Pos" gating:parent_id="Cells">
+    <gating:dimension gating:compensation-ref="own" gating:min="400">
+      <data-type:fcs-dimension data-type:name="FL1-A" />
+    </gating:dimension>
+    <gating:dimension gating:compensation-ref="own" gating:min="-1e9">
+      <data-type:fcs-dimension data-type:name="FL2-A" />
+    </gating:dimension>
+    <gating:dimension gating:compensation-ref="FCS" gating:min="-1e9">
+      <data-type:fcs-dimension data-type:name="FL3-A" />
+    </gating:dimension>
+  </gating:RectangleGate>
+</gating:Gating-ML>
+"""
+
+
+def test_default_scale_is_the_gates_own_compensation_with_the_file_spillover_elsewhere(tmp_path):
+    """Held-out check: a strategy's own matrix for two detectors, the file's spillover for the rest."""
+    from cytogate import write_fcs
+    from cytogate.spillover import Spillover
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    events = np.column_stack([rng.uniform(0, 1000, n), rng.lognormal(6, 0.6, (n, 4)) * 1.0]).astype(np.float32)
+    channels = ["FSC-A", "FL1-A", "FL2-A", "FL3-A", "FL4-A"]
+    file_spill = np.array([[1.0, 0.2, 0.1, 0.0], [0.05, 1.0, 0.3, 0.02], [0.0, 0.1, 1.0, 0.25],
+                           [0.01, 0.0, 0.15, 1.0]])
+    spill = Spillover(file_spill, tuple(channels[1:]))
+    write_fcs(tmp_path / "a.fcs", events, channels, spillover=spill)
+    (tmp_path / "mixed.xml").write_text(MIXED_XML)
+    out = tmp_path / "out"
+    run_batch(tmp_path / "mixed.xml", [str(tmp_path / "a.fcs")], out, options=BatchOptions(workers=1, progress=False))
+    stats = pd.read_parquet(out / "stats.parquet")
+    raw = events.astype(np.float64)
+    own = raw[:, 1:3] @ np.linalg.inv(np.array([[1.0, 0.3], [0.05, 1.0]]))
+    by_file = raw[:, 1:] @ np.linalg.inv(file_spill)
+    expected = {"FSC-A": raw[:, 0], "FL1-A": own[:, 0], "FL2-A": own[:, 1], "FL3-A": by_file[:, 2],
+                "FL4-A": by_file[:, 3]}
+    cells = (raw[:, 0] >= 200) & (raw[:, 0] < 800)
+    pos = cells & (own[:, 0] >= 400)
+    for population, mask in (("/", np.ones(n, bool)), ("/Cells", cells), ("/Cells/Pos", pos)):
+        for channel, values in expected.items():
+            row = stats[(stats.population == population) & (stats.channel == channel)].iloc[0]
+            assert row["scale"] == "compensated"
+            assert row["n"] == mask.sum()
+            assert row["median"] == pytest.approx(np.median(values[mask]), rel=1e-9), (population, channel)
+            assert row["mean"] == pytest.approx(values[mask].mean(), rel=1e-9), (population, channel)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["statistics"]["scale"] == "compensated" and manifest["options"]["stats_scale"] == "compensated"
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(out / "stats.parquet").metadata
+    assert meta[b"cytogate_stats_scale"] == b"compensated"
+    # the raw scale is still there, on request
+    run_batch(tmp_path / "mixed.xml", [str(tmp_path / "a.fcs")], tmp_path / "raw",
+              options=BatchOptions(workers=1, progress=False, stats_scale="raw"))
+    raw_stats = pd.read_parquet(tmp_path / "raw" / "stats.parquet")
+    row = raw_stats[(raw_stats.population == "/") & (raw_stats.channel == "FL3-A")].iloc[0]
+    assert row["scale"] == "raw" and row["median"] == pytest.approx(np.median(raw[:, 3]), rel=1e-9)

@@ -87,15 +87,21 @@ def qc_table(records: Sequence[SampleRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(QC_COLUMNS))
 
 
+# 2: the default scale is the gates' compensated values; each row's ``scale`` says what it is
+STATS_SCHEMA = 2
+
+
 def write_tables(out: Path, records: Sequence[SampleRecord], failures: Sequence[Mapping[str, str]], *,
                  metadata: Mapping[str, Mapping[str, Any]] | None, sheet: SampleSheet | None,
-                 absolute: AbsoluteOptions, qc: bool) -> dict[str, Path]:
+                 absolute: AbsoluteOptions, qc: bool, stats_scale: str = "compensated") -> dict[str, Path]:
     """Write counts.csv/.parquet, stats.parquet, failures.csv and (with QC) qc.csv atomically."""
     counts = counts_table(records, metadata, sheet, absolute)
     written = {
         "counts.csv": write_csv(out / "counts.csv", counts),
         "counts.parquet": write_parquet(out / "counts.parquet", counts),
-        "stats.parquet": write_parquet(out / "stats.parquet", stats_table(records)),
+        "stats.parquet": write_parquet(out / "stats.parquet", stats_table(records),
+                                       metadata={"cytogate_stats_schema": str(STATS_SCHEMA),
+                                                 "cytogate_stats_scale": stats_scale}),
         "failures.csv": write_csv(out / "failures.csv", pd.DataFrame(list(failures), columns=list(FAILURE_COLUMNS))),
     }
     if qc:

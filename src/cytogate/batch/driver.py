@@ -38,7 +38,13 @@ from .worker import Backend, RunConfig, SampleOutcome, SampleTask
 
 __all__ = ["MANIFEST_SCHEMA", "BatchOptions", "BatchResult", "plan_tasks", "run_batch"]
 
-MANIFEST_SCHEMA = 1
+STATS_SCALE_MEANING = {
+    "compensated": "values the gates saw: each channel compensated as its gates compensate it, "
+                   "channels no gate reads with the file's own spillover",
+    "raw": "FCS scale values, uncompensated",
+    "transformed": "compensated as the gates, then each gated channel on its gate's transform",
+}
+MANIFEST_SCHEMA = 2  # 2: statistics default to the gates' compensated values; "statistics" block
 log = logging.getLogger("cytogate.batch")
 
 
@@ -72,7 +78,7 @@ class BatchOptions:
     workers: int | None = None
     scheduler: str | None = None
     membership: bool = False
-    stats_scale: str = "raw"
+    stats_scale: str = "compensated"
     stats: bool = True
     force: bool = False
     qc: QcSpec | None = None
@@ -285,7 +291,7 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
         ordered = [records[t.sample] for t in tasks if t.sample in records]
         failed = tuple(failures[t.sample] for t in tasks if t.sample in failures)
         write_tables(out_dir, ordered, failed, metadata=metadata, sheet=sheet, absolute=options.absolute,
-                     qc=qc is not None)
+                     qc=qc is not None, stats_scale=options.stats_scale)
         manifest = _manifest(strategy, strategy_obj, tasks, records, failures, reused, options, qc, sheet,
                              runner, started_at, time.perf_counter() - clock, summary)
         write_json(out_dir / "manifest.json", manifest)
@@ -342,6 +348,8 @@ def _manifest(strategy_arg: Any, strategy: Any, tasks: Sequence[SampleTask], rec
                     "absolute": {"bead_population": options.absolute.bead_population,
                                  "wbc_reference": options.absolute.wbc_reference,
                                  "lymphocyte_reference": options.absolute.lymphocyte_reference}},
+        "statistics": {"computed": options.stats, "scale": options.stats_scale,
+                       "meaning": STATS_SCALE_MEANING[options.stats_scale]},
         "totals": {"files": summary.files, "ok": summary.done, "reused": summary.cached, "failed": summary.failed,
                    "events": summary.events},
         "inputs": entries,

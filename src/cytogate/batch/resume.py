@@ -34,7 +34,7 @@ __all__ = ["CACHE_SCHEMA", "SampleRecord", "ResultCache", "cache_key", "frame_do
 #: Version of the per-sample result files and of what they hold; results cached under another
 #: version are recomputed.  2: geometric means exact at extreme magnitudes, sums of squares in
 #: four chains.
-CACHE_SCHEMA = 2
+CACHE_SCHEMA = 3  # 3: statistics on the scale the gates saw
 
 
 def cache_key(strategy_sha256: str, input_sha256: str, options: dict[str, Any]) -> str:

@@ -18,11 +18,14 @@ that channel's statistics; a CV or rCV whose denominator is 0 is NaN.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,7 +89,7 @@ def intensity_stats(
     *,
     sample: str,
     markers: Sequence[str | None] | None = None,
-    scale: str = "raw",
+    scale: str | Sequence[str] = "raw",
 ) -> pd.DataFrame:
     """Statistics of every channel within every population.
 
@@ -102,8 +105,8 @@ def intensity_stats(
         Sample name written on every row.
     markers : sequence of str or None, optional
         Marker names (``$PnS``) per channel.
-    scale : {"raw", "compensated", "transformed"}
-        Recorded on every row.
+    scale : {"raw", "compensated", "transformed"} or a sequence of them, one per channel
+        Recorded on every row (a sequence: each channel's rows get its own label).
 
     Returns
     -------
@@ -128,7 +131,8 @@ def intensity_stats(
         column = np.ascontiguousarray(column)
         for population, index in ordered.items():
             results[population, j] = _column_stats(column, index, buf)
-    rows = [(sample, population, channels[j], markers[j] or "", scale, *results[population, j])
+    labels = [scale] * len(channels) if isinstance(scale, str) else list(scale)
+    rows = [(sample, population, channels[j], markers[j] or "", labels[j], *results[population, j])
             for population in ordered for j in range(len(channels))]
     import pandas as pd
 
@@ -136,57 +140,91 @@ def intensity_stats(
     return table.astype({"n": "int64", "n_positive": "int64"})
 
 
-def _compensate(strategy: Any, sample: Any, values: np.ndarray, channels: list[str]) -> np.ndarray:
-    """Apply the strategy's one spectrum matrix, else the file's own spillover, else nothing."""
-    matrices = list(getattr(strategy, "matrices", {}).values())
-    if len(matrices) == 1 and len(matrices[0].detectors) == len(matrices[0].fluorochromes):
-        detectors, unmixing = list(matrices[0].detectors), matrices[0].unmixing
-    else:
-        spill = getattr(sample, "spillover", None)
-        if spill is None:
-            return values
-        detectors, unmixing = list(spill.channels), np.linalg.inv(spill.matrix)
-    if not all(d in channels for d in detectors):
-        return values
-    index = [channels.index(d) for d in detectors]
-    out = values.copy()
-    out[:, index] = values[:, index] @ unmixing
-    return out
+def _recipes(strategy: Any, sample: Any, columns: Sequence[int]) -> tuple[list[Any], list[str]]:
+    """Per wanted column, (sample columns, weights, transform id) as the gates read it, and its scale label.
+
+    A channel a gate reads is compensated exactly as that gate compensates it (the
+    first such gate in strategy order); a channel no gate reads is compensated
+    with the file's own spillover, or left as it is when it is outside that
+    matrix or the file has none.  When the file's spillover cannot be matched to
+    its channels, the channels no gate reads are left uncompensated and labelled
+    ``raw`` (never silently passed off as compensated).
+    """
+    from ..compensation import Compensator
+    from ..errors import CompensationError
+    from ..plan import compile_plan
+
+    chosen = {} if strategy is None else compile_plan(strategy, sample).channel_recipes
+    compensator = None
+    spill_problem = None
+    if getattr(sample, "spillover", None) is not None:
+        try:
+            compensator = Compensator(sample.spillover, [str(c) for c in sample.channels])
+        except CompensationError as exc:
+            spill_problem = exc.message
+    recipes: list[Any] = []
+    labels: list[str] = []
+    for c in columns:
+        recipe = chosen.get(c)
+        if recipe is not None and recipe.base.ratio is None:
+            base = recipe.base
+            weights = (1.0,) if base.coefs is None else base.coefs
+            recipes.append((base.channels, weights, recipe.transform_id))
+            labels.append("compensated")
+            continue
+        found = compensator.weights(c) if compensator is not None else None
+        if found is None:
+            recipes.append(((c,), (1.0,), None))
+        else:
+            pairs = sorted((int(i), float(w)) for i, w in zip(*found) if float(w) != 0.0)
+            recipes.append((tuple(i for i, _ in pairs), tuple(w for _, w in pairs), None))
+        labels.append("raw" if spill_problem is not None else "compensated")
+    if spill_problem is not None:
+        log.warning("%s: statistics of channels no gate reads are uncompensated: %s",
+                    getattr(sample, "path", "sample"), spill_problem)
+    return recipes, labels
 
 
-def _transform(strategy: Any, values: np.ndarray, channels: list[str]) -> np.ndarray:
-    """Apply, per channel, the transform the strategy's gates use on that channel."""
-    chosen: dict[str, Any] = {}
-    for _, dim in getattr(strategy, "dimensions", lambda: iter(()))():
-        name, transform = getattr(dim, "name", None), getattr(dim, "transform", None)
-        if name in channels and transform is not None and name not in chosen:
-            chosen[name] = strategy.transforms[transform].build()
-    out = values.copy()
-    for name, transform in chosen.items():
-        j = channels.index(name)
-        out[:, j] = transform.apply(values[:, j])
-    return out
+def scaled_values(strategy: Any, sample: Any, scale: str, channels: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Event values of ``channels`` on a scale, (n_events, n_channels), and each channel's scale label.
 
-
-def scaled_values(strategy: Any, sample: Any, scale: str, channels: Sequence[str]) -> np.ndarray:
-    """Event values of ``channels`` on a scale, as an (n_events, n_channels) array.
-
-    ``raw`` is the FCS scale values; ``compensated`` applies the strategy's
-    spectrum matrix when it has exactly one, else the file's spillover;
-    ``transformed`` further applies, per channel, the transform the strategy's
-    gates use on it (channels no gate transforms stay compensated).
+    ``raw`` is the FCS scale values.  ``compensated`` (the default of a run) is
+    the values the gates saw: each channel compensated as the strategy's gates
+    compensate it, channels no gate reads compensated with the file's own
+    spillover.  ``transformed`` further applies, per channel, the transform
+    of the gate that reads it (channels no gate transforms stay compensated).
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     all_channels = [str(c) for c in sample.channels]
+    columns = [all_channels.index(c) for c in channels]
     if scale == "raw":  # no copy: the kernel reads float32 or float64 columns as they are
         events = np.asarray(sample.events)
-        if list(channels) == all_channels:
-            return events
-        return events[:, [all_channels.index(c) for c in channels]]
-    values = np.array(sample.events, dtype=np.float64)
-    if scale != "raw":
-        values = _compensate(strategy, sample, values, all_channels)
+        values = events if columns == list(range(len(all_channels))) else events[:, columns]
+        return values, ["raw"] * len(columns)
+    from ..gates.kernels import gather_weighted_many
+
+    recipes, labels = _recipes(strategy, sample, columns)
+    events = np.asarray(sample.events)
+    if events.dtype not in (np.float32, np.float64):
+        events = events.astype(np.float64)
+    read = sorted({i for chans, _, _ in recipes for i in chans})
+    position = {i: k for k, i in enumerate(read)}
+    weights = np.zeros((len(recipes), len(read)))
+    for q, (chans, ws, _) in enumerate(recipes):
+        weights[q, [position[i] for i in chans]] = ws
+    # one pass over the rows for every output, each sum in the gates' own order
+    out = gather_weighted_many(events, np.empty(0, dtype=np.int64), np.asarray(read, dtype=np.int64), weights)
     if scale == "transformed":
-        values = _transform(strategy, values, all_channels)
-    return values[:, [all_channels.index(c) for c in channels]]
+        plan_transforms = _plan_transforms(strategy, sample)
+        for q, (_, _, tid) in enumerate(recipes):
+            if tid is not None:
+                out[q] = plan_transforms[tid].apply(out[q])
+                labels[q] = "transformed"
+    return out.T, labels
+
+
+def _plan_transforms(strategy: Any, sample: Any) -> dict[str, Any]:
+    from ..plan import compile_plan
+
+    return compile_plan(strategy, sample).transforms

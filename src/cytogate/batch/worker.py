@@ -93,7 +93,7 @@ class RunConfig:
 
     strategy: Any
     membership: bool = False
-    stats_scale: str = "raw"
+    stats_scale: str = "compensated"
     stats: bool = True
     qc: QcSpec | None = None
     backend: Backend = field(default_factory=Backend)
@@ -206,13 +206,14 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
             stage, clock = "stats", time.perf_counter()
             if config.stats:
                 channels = [str(c) for c in sample.channels]
+                labels: list[str] | str = config.stats_scale
                 if config.stats_scale == "raw" and hasattr(sample, "blocks"):
                     values = raw_values(sample, channels)  # streamed into a reused buffer
                 else:
-                    values = scaled_values(config.strategy, sample, config.stats_scale, channels)
+                    values, labels = scaled_values(config.strategy, sample, config.stats_scale, channels)
                 markers = list(getattr(sample, "markers", None) or [None] * len(channels))
                 stats = frame_document(intensity_stats(values, channels, masks, sample=task.sample,
-                                                       markers=markers, scale=config.stats_scale))
+                                                       markers=markers, scale=labels))
             else:
                 stats = table_document(STATS_COLUMNS, ["object"] * len(STATS_COLUMNS), {c: [] for c in STATS_COLUMNS})
             membership = _membership(masks, keep, n_events) if config.membership else None

@@ -48,8 +48,11 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
     parser.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address, e.g. tcp://host:8786")
     parser.add_argument("--membership", action="store_true",
                         help="also write per-event population membership as parquet")
-    parser.add_argument("--stats-scale", choices=("raw", "compensated", "transformed"), default="raw",
-                        help="scale of the intensity statistics in stats.parquet")
+    parser.add_argument("--stats-scale", choices=("compensated", "raw", "transformed"), default="compensated",
+                        help="scale of the intensity statistics in stats.parquet: 'compensated' (default) is the "
+                             "values the gates saw (each channel compensated as its gates compensate it, others "
+                             "with the file's spillover); 'raw' the FCS scale values; 'transformed' the gates' "
+                             "display scale")
     parser.add_argument("--no-stats", action="store_true", help="skip intensity statistics (faster)")
     parser.add_argument("--qc", choices=("flag", "remove"),
                         help="acquisition QC of flow rate and signal drift over Time (overrides the strategy's)")

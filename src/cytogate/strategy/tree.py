@@ -245,13 +245,17 @@ class Strategy:
     def sha256(self) -> str:
         """Hash of the source text (or of the canonical dict when built in code).
 
-        Marker aliases are hashed too: they may come from a separate panel file,
-        and editing that file changes which channel a gate reads.
+        Marker aliases and compensation matrices are hashed too: they may come
+        from a separate panel or CSV file, and editing that file changes the
+        values a gate reads.
         """
         text = self.source_text or json.dumps(self.to_dict(), sort_keys=True)
         if self.aliases:
             aliases = {str(k): [str(v) for v in vs] for k, vs in self.aliases.items()}
             text += "\n# aliases " + json.dumps(aliases, sort_keys=True)
+        if self.source_text and self.matrices:  # a matrix may come from a CSV file beside the strategy
+            matrices = {k: m.matrix.tolist() for k, m in sorted(self.matrices.items())}
+            text += "\n# matrices " + json.dumps(matrices, sort_keys=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ..compensation_io import spillover_from_file
 from ..errors import CytogateError
 from ..gates.dimensions import FCS, UNCOMPENSATED, AnyDimension, Dimension, RatioDimension
 from ..qc import QcSpec
@@ -61,6 +62,7 @@ TRANSFORM_KINDS = {
 KIND_NAMES = {"flin": "linear", "flog": "log", "fasinh": "asinh", "logicle": "logicle", "hyperlog": "hyperlog",
               "flowjo_biex": "biex", "flowjo_log": "flowjo_log"}
 _IDENTITY = ("none", "scale", "linear")
+_MATRIX_FILE = re.compile(r"\.(csv|tsv|txt|mtx|comp|compmatrix)$", re.IGNORECASE)
 _COMPENSATION_WORDS = {"file": FCS, "fcs": FCS, "none": UNCOMPENSATED, "uncompensated": UNCOMPENSATED}
 _SCATTER = re.compile(r"^(fsc|ssc|fs|ss)([-_ ]?[ahw]|[-_ ]?(int|lin|log|peak|area|height|width))?$|^time$",
                       re.IGNORECASE)
@@ -230,8 +232,24 @@ class Builder:
             return _COMPENSATION_WORDS[text.lower()]
         if text in self.matrices:
             return text
+        if _MATRIX_FILE.search(text) or "/" in text or "\\" in text:
+            return self.matrix_file(text, ctx)
         choices = ["file", "none", *self.matrices]
-        ctx.fail(f"unknown compensation {text!r}{did_you_mean(text, choices)}; use one of {', '.join(choices)}")
+        ctx.fail(f"unknown compensation {text!r}{did_you_mean(text, choices)}; use one of {', '.join(choices)} "
+                 f"or the path of a CSV/TSV spillover matrix")
+
+    def matrix_file(self, text: str, ctx: Ctx) -> str:
+        """Id of the square spillover matrix read from ``text`` (a path relative to the strategy)."""
+        path = Path(text)
+        path = path if path.is_absolute() else self.base_dir / path
+        try:
+            spill = spillover_from_file(path)
+        except CytogateError as exc:
+            ctx.fail(f"compensation matrix {text!r}: {exc.message}")
+        mid = text
+        if mid not in self.matrices:
+            self.matrices[mid] = SpectrumMatrix(mid, spill.channels, spill.channels, spill.matrix)
+        return mid
 
     # -- dimensions ------------------------------------------------------------------
     def dimension(self, value: Any, ctx: Ctx, *, compensation: str | None = None, transform: Any = "default",
