@@ -76,3 +76,31 @@ def test_convert_errors(tmp_path, capsys):
     assert not (tmp_path / "a.xml").exists()
     assert main(["convert", str(tmp_path / "missing.yaml"), str(tmp_path / "b.yaml")]) == 2
     assert main(["convert", str(src), str(tmp_path / "b.yaml"), "--sample", "x"]) == 2
+
+
+@pytest.mark.parametrize("command", ["convert", "report"])
+def test_a_failed_write_keeps_the_previous_output(tmp_path, capsys, monkeypatch, command):
+    """convert and report write through the atomic writer: a full disk leaves the old file whole."""
+    import os
+
+    src = tmp_path / "a.yaml"
+    src.write_text("cytogate_strategy: 1\npopulations:\n  A: {range: {FSC-A: {min: 1}}}\n")
+    if command == "convert":
+        target, argv = tmp_path / "a.xml", ["convert", str(src), str(tmp_path / "a.xml")]
+    else:
+        from cytogate.batch import BatchOptions, run_batch
+
+        fcs = tmp_path / "s.fcs"
+        write_fcs(fcs, np.arange(20, dtype=np.float32).reshape(10, 2), ["FSC-A", "SSC-A"])
+        run_batch(src, [str(fcs)], tmp_path / "run", options=BatchOptions(workers=1, progress=False))
+        target, argv = tmp_path / "run" / "report.html", ["report", str(tmp_path / "run")]
+    target.write_text("previous")
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    assert main(argv) != 0
+    assert target.read_text() == "previous"
+    assert not [p for p in target.parent.iterdir() if ".tmp" in p.name]
+    assert "No space left on device" in capsys.readouterr().err

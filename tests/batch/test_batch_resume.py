@@ -9,7 +9,7 @@ from batch_helpers import make_inputs, write_sample, write_strategy
 
 from cytogate.batch import BatchOptions, run_batch
 from cytogate.batch.lock import OutputLock
-from cytogate.batch.outputs import write_text
+from cytogate.atomic import write_text
 from cytogate.errors import BatchError
 
 FINAL = ("counts.csv", "counts.parquet", "stats.parquet", "failures.csv")

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from hostile_inputs import small_fcs
 
-import cytogate.batch.outputs as outputs
+import cytogate.atomic as outputs
 from cytogate.batch import BatchOptions, run_batch
 from cytogate.cli import main
 from cytogate.errors import OutputError

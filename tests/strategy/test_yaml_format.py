@@ -227,3 +227,27 @@ def test_tail_and_quantile_rules():
     assert top.method == "quantile" and dict(top.options) == {"q": 0.95}
     values = np.random.default_rng(1).uniform(0, 1, (1, 10000))
     assert s.populations[1].gate.fit(values).mins[0] == pytest.approx(0.95, abs=0.01)
+
+
+def test_compensation_from_a_csv_matrix_beside_the_strategy(tmp_path):
+    from cytogate import gate
+    from cytogate.fcs import Sample
+
+    (tmp_path / "comp.csv").write_text("FL1-A,FL2-A\n1,0.5\n0,1\n")
+    doc = ("cytogate_strategy: 1\nname: t\ncompensation: comp.csv\n"
+           "populations:\n  Pos:\n    range: {FL2-A: {min: 10}}\n")
+    (tmp_path / "s.yaml").write_text(doc)
+    strategy = load_strategy(tmp_path / "s.yaml")
+    raw = np.array([[100.0, 60.0], [100.0, 40.0]])  # compensated FL2 = FL2 - 0.5 * FL1: 10, -10
+    sample = Sample.from_arrays(raw, ["FL1-A", "FL2-A"])
+    assert gate(strategy, sample).count("/Pos") == 1
+    first = strategy.sha256
+    (tmp_path / "comp.csv").write_text("FL1-A,FL2-A\n1,0.2\n0,1\n")
+    assert load_strategy(tmp_path / "s.yaml").sha256 != first  # editing the matrix file invalidates results
+
+
+def test_compensation_path_that_cannot_be_read_names_the_line(tmp_path):
+    (tmp_path / "s.yaml").write_text("cytogate_strategy: 1\nname: t\ncompensation: missing.csv\n"
+                                     "populations:\n  Pos:\n    range: {FL2-A: {min: 10}}\n")
+    with pytest.raises(cytogate.errors.StrategyError, match=r"s\.yaml:3.*missing\.csv"):
+        load_strategy(tmp_path / "s.yaml")

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .absolute import AbsoluteOptions, absolute_counts
-from .outputs import write_csv, write_parquet
+from ..atomic import write_csv, write_parquet
 from .resume import SampleRecord
 from .samplesheet import SampleSheet
 from .stats import STATS_COLUMNS

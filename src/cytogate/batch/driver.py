@@ -26,7 +26,7 @@ from .absolute import AbsoluteOptions
 from .inputs import expand_inputs, is_url, sha256_of
 from .local import default_workers, run_local
 from .lock import OutputLock
-from .outputs import remove_stale_temporaries, write_json, write_parquet
+from ..atomic import remove_stale_temporaries, write_json, write_parquet
 from .hash_index import HashIndex
 from .prehash import FileHash, HashAhead, hash_file
 from .progress import Progress, Summary

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # a record is built without pandas in workers; tables are mad
     import pandas as pd
 
 from .._version import __version__
-from .outputs import write_json
+from ..atomic import write_json
 
 __all__ = ["CACHE_SCHEMA", "SampleRecord", "ResultCache", "cache_key", "frame_document", "record_document", "table_document"]
 

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_text
 from ..errors import StrategyError
 
 __all__ = ["register", "convert"]
@@ -72,12 +73,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, sample:
         text = strategy_to_yaml(strategy, header=header)
     else:
         text = write_gatingml(strategy)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(dst)
-    except OSError as exc:
-        raise StrategyError(f"cannot write {dst}: {exc.strerror}") from None
+    write_text(dst, text)
     return strategy
 
 

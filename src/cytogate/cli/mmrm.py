@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-
-
 from .._version import __version__
-from ..errors import ModelError, OutputError
+from ..atomic import write_csv, write_text
+from ..errors import OutputError
 
 _DESCRIPTION = """\
 Fit a mixed model for repeated measures (MMRM) to a long table (one row per
@@ -101,7 +100,6 @@ def _clean(value: Any) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Fit, write the outputs, print a short summary; returns the exit code."""
     from ..longitudinal import fit_mmrm
-
     from ..longitudinal.analysis import load_table
 
     data = load_table(args.table)
@@ -133,13 +131,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         out.mkdir(parents=True, exist_ok=True)
         if lsmeans is not None:
-            lsmeans.to_csv(out / "lsmeans.csv", index=False)
+            write_csv(out / "lsmeans.csv", lsmeans)
         if contrasts is not None:
-            contrasts.to_csv(out / "contrasts.csv", index=False)
-        fit.coef.to_csv(out / "coef.csv", index=False)
+            write_csv(out / "contrasts.csv", contrasts)
+        write_csv(out / "coef.csv", fit.coef)
         info = {"schema": 1, "cytogate_version": __version__, "table": str(args.table), **fit.summary()}
         info["cov_params"] = {k: _clean(v) for k, v in info["cov_params"].items()}
-        (out / "fit.json").write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
+        write_text(out / "fit.json", json.dumps(info, indent=2, default=str) + "\n")
     except OSError as exc:
         raise OutputError(f"cannot write results: {exc.strerror or exc}", path=out) from exc
     _print_summary(fit, contrasts, out, args.alpha)

@@ -40,6 +40,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from ..atomic import write_csv, write_text
 from ..errors import ModelError, OutputError
 from .baseline import VisitWindow, require_columns
 from .change import LloqRule, change_from_baseline
@@ -210,7 +211,7 @@ def _filter(table: pd.DataFrame, where: Mapping[str, tuple[str, ...]]) -> pd.Dat
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     try:
-        frame.to_csv(path, index=False)
+        write_csv(path, frame)
     except OSError as exc:
         raise OutputError(f"cannot write: {exc.strerror or exc}", path=path) from exc
 
@@ -286,7 +287,7 @@ def run_change_analysis(
         manifest = {"schema": SCHEMA, "settings": s.describe(), "notes": notes,
                     "files": sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())}  # fmt: skip
         try:
-            (out / "analysis.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+            write_text(out / "analysis.json", json.dumps(manifest, indent=2, default=str))
         except OSError as exc:
             raise OutputError(f"cannot write: {exc.strerror or exc}", path=out / "analysis.json") from exc
     return ChangeOutputs(change, summary, contrasts, sub_summary, sub_contrasts, figures, tuple(notes))

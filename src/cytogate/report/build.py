@@ -22,7 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import BatchError, CytogateError, OutputError
+from ..atomic import write_text
+from ..errors import BatchError, CytogateError
 from .outliers import robust_outliers
 
 __all__ = ["build_report", "ReportData", "SamplePlots", "DEFAULT_MAX_SAMPLES_WITH_PLOTS"]
@@ -235,7 +236,9 @@ def build_report(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str]
         log.info("drawing the gates of %d sample(s) (and re-gating %d more for drift) with %d process(es)",
                  len(chosen), len(extra), n_workers)
         if n_workers > 1:
-            from ..batch.local import _context  # the batch runner's fork/forkserver choice (numba threads)
+            from ..batch.local import (
+                _context,  # the batch runner's fork/forkserver choice (numba threads)
+            )
 
             with ProcessPoolExecutor(max_workers=n_workers, mp_context=_context()) as pool:
                 done = list(pool.map(_plot_one, jobs))
@@ -269,13 +272,7 @@ def build_report(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str]
                       strategy_name=_strategy_name(manifest))
     html = render_html(data)
     target = Path(out) if out is not None else run / "report.html"
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(html, encoding="utf-8")
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise OutputError(f"cannot write the report: {exc.strerror or exc}", path=target) from exc
+    write_text(target, html)
     log.info("report written: %s (%.1f MB)", target, target.stat().st_size / 1e6)
     return target
 

@@ -19,9 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_text
 from ..errors import StrategyError
 from ..gates.dimensions import AnyDimension, RatioDimension
-from .gatingml_read import NAME_TAG, NS_CYTOGATE, NS_DATATYPES, NS_GATING, NS_TRANSFORMS, TRANSFORM_KINDS
+from .gatingml_read import (
+    NAME_TAG,
+    NS_CYTOGATE,
+    NS_DATATYPES,
+    NS_GATING,
+    NS_TRANSFORMS,
+    TRANSFORM_KINDS,
+)
 from .tree import ROOT, Population, Strategy
 
 __all__ = ["write_gatingml", "save_gatingml", "GATE_WRITERS"]
@@ -256,7 +264,4 @@ def write_gatingml(strategy: Strategy) -> str:
 
 def save_gatingml(strategy: Strategy, path: str | Path) -> None:
     """Write :func:`write_gatingml` output to ``path`` atomically."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(write_gatingml(strategy), encoding="utf-8")
-    tmp.replace(target)
+    write_text(Path(path), write_gatingml(strategy))

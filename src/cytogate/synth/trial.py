@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
+from ..atomic import write_csv, write_text
 from ..errors import SynthError
 from .panels import get_panel
 from .populations import LEAF_NAMES, TRUTH, baseline_concentrations, leaves_of
@@ -299,8 +300,8 @@ def synthesize_trial(
                 "count": count, "per_ul": per_ul, "effect": effect,
             })  # fmt: skip
     truth = pd.DataFrame(truth_rows)
-    samples.to_csv(out / "samples.csv", index=False)
-    truth.to_csv(out / "truth.csv", index=False)
+    write_csv(out / "samples.csv", samples)
+    write_csv(out / "truth.csv", truth)
     design = {
         "schema": "cytogate-synth-trial/1", "cytogate": __version__, "seed": seed, "panel": spec.name,
         "arms": dict(arms), "visits": list(visits), "days": list(days), "effects": effects,
@@ -308,7 +309,7 @@ def synthesize_trial(
         "within_subject_sd": within_subject_sd, "drift": drift, "beads_per_test": beads_per_test,
         "volume_ul": volume_ul,
     }  # fmt: skip
-    (out / "trial.json").write_text(json.dumps(design, indent=2) + "\n")
+    write_text(out / "trial.json", json.dumps(design, indent=2) + "\n")
     return Trial(out, samples, truth, effects)
 
 

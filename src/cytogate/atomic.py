@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 if TYPE_CHECKING:
     import pandas as pd
 
-from ..errors import OutputError
+from .errors import OutputError
 
 __all__ = [
     "TMP_MARKER",
