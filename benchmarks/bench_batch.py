@@ -55,7 +55,7 @@ def batch_inputs(n_events: int, n_files: int = N_FILES, data_dir: Path = DATA_DI
 
     from bench_gating import CHANNELS, FLUOR, MARKERS, make_events, make_strategy, spillover_matrix
     from cytogate.fcs import write_fcs
-    from cytogate.spillover import Spillover
+    from cytogate.compensation import Spillover
     from cytogate.strategy.gatingml_write import save_gatingml
 
     folder = data_dir / f"batch_{n_events}"

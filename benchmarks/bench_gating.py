@@ -124,7 +124,7 @@ def make_strategy() -> Any:
 def write_inputs(folder: Path, n_events: int) -> tuple[Path, Path]:
     """Write the FCS file and the Gating-ML strategy (once); returns their paths."""
     from cytogate.fcs import write_fcs
-    from cytogate.spillover import Spillover
+    from cytogate.compensation import Spillover
     from cytogate.strategy.gatingml_write import save_gatingml
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from cytogate.gates import (
     register_gate,
 )
 from cytogate.plan import brute_force_masks, compile_plan
-from cytogate.spillover import Spillover
+from cytogate.compensation import Spillover
 from cytogate.strategy import Population, SpectrumMatrix, Strategy, TransformSpec
 
 RNG = np.random.default_rng(7)

@@ -26,7 +26,7 @@ from cytogate import engine  # noqa: E402
 from cytogate.fcs import Sample, read_fcs, write_fcs  # noqa: E402
 from cytogate.gates import Dimension, PolygonGate, RectangleGate  # noqa: E402
 from cytogate.plan import Execution, compile_plan  # noqa: E402
-from cytogate.spillover import Spillover  # noqa: E402
+from cytogate.compensation import Spillover  # noqa: E402
 from cytogate.strategy import Population, Strategy, TransformSpec  # noqa: E402
 from conftest import corpus_path  # noqa: E402
 
@@ -257,7 +257,7 @@ def test_raw_stats_values_streamed_equal_scaled_values(tmp_path):
     path = tmp_path / "stats.fcs"
     write_fcs(path, np.asarray(sample.events), list(sample.channels), spillover=sample.spillover)
     channels = ["F2", "FSC-A", "F3"]
-    expected = scaled_values(strategy, read_fcs(path), "raw", channels)
+    expected, _ = scaled_values(strategy, read_fcs(path), "raw", channels)
     got = raw_values(read_fcs(path), channels)
     np.testing.assert_array_equal(got, expected)
     masks = cytogate.gate(strategy, read_fcs(path)).masks

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .compensation import Compensator
+from .compensation.unmix import Compensator
 from .errors import CompensationError, CytogateError, GateError, MarkerError, StrategyError
 from .gates import kernels
 from .gates.dimensions import FCS, UNCOMPENSATED, AnyDimension, Dimension, RatioDimension, resolve_dimension

@@ -62,7 +62,7 @@ def test_empty_population_nan_values_and_zero_mean():
 
 def test_compensated_scale_uses_the_file_spillover():
     from cytogate.fcs import Sample
-    from cytogate.spillover import Spillover
+    from cytogate.compensation import Spillover
 
     spill = Spillover(np.array([[1.0, 0.2], [0.1, 1.0]]), ("A", "B"))
     raw = np.array([[10.0, 5.0], [3.0, 7.0]])
@@ -154,7 +154,7 @@ MIXED_XML = """<?xml version="1.0" encoding="UTF-8"?>
 def test_default_scale_is_the_gates_own_compensation_with_the_file_spillover_elsewhere(tmp_path):
     """Held-out check: a strategy's own matrix for two detectors, the file's spillover for the rest."""
     from cytogate import write_fcs
-    from cytogate.spillover import Spillover
+    from cytogate.compensation import Spillover
 
     rng = np.random.default_rng(11)
     n = 3000

@@ -13,7 +13,7 @@ from cytogate.cli import main
 from cytogate.fcs import write_fcs
 from cytogate.fcs import decode as decode_module
 from cytogate.fcs import sample as sample_module
-from cytogate.spillover import Spillover
+from cytogate.compensation import Spillover
 
 
 @pytest.fixture

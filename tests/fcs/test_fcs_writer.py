@@ -11,7 +11,7 @@ import pytest
 from cytogate.errors import FcsError, FcsWarning
 from cytogate.fcs import read_fcs, write_fcs
 from cytogate.fcs import writer as writer_module
-from cytogate.spillover import Spillover
+from cytogate.compensation import Spillover
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 Public API: :func:`read_fcs`, :func:`read_metadata`, :func:`write_fcs`, :class:`Sample`.
 Modules: ``header`` (58-byte HEADER), ``text`` (keywords), ``decode`` (DATA
 layout and decoding), ``layout`` (which DATA offsets to trust), ``scaling``
-(scale values), ``spillover_keywords`` (spillover matrices in keywords),
+(scale values), (spillover matrices in keywords are read by :mod:`cytogate.compensation`),
 ``sample`` (the Sample), ``reader`` and ``writer``.
 """
 

@@ -21,7 +21,7 @@ from .header import HEADER_LENGTH, Header, parse_header
 from .layout import locate_data
 from .sample import Sample, _FileEvents, unique_names
 from .scaling import channel_scales
-from .spillover_keywords import spillover_from_keywords
+from ..compensation.keywords import spillover_from_keywords
 from .text import get_int, get_str, parse_text
 
 __all__ = ["read_fcs", "read_metadata"]

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import FcsError, FcsWarning, MarkerError
-from ..spillover import Spillover
+from ..compensation.matrix import Spillover
 from .decode import DataFormat, decode_column, read_uniform
 from .scaling import ChannelScale
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FcsError, FcsWarning, OutputError
-from ..spillover import Spillover
+from ..compensation.matrix import Spillover
 from .header import HEADER_LENGTH
 
 __all__ = ["write_fcs"]

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..errors import GateError, MarkerError
+from ..channels import resolve_channel
+from ..errors import GateError
 
 __all__ = [
     "UNCOMPENSATED",
@@ -158,47 +159,12 @@ def dimension_from_dict(data: Mapping[str, Any]) -> AnyDimension:
 def resolve_dimension(name: str, sample: _SampleLike, aliases: Mapping[str, str] | None = None) -> int:
     """Index of the channel a strategy name refers to in one sample.
 
-    Resolution order: exact ``$PnN``, then exact ``$PnS``, then the alias table
-    (``alias -> channel or marker``, resolved again through ``$PnN``/``$PnS``),
-    then a case-insensitive match on ``$PnN`` / ``$PnS`` if it is unique.
+    The rules are :mod:`cytogate.channels`' (``$PnN``, ``$PnS``, aliases,
+    FlowJo ``Comp-``/``<...>`` names, a unique case-insensitive match).
 
     Raises
     ------
     MarkerError
         Name not found or ambiguous; the message lists what the file has.
     """
-    channels = [str(c) for c in sample.channels]
-    markers = [("" if m is None else str(m)) for m in sample.markers]
-    if name in channels:
-        return channels.index(name)
-    hits = [i for i, m in enumerate(markers) if m == name]
-    if len(hits) == 1:
-        return hits[0]
-    if len(hits) > 1:
-        raise MarkerError(
-            f"marker {name!r} labels several channels: {', '.join(channels[i] for i in hits)}"
-        )
-    if aliases and name in aliases and aliases[name] != name:
-        target = aliases[name]
-        if isinstance(target, str):
-            return resolve_dimension(target, sample, None)
-        # a group of synonyms (YAML marker panels): exactly one channel may match
-        found = set()
-        for other in target:
-            if other != name:
-                try:
-                    found.add(resolve_dimension(other, sample, None))
-                except MarkerError:
-                    pass
-        if len(found) > 1:
-            raise MarkerError(f"marker {name!r} is ambiguous: its aliases match channels "
-                              f"{', '.join(channels[i] for i in sorted(found))}")
-        if found:
-            return found.pop()
-    folded = name.casefold()
-    hits = sorted({i for i, c in enumerate(channels) if c.casefold() == folded}
-                  | {i for i, m in enumerate(markers) if m.casefold() == folded})
-    if len(hits) == 1:
-        return hits[0]
-    listing = ", ".join(f"{c} ({m})" if m else c for c, m in zip(channels, markers))
-    raise MarkerError(f"channel or marker {name!r} not found; the file has: {listing}")
+    return resolve_channel(name, sample, aliases)

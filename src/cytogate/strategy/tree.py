@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..compensation.matrix import SpectrumMatrix
 from ..errors import StrategyError
 from ..gates.dimensions import FCS, UNCOMPENSATED, AnyDimension
 from ..gates.specs import GateSpec, gate_from_dict
@@ -89,68 +90,6 @@ class TransformSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, **self.param_dict}
-
-
-@dataclass(frozen=True, eq=False)
-class SpectrumMatrix:
-    """A Gating-ML ``spectrumMatrix``: rows are fluorochrome spectra over the detectors.
-
-    ``compensated = raw[:, detectors] @ unmixing`` with ``unmixing = inv(matrix)``
-    (pseudo-inverse when there are more detectors than fluorochromes).
-    """
-
-    id: str
-    fluorochromes: tuple[str, ...]
-    detectors: tuple[str, ...]
-    matrix: np.ndarray
-    inverted_already: bool = False
-    unmixing: np.ndarray = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        m = np.array(self.matrix, dtype=np.float64)
-        fl, det = tuple(self.fluorochromes), tuple(self.detectors)
-        if m.shape != (len(fl), len(det)):
-            raise StrategyError(f"spectrumMatrix {self.id!r} is {m.shape} but names {len(fl)} fluorochromes "
-                                f"and {len(det)} detectors")
-        if len(fl) > len(det):
-            raise StrategyError(f"spectrumMatrix {self.id!r} has more fluorochromes than detectors")
-        if not np.all(np.isfinite(m)):
-            raise StrategyError(f"spectrumMatrix {self.id!r} has non-finite coefficients")
-        if self.inverted_already:
-            unmix = m.T if m.shape[0] != m.shape[1] else m
-        else:
-            if np.linalg.matrix_rank(m) < len(fl):
-                raise StrategyError(f"spectrumMatrix {self.id!r} is singular and cannot be inverted")
-            unmix = np.linalg.inv(m) if m.shape[0] == m.shape[1] else np.linalg.pinv(m)
-        m.setflags(write=False)
-        unmix = np.ascontiguousarray(unmix)
-        unmix.setflags(write=False)
-        object.__setattr__(self, "fluorochromes", fl)
-        object.__setattr__(self, "detectors", det)
-        object.__setattr__(self, "matrix", m)
-        object.__setattr__(self, "unmixing", unmix)
-
-    def output_index(self, name: str) -> int | None:
-        """Column of the compensated output that ``name`` (fluorochrome or detector) denotes."""
-        if name in self.fluorochromes:
-            return self.fluorochromes.index(name)
-        if name in self.detectors and len(self.detectors) == len(self.fluorochromes):
-            return self.detectors.index(name)
-        return None
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, SpectrumMatrix):
-            return NotImplemented
-        return (self.id, self.fluorochromes, self.detectors, self.inverted_already) == (
-            other.id, other.fluorochromes, other.detectors, other.inverted_already
-        ) and np.array_equal(self.matrix, other.matrix)
-
-    def __hash__(self) -> int:
-        return hash((self.id, self.fluorochromes, self.detectors, self.matrix.tobytes()))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "fluorochromes": list(self.fluorochromes), "detectors": list(self.detectors),
-                "matrix": self.matrix.tolist(), "inverted_already": self.inverted_already}
 
 
 @dataclass(frozen=True, eq=False)

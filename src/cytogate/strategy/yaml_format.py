@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..compensation_io import spillover_from_file
+from ..compensation.files import spillover_from_file
 from ..errors import CytogateError
 from ..gates.dimensions import FCS, UNCOMPENSATED, AnyDimension, Dimension, RatioDimension
 from ..qc import QcSpec

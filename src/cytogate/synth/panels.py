@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import SynthError
-from ..spillover import Spillover
+from ..compensation.matrix import Spillover
 
 __all__ = [
     "SynthError",

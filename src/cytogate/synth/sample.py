@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from ..spillover import Spillover
+from ..compensation.matrix import Spillover
 from .generate import Composition, generate_events
 from ..errors import SynthError
 from .panels import SCATTER_RANGE, Panel, get_panel

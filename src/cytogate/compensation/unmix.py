@@ -21,21 +21,12 @@ from typing import Any
 import numba
 import numpy as np
 
-from .compensation_io import spillover_from_file, spillover_from_text
-from .errors import CompensationError
-from .spillover import Spillover
-from .threads import use_parallel
+from ..channels import ChannelResolver
+from ..errors import CompensationError, MarkerError
+from ..threads import use_parallel
+from .matrix import Spillover
 
-__all__ = [
-    "Compensator",
-    "compensate",
-    "compensate_events",
-    "match_channels",
-    "normalize_channel_name",
-    "spillover_from_array",
-    "spillover_from_file",
-    "spillover_from_text",
-]
+__all__ = ["Compensator", "compensate", "match_channels", "spillover_from_array"]
 
 
 _CHUNK = 2048  # events per block: the needed rows of a block stay in L1/L2 while every output is formed
@@ -153,28 +144,12 @@ def spillover_from_array(matrix: Any, channels: Sequence[str], *, source: str = 
     return Spillover(array, tuple(str(c) for c in channels), source)
 
 
-def normalize_channel_name(name: str) -> str:
-    """Strip FlowJo decorations: surrounding blanks, ``Comp-`` prefixes and ``<…>`` wrapping.
-
-    ``"Comp-FITC-A"``, ``"<FITC-A>"`` and ``"Comp-<FITC-A>"`` all give ``"FITC-A"``.
-    """
-    text = name.strip()
-    while True:
-        before = text
-        if text[:5].lower() == "comp-":
-            text = text[5:].strip()
-        if len(text) >= 2 and text[0] == "<" and text[-1] == ">":
-            text = text[1:-1].strip()
-        if text == before:
-            return text
-
-
 def match_channels(spillover: Spillover, channels: Sequence[str]) -> tuple[int, ...]:
     """Indices into ``channels`` of each of the spillover matrix's detectors, in matrix order.
 
-    A detector matches a channel with the same ``$PnN``; failing that, the same name
-    after :func:`normalize_channel_name` on both sides; failing that, the same
-    normalised name ignoring case, when exactly one channel has it.
+    Detectors are resolved by :class:`cytogate.channels.ChannelResolver` on
+    ``$PnN`` only: the same name, else the same after removing FlowJo's
+    ``Comp-``/``<...>`` decorations, else that ignoring case, when unique.
 
     Parameters
     ----------
@@ -192,38 +167,28 @@ def match_channels(spillover: Spillover, channels: Sequence[str]) -> tuple[int, 
         Naming every detector that no channel (or more than one) matches.
     """
     names = [str(c) for c in channels]
-    exact = {n: i for i, n in reversed(list(enumerate(names)))}
-    normalized: dict[str, list[int]] = {}
-    folded: dict[str, list[int]] = {}
-    for i, n in enumerate(names):
-        normalized.setdefault(normalize_channel_name(n), []).append(i)
-        folded.setdefault(normalize_channel_name(n).casefold(), []).append(i)
+    resolver = ChannelResolver(names)  # detectors are $PnN names: markers never match them
     found: list[int] = []
     missing: list[str] = []
     ambiguous: list[str] = []
-    for detector in spillover.channels:
-        if detector in exact:
-            found.append(exact[detector])
+    for detector in spillover.detectors:
+        try:
+            hit = resolver.find(detector)
+        except MarkerError as exc:
+            ambiguous.append(exc.message)
             continue
-        key = normalize_channel_name(detector)
-        for table, k in ((normalized, key), (folded, key.casefold())):
-            hits = table.get(k, [])
-            if len(hits) == 1:
-                found.append(hits[0])
-                break
-            if len(hits) > 1:
-                ambiguous.append(f"{detector} ({', '.join(names[h] for h in hits)})")
-                break
-        else:
+        if hit is None:
             missing.append(detector)
+        else:
+            found.append(hit)
     if missing or ambiguous:
         parts = []
         if missing:
             parts.append(f"names channels the sample lacks: {', '.join(missing)}")
         if ambiguous:
-            parts.append(f"matches several channels: {'; '.join(ambiguous)}")
+            parts.append(f"is ambiguous: {'; '.join(ambiguous)}")
         raise CompensationError(
-            f"spillover matrix from {spillover.source or 'input'} {' and '.join(parts)} "
+            f"spillover matrix from {getattr(spillover, 'source', '') or 'input'} {' and '.join(parts)} "
             f"(sample channels: {', '.join(names)})"
         )
     if len(set(found)) != len(found):
@@ -411,12 +376,3 @@ def compensate(
     comp = Compensator(spillover, names)
     wanted = list(only) if only is not None else [names[i] for i in comp.indices]
     return comp.columns(get, wanted)  # type: ignore[return-value]
-
-
-def compensate_events(events: np.ndarray, spillover: Spillover, channels: Sequence[str]) -> np.ndarray:
-    """A float64 copy of ``events`` (n_events, n_channels) with the matrix's detectors compensated."""
-    array = np.asarray(events)
-    out = np.array(array, dtype=np.float64, copy=True)
-    idx = list(match_channels(spillover, channels))
-    out[:, idx] = array[:, idx] @ spillover.inverse
-    return out

@@ -1,4 +1,4 @@
-"""Spillover matrices stored in FCS keywords, as :class:`cytogate.spillover.Spillover`.
+"""Spillover matrices stored in FCS keywords, as :class:`cytogate.compensation.Spillover`.
 
 Looked up in this order (the first one present wins):
 
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CompensationError, FcsWarning
-from ..spillover import Spillover
+from .matrix import Spillover
 
 __all__ = ["spillover_from_keywords"]
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CompensationError
-from .spillover import Spillover
+from ..errors import CompensationError
+from .matrix import Spillover
 
 __all__ = ["spillover_from_file", "spillover_from_text"]
 
