@@ -20,7 +20,7 @@ from cytogate.gates import (
     RectangleGate,
     register_gate,
 )
-from cytogate.plan import brute_force_masks, compile_plan
+from cytogate.plan import Execution, brute_force_masks, compile_plan
 from cytogate.compensation import Spillover
 from cytogate.strategy import Population, SpectrumMatrix, Strategy, TransformSpec
 
@@ -246,13 +246,27 @@ def test_plan_is_cached_per_strategy_and_layout():
 class _ColumnsOnly:
     """A sample exposing single columns only (no event matrix): the other read path."""
 
+    decoded = False
+
     def __init__(self, sample):
+        # many unread channels: the plan then reads single columns instead of the whole matrix
         self._s = sample
-        self.channels, self.markers, self.spillover = sample.channels, sample.markers, sample.spillover
+        self.channels = tuple(sample.channels) + tuple(f"X{i}" for i in range(40))
+        self.markers = tuple(sample.markers) + (None,) * 40
+        self.spillover = sample.spillover
         self.n_events, self.name, self.path = sample.n_events, "cols", None
+        self.columns_read = set()
+
+    @property
+    def events(self):
+        raise AssertionError("the column path must not decode the whole matrix")
 
     def column(self, key):
+        self.columns_read.add(key)
         return self._s.column(key)
+
+    def blocks(self, n_rows=1 << 16, *, digest=None):
+        raise AssertionError("not streamed")
 
 
 def test_matrix_and_column_read_paths_agree():
@@ -268,7 +282,9 @@ def test_matrix_and_column_read_paths_agree():
         transforms=[lg],
     )
     via_matrix = cytogate.gate(strat, s)
-    via_columns = cytogate.gate(strat, _ColumnsOnly(s))
+    columns_only = _ColumnsOnly(s)
+    via_columns = Execution(compile_plan(strat, columns_only), columns_only).run()
+    assert columns_only.columns_read  # read column by column, never as a matrix
     for path in strat.paths:
         assert np.array_equal(via_matrix.masks[path], via_columns.masks[path]), path
     assert via_matrix.masks["/P/A"].sum() > 0

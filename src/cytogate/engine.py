@@ -17,7 +17,7 @@ in blocks are evaluated on whole columns.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -126,17 +126,22 @@ class _Block:
         self.channels = sample.channels
         self.markers = sample.markers
         self.spillover = sample.spillover
-        self.path = getattr(sample, "path", None)
+        self.path = sample.path
         self.n_events = int(events.shape[0])
-        self.events = events  # in __dict__: the plan reads this matrix directly
+        self.events = events
+        self.decoded = True  # the plan reads this matrix directly
 
     def column(self, key: int | str) -> np.ndarray:
         return self.events[:, int(key)]
 
+    def blocks(self, n_rows: int = BLOCK_EVENTS, *, digest: Any | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        for start in range(0, self.n_events, max(1, n_rows)):
+            yield start, self.events[start:start + n_rows]
+
 
 def _streamable(strategy: Strategy, sample: SampleLike) -> bool:
     """True when the strategy can run block by block on this sample (no gate needs whole columns)."""
-    if not hasattr(sample, "blocks") or int(sample.n_events) == 0:
+    if int(sample.n_events) == 0:
         return False
     return not any(pop.gate.needs_fit for pop in strategy.populations)
 
@@ -180,7 +185,7 @@ def _fit_by_passes(strategy: Strategy, sample: Any, aliases: Mapping[str, str] |
             for pop in ready:
                 with population_errors(pop.path, pop.gate):
                     idx = None if pop.parent == "/" else np.flatnonzero(ex.masks[pop.parent])
-                    chunks[pop.path].append(ex.stacked(pop.gate.dimensions, idx, "\0fit"))
+                    chunks[pop.path].append(ex.stacked(pop.gate.dimensions, idx, None))  # not cached
         replaced = {}
         for pop in ready:
             with population_errors(pop.path, pop.gate):
@@ -237,7 +242,7 @@ def gate(strategy: Strategy, sample: SampleLike, *, aliases: Mapping[str, str] |
     """
     if _streamable(strategy, sample):
         masks, fitted = _gate_blocks(compile_plan(strategy, sample, aliases), sample, digest), {}
-    elif hasattr(sample, "blocks") and int(sample.n_events) > 0:  # data-driven gates: fitted first
+    elif int(sample.n_events) > 0:  # data-driven gates: fitted first
         static, fitted = _fit_by_passes(strategy, sample, aliases)
         masks = _gate_blocks(compile_plan(static, sample, aliases), sample, digest)
     else:

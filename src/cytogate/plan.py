@@ -44,17 +44,32 @@ MONOTONE_KINDS = frozenset({"flin", "fasinh", "logicle", "hyperlog", "flowjo_bie
 _BAND = 1e-7
 _ALL_ROWS = np.empty(0, dtype=np.int64)
 _RELEASED = np.empty(0, dtype=np.int64)  # placeholder for an index no child needs any more
-_UNCACHED = "\0chunk"  # owner name for values computed chunk by chunk (never cached)
 _CHUNK = 1 << 16  # events per chunk: 512 kB of float64 per dimension, cache-friendly
 
 
 class SampleLike(Protocol):
+    """What the engine reads a sample through (:class:`cytogate.fcs.Sample` and a block of one).
+
+    ``decoded`` is True when ``events`` is already in memory (reading it costs
+    nothing); otherwise the plan decides between the whole matrix and single
+    columns by how many channels it reads.
+    """
+
     channels: Any
     markers: Any
     spillover: Any
     n_events: int
+    path: Any
+
+    @property
+    def events(self) -> np.ndarray: ...
+
+    @property
+    def decoded(self) -> bool: ...
 
     def column(self, key: int | str) -> np.ndarray: ...
+
+    def blocks(self, n_rows: int = ..., *, digest: Any | None = None) -> Iterator[tuple[int, np.ndarray]]: ...
 
 
 @dataclass(frozen=True)
@@ -269,6 +284,7 @@ class Execution:
     _values: dict[tuple[Any, str], np.ndarray] = field(default_factory=dict)
     _events: tuple[np.ndarray | None] | None = None
     out: Mapping[str, np.ndarray] | None = None  # where to write each population's mask (views of a whole file)
+    brute_force: bool = False  # the oracle: transform every event instead of mapping box bounds back
 
     @property
     def n_events(self) -> int:
@@ -285,8 +301,7 @@ class Execution:
         if self._events is None:
             events = None
             n_channels = len(self.sample.channels)
-            if "events" in getattr(self.sample, "__dict__", {}) or (
-                    4 * len(self.plan.channels_read) > n_channels and hasattr(self.sample, "events")):
+            if self.sample.decoded or 4 * len(self.plan.channels_read) > n_channels:
                 events = np.asarray(self.sample.events)
                 if events.ndim != 2 or events.dtype not in (np.float32, np.float64):
                     events = None
@@ -327,7 +342,7 @@ class Execution:
             out += np.multiply(col if idx is None else col[idx], coef, dtype=np.float64)
         return out
 
-    def base_values(self, dim: AnyDimension, idx: np.ndarray | None, owner: str) -> np.ndarray:
+    def base_values(self, dim: AnyDimension, idx: np.ndarray | None, owner: str | None) -> np.ndarray:
         base = self.plan.recipes[dim].base
         key = (("base", base), owner)
         values = self._values.get(key)
@@ -339,7 +354,7 @@ class Execution:
                 self._values[key] = values
         return values
 
-    def values(self, dim: AnyDimension, idx: np.ndarray | None, owner: str) -> np.ndarray:
+    def values(self, dim: AnyDimension, idx: np.ndarray | None, owner: str | None) -> np.ndarray:
         """Compensated and transformed values of ``dim`` on ``owner``'s events (cached)."""
         recipe = self.plan.recipes[dim]
         if recipe.transform_id is None:
@@ -352,7 +367,7 @@ class Execution:
                 self._values[key] = values
         return values
 
-    def stacked(self, dims: tuple[AnyDimension, ...], idx: np.ndarray | None, owner: str) -> np.ndarray:
+    def stacked(self, dims: tuple[AnyDimension, ...], idx: np.ndarray | None, owner: str | None) -> np.ndarray:
         """``(n_dims, m)`` float64 values of ``dims`` on ``owner``'s events."""
         m = self.n_events if idx is None else len(idx)
         out = np.empty((len(dims), m), dtype=np.float64)
@@ -360,7 +375,7 @@ class Execution:
             out[k] = self.values(d, idx, owner)
         return out
 
-    def _release(self, owner: str) -> None:
+    def _release(self, owner: str | None) -> None:
         """Drop cached values and the event index of ``owner`` once its last child is done."""
         for key in [k for k in self._values if k[1] == owner]:
             del self._values[key]
@@ -369,7 +384,7 @@ class Execution:
 
     # -- gates -----------------------------------------------------------------------
     def _box_mask(self, gate: GateSpec, lo: np.ndarray, hi: np.ndarray, idx: np.ndarray | None,
-                  owner: str) -> np.ndarray:
+                  owner: str | None) -> np.ndarray:
         mask: np.ndarray | None = None
         for k, dim in enumerate(gate.dimensions):
             sub = self._interval(dim, float(lo[k]), float(hi[k]), idx, owner)
@@ -377,7 +392,7 @@ class Execution:
         assert mask is not None
         return mask
 
-    def _interval(self, dim: AnyDimension, lo: float, hi: float, idx: np.ndarray | None, owner: str) -> np.ndarray:
+    def _interval(self, dim: AnyDimension, lo: float, hi: float, idx: np.ndarray | None, owner: str | None) -> np.ndarray:
         recipe = self.plan.recipes[dim]
         tid = recipe.transform_id
         if tid is None:
@@ -387,7 +402,7 @@ class Execution:
         transform = self.plan.transforms[tid]
         cached = self._values.get(((recipe.base, tid), owner))
         mapped = None if cached is not None or spec.kind not in MONOTONE_KINDS else self.plan.map_bounds(tid, lo, hi)
-        if mapped is None:  # brute force: transform every event
+        if mapped is None or self.brute_force:  # transform every event
             y = self.values(dim, idx, owner)
             return kernels.interval_mask_banded(y, lo, hi, -1.0, -1.0)[0]
         raw_lo, raw_hi, tol_lo, tol_hi = mapped
@@ -398,7 +413,7 @@ class Execution:
             mask[undecided] = (y >= lo) & ((hi == np.inf) | (y < hi))
         return mask
 
-    def _gate_mask(self, gate: GateSpec, idx: np.ndarray | None, owner: str) -> np.ndarray:
+    def _gate_mask(self, gate: GateSpec, idx: np.ndarray | None, owner: str | None) -> np.ndarray:
         """The gate on the events ``idx`` (None = all), as a mask over those events."""
         columns = self.plan.raw_columns(gate)
         matrix = self._matrix() if columns is not None else None
@@ -436,7 +451,7 @@ class Execution:
             for start in range(0, m, _CHUNK):
                 stop = min(start + _CHUNK, m)
                 rows = np.arange(start, stop, dtype=np.int64) if idx is None else idx[start:stop]
-                sub[start:stop] = self._gate_mask(gate, rows, _UNCACHED)
+                sub[start:stop] = self._gate_mask(gate, rows, None)  # chunk values are never cached
         else:
             sub = self._gate_mask(gate, idx, parent)
         target = None if self.out is None else self.out[path]
@@ -520,15 +535,4 @@ def _map_bounds(transform: Any, lo: float, hi: float) -> tuple[float, float, flo
 
 def brute_force_masks(strategy: Strategy, sample: SampleLike) -> dict[str, np.ndarray]:
     """Reference path for tests: every dimension transformed event by event, no bound mapping."""
-    ex = Execution(compile_plan(strategy, sample), sample)
-    original: Callable[..., Any] = ex._interval
-
-    def brute(dim: AnyDimension, lo: float, hi: float, idx: np.ndarray | None, owner: str) -> np.ndarray:
-        y = ex.values(dim, idx, owner)
-        return kernels.interval_mask_banded(y, lo, hi, -1.0, -1.0)[0]
-
-    ex._interval = brute  # type: ignore[method-assign]
-    try:
-        return ex.run().masks
-    finally:
-        ex._interval = original  # type: ignore[method-assign]
+    return Execution(compile_plan(strategy, sample), sample, brute_force=True).run().masks

@@ -207,7 +207,7 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
             if config.stats:
                 channels = [str(c) for c in sample.channels]
                 labels: list[str] | str = config.stats_scale
-                if config.stats_scale == "raw" and hasattr(sample, "blocks"):
+                if config.stats_scale == "raw":
                     values = raw_values(sample, channels)  # streamed into a reused buffer
                 else:
                     values, labels = scaled_values(config.strategy, sample, config.stats_scale, channels)

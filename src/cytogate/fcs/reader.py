@@ -19,7 +19,8 @@ from ..errors import FcsError, FcsWarning, MarkerError
 from .decode import describe_format
 from .header import HEADER_LENGTH, Header, parse_header
 from .layout import locate_data
-from .sample import Sample, _FileEvents, unique_names
+from .events import FileEvents
+from .sample import Sample, unique_names
 from .scaling import channel_scales
 from ..compensation.keywords import spillover_from_keywords
 from .text import get_int, get_str, parse_text
@@ -231,7 +232,7 @@ def read_fcs(
         scales is None or all(s.identity for s in scales)
     )
     dtype = np.dtype(np.float32 if float32 else np.float64)
-    source = _FileEvents(path, location.start, location.nbytes, location.n_events, fmt, indices, scales, dtype)
+    source = FileEvents(path, location.start, location.nbytes, location.n_events, fmt, indices, scales, dtype)
     return Sample(
         path=path,
         version=data_set.header.version,
