@@ -26,7 +26,7 @@ import numpy as np
 if TYPE_CHECKING:  # pandas loads only when a table is asked for: batch workers never need it
     import pandas as pd
 
-from .gates.specs import gate_from_dict
+from .gates.registry import gate_from_dict
 from .plan import Execution, SampleLike, compile_plan, fit_static, population_errors
 from .strategy.tree import Strategy
 

@@ -4,7 +4,7 @@ The algorithms here are pure functions of event arrays (already compensated and
 transformed); each returns an :class:`AdaptiveFit` recording the fitted
 parameters, whether the declared fallback was used and why.  The gate kinds
 that use them (:mod:`cytogate.adaptive.specs`, registered in
-:data:`cytogate.gates.GATE_KINDS` on import) fit a static gate on every file;
+:data:`cytogate.gates.registry.BUILT_IN_KINDS`) fit a static gate on every file;
 :data:`THRESHOLD_METHODS` lists the 1-D methods usable as ``min:``/``max:``
 bounds in YAML (``min: density_valley``).
 """
@@ -17,7 +17,7 @@ from ._fit import AdaptiveFit
 from .density import Density, density_valley, kde, quantile_threshold, tail_threshold
 from .mixture import SELECT_RULES, gmm_cluster
 from .singlet import singlet_band, wedge_vertices
-from .specs import AdaptiveQuadrantGate, AdaptiveRectangleGate, GmmGate, SingletGate, ThresholdRule  # registers kinds
+from .specs import AdaptiveQuadrantGate, AdaptiveRectangleGate, GmmGate, SingletGate, ThresholdRule
 
 __all__ = [
     "AdaptiveFit",

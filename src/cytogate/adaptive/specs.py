@@ -1,6 +1,6 @@
 """Data-driven gate kinds: specs that fit a static gate on each file.
 
-Each kind is registered in :data:`cytogate.gates.GATE_KINDS` next to the static
+Each kind is listed in :data:`cytogate.gates.registry.BUILT_IN_KINDS` next to the static
 ones and follows the same interface; ``needs_fit`` is True and ``fit(values)``
 (``values`` is ``(n_dims, m)``, the gate's dimensions on the parent's ``m``
 events) returns the static gate for that file:
@@ -37,7 +37,6 @@ from ..gates.specs import (
     PolygonGate,
     QuadrantGate,
     RectangleGate,
-    register_gate,
 )
 from ._fit import AdaptiveFit
 from .density import density_valley, quantile_threshold, tail_threshold
@@ -184,7 +183,6 @@ class _Adaptive(GateSpec):
 # -- rectangle / range with data-driven bounds ---------------------------------------
 
 
-@register_gate
 @dataclass(frozen=True)
 class AdaptiveRectangleGate(_Adaptive):
     """Rectangle whose bounds may be :class:`ThresholdRule` s, fitted per file.
@@ -272,7 +270,6 @@ class AdaptiveDivider:
         return cls(data["id"], dimension_from_dict(data["dimension"]), ThresholdRule.from_dict(data["rule"]))
 
 
-@register_gate
 @dataclass(frozen=True)
 class AdaptiveQuadrantGate(_Adaptive):
     """One quadrant whose dividers may be fitted per file.
@@ -348,7 +345,6 @@ class AdaptiveQuadrantGate(_Adaptive):
 # -- singlets ------------------------------------------------------------------------
 
 
-@register_gate
 @dataclass(frozen=True)
 class SingletGate(_Adaptive):
     """Singlets: ``area / height`` within a robust band (see :mod:`cytogate.adaptive.singlet`).
@@ -401,7 +397,6 @@ class SingletGate(_Adaptive):
 # -- Gaussian-mixture cluster ---------------------------------------------------------
 
 
-@register_gate
 @dataclass(frozen=True)
 class GmmGate(_Adaptive):
     """The component of a Gaussian mixture chosen by ``select``, as an ellipsoid.

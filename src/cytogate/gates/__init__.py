@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .dimensions import FCS, UNCOMPENSATED, Dimension, RatioDimension, dimension_from_dict, resolve_dimension
+from .registry import GATE_KINDS, gate_from_dict, register_gate
 from .specs import (
-    GATE_KINDS,
     BooleanGate,
     Divider,
     EllipsoidGate,
@@ -12,8 +12,6 @@ from .specs import (
     PolygonGate,
     QuadrantGate,
     RectangleGate,
-    gate_from_dict,
-    register_gate,
 )
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Gate specifications: frozen dataclasses registered by kind.
+"""Gate specifications: frozen dataclasses, one per kind (listed in :mod:`.registry`).
 
 Every gate kind implements one small interface (:class:`GateSpec`) so that the
 engine, the Gating-ML reader/writer and the YAML format never branch on the
@@ -19,8 +19,6 @@ Semantics of boundaries and NaN are those of :mod:`cytogate.gates.kernels`.
 
 from __future__ import annotations
 
-import importlib
-
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -32,9 +30,6 @@ from . import kernels
 from .dimensions import AnyDimension, dimension_from_dict
 
 __all__ = [
-    "GATE_KINDS",
-    "register_gate",
-    "gate_from_dict",
     "GateSpec",
     "RectangleGate",
     "PolygonGate",
@@ -43,30 +38,6 @@ __all__ = [
     "QuadrantGate",
     "BooleanGate",
 ]
-
-GATE_KINDS: dict[str, type[GateSpec]] = {}
-
-
-def register_gate(cls: type[GateSpec]) -> type[GateSpec]:
-    """Class decorator: make a gate kind known by its ``kind`` string."""
-    if cls.kind in GATE_KINDS and GATE_KINDS[cls.kind] is not cls:
-        raise GateError(f"gate kind {cls.kind!r} is already registered by {GATE_KINDS[cls.kind].__name__}")
-    GATE_KINDS[cls.kind] = cls
-    return cls
-
-
-def gate_from_dict(data: Mapping[str, Any]) -> GateSpec:
-    """Build a gate from ``{"kind": ..., ...}`` as written by ``to_dict``."""
-    kind = data.get("kind")
-    cls = GATE_KINDS.get(str(kind))
-    if cls is None:
-        # Data-driven kinds register themselves when cytogate.adaptive is imported.
-        importlib.import_module("cytogate.adaptive")
-        cls = GATE_KINDS.get(str(kind))
-    if cls is None:
-        raise GateError(f"unknown gate kind {kind!r}; known kinds: {', '.join(sorted(GATE_KINDS))}")
-    return cls.from_dict(data)
-
 
 def _bound(value: Any) -> float | None:
     return None if value is None else float(value)
@@ -118,7 +89,6 @@ class GateSpec:
         return [d.to_dict() for d in self.dimensions]
 
 
-@register_gate
 @dataclass(frozen=True)
 class RectangleGate(GateSpec):
     """Range (1-D) or n-D rectangle: ``min <= v < max`` per dimension; None = open."""
@@ -169,7 +139,6 @@ class RectangleGate(GateSpec):
         return ("range " if len(parts) == 1 else "rectangle ") + " and ".join(parts)
 
 
-@register_gate
 @dataclass(frozen=True)
 class PolygonGate(GateSpec):
     """2-D polygon, any vertex count, even-odd fill rule (non-simple polygons allowed)."""
@@ -215,7 +184,6 @@ class PolygonGate(GateSpec):
         return f"polygon on {x.label} x {y.label} with {len(self.vertices)} vertices"
 
 
-@register_gate
 @dataclass(frozen=True)
 class EllipsoidGate(GateSpec):
     """Ellipse (2-D) or ellipsoid (n-D): ``(v-mean)ᵀ inv(cov) (v-mean) <= distance_sq``."""
@@ -295,7 +263,6 @@ class Divider:
         return cls(data["id"], dimension_from_dict(data["dimension"]), tuple(data["values"]))
 
 
-@register_gate
 @dataclass(frozen=True)
 class QuadrantGate(GateSpec):
     """One quadrant of a Gating-ML quadrant gate: a box cut out by the dividers.
@@ -360,7 +327,6 @@ class QuadrantGate(GateSpec):
 _BOOLEAN_OPS = ("and", "or", "not")
 
 
-@register_gate
 @dataclass(frozen=True)
 class BooleanGate(GateSpec):
     """``and`` / ``or`` / ``not`` over other populations, each optionally complemented.

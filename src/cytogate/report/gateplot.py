@@ -27,7 +27,8 @@ import numpy as np
 
 from ..errors import CytogateError, StrategyError
 from ..gates.dimensions import UNCOMPENSATED, Dimension, resolve_dimension
-from ..gates.specs import GateSpec, gate_from_dict
+from ..gates.registry import gate_from_dict
+from ..gates.specs import GateSpec
 from ..plan import Execution, compile_plan
 
 __all__ = ["AxisInfo", "GateView", "axis_info", "gate_view", "draw_view", "plot_gate", "set_ticks", "decade_ticks",

@@ -22,7 +22,8 @@ import numpy as np
 from ..compensation.matrix import SpectrumMatrix
 from ..errors import StrategyError
 from ..gates.dimensions import FCS, UNCOMPENSATED, AnyDimension
-from ..gates.specs import GateSpec, gate_from_dict
+from ..gates.registry import gate_from_dict
+from ..gates.specs import GateSpec
 from ..qc import QcSpec
 
 __all__ = ["ROOT", "Population", "TransformSpec", "SpectrumMatrix", "Strategy", "join_path"]
