@@ -40,7 +40,21 @@ from ..gates.dimensions import FCS, UNCOMPENSATED, AnyDimension, Dimension, Rati
 from ..qc import QcSpec
 from . import panels
 from .tree import ROOT, Population, SpectrumMatrix, Strategy, TransformSpec, join_path
-from .yaml_schema import Ctx, LocList, LocMap, did_you_mean, load_located
+from .yaml_schema import (
+    Ctx,
+    LocList,
+    LocMap,
+    ParsedPopulation,
+    as_mapping,
+    as_number,
+    as_sequence,
+    as_string,
+    check_keys,
+    did_you_mean,
+    load_located,
+    matrix,
+)
+from .yaml_gates import YAML_GATES, parse_population
 
 __all__ = ["FORMAT_VERSION", "TOP_KEYS", "TRANSFORM_KINDS", "load_yaml_strategy", "Builder", "is_scatter"]
 
@@ -73,60 +87,6 @@ def is_scatter(name: str) -> bool:
     return bool(_SCATTER.match(name.strip()))
 
 
-def _number(value: Any, ctx: Ctx, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        ctx.fail(f"{what} must be a number, got {value!r}")
-    if not np.isfinite(value):
-        ctx.fail(f"{what} must be finite, got {value!r}")
-    return float(value)
-
-
-def _string(value: Any, ctx: Ctx, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        ctx.fail(f"{what} must be a non-empty text, got {value!r}")
-    return value.strip()
-
-
-def _mapping(value: Any, ctx: Ctx, what: str) -> LocMap:
-    if not isinstance(value, LocMap):
-        ctx.fail(f"{what} must be a mapping (key: value), got {type(value).__name__} {value!r}")
-    return value
-
-
-def _sequence(value: Any, ctx: Ctx, what: str) -> LocList:
-    if not isinstance(value, LocList):
-        ctx.fail(f"{what} must be a list, got {type(value).__name__} {value!r}")
-    return value
-
-
-def check_keys(data: LocMap, allowed: tuple[str, ...] | list[str], ctx: Ctx, what: str) -> None:
-    """Fail on the first key of ``data`` not in ``allowed``, with a did-you-mean."""
-    for key in data:
-        if key not in allowed:
-            ctx.at(data.key_marks[key]).fail(
-                f"unknown key {key!r} in {what}{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}"
-            )
-
-
-def numbers(value: Any, ctx: Ctx, what: str, length: int | None = None) -> list[float]:
-    """A list of finite numbers (optionally of a given length)."""
-    seq = _sequence(value, ctx, what)
-    if length is not None and len(seq) != length:
-        ctx.fail(f"{what} must have {length} numbers, got {len(seq)}")
-    return [_number(v, ctx.at(seq.where(i)), f"{what}[{i}]") for i, v in enumerate(seq)]
-
-
-def matrix(value: Any, ctx: Ctx, what: str, shape: tuple[int, int] | None = None) -> list[list[float]]:
-    """A list of equal-length rows of numbers."""
-    rows = _sequence(value, ctx, what)
-    out = [numbers(r, ctx.at(rows.where(i)), f"{what} row {i + 1}") for i, r in enumerate(rows)]
-    if not out or len({len(r) for r in out}) != 1:
-        ctx.fail(f"{what} must be a non-empty list of rows of equal length")
-    if shape is not None and (len(out), len(out[0])) != shape:
-        ctx.fail(f"{what} must be {shape[0]}x{shape[1]}, got {len(out)}x{len(out[0])}")
-    return out
-
-
 @dataclass
 class Builder:
     """State shared while translating one YAML document into a :class:`Strategy`."""
@@ -145,7 +105,7 @@ class Builder:
 
     # -- transforms ------------------------------------------------------------------
     def _make_transform(self, tid: str, spec: Any, ctx: Ctx) -> TransformSpec:
-        spec = _mapping(spec, ctx, f"transform {tid!r}")
+        spec = as_mapping(spec, ctx, f"transform {tid!r}")
         if len(spec) != 1:
             ctx.fail(f"transform {tid!r} must have one kind ({', '.join(sorted(TRANSFORM_KINDS))}) "
                      f"with its parameters, e.g. {{logicle: {{T: 262144, W: 0.5, M: 4.5, A: 0}}}}")
@@ -155,8 +115,8 @@ class Builder:
             ctx.at(spec.key_marks[word]).fail(f"unknown transform kind {word!r}"
                                               f"{did_you_mean(word, TRANSFORM_KINDS)}")
         pctx = ctx.at(spec.where(word))
-        params = _mapping(params, pctx, f"parameters of {word}")
-        values = tuple((str(k).lower(), _number(v, pctx.at(params.where(k)), f"{word} parameter {k}"))
+        params = as_mapping(params, pctx, f"parameters of {word}")
+        values = tuple((str(k).lower(), as_number(v, pctx.at(params.where(k)), f"{word} parameter {k}"))
                        for k, v in params.items())
         made = TransformSpec(tid, kind, values)
         try:
@@ -168,7 +128,7 @@ class Builder:
         return made
 
     def define_transforms(self, data: Any, ctx: Ctx) -> None:
-        for tid, spec in _mapping(data, ctx, "transforms").items():
+        for tid, spec in as_mapping(data, ctx, "transforms").items():
             if tid.lower() in _IDENTITY:
                 ctx.at(data.key_marks[tid]).fail(f"{tid!r} is reserved (it means no transform)")
             self.transforms[tid] = self._make_transform(tid, spec, ctx.at(data.where(tid)))
@@ -201,21 +161,21 @@ class Builder:
 
     # -- compensation ----------------------------------------------------------------
     def define_matrices(self, data: Any, ctx: Ctx) -> None:
-        for mid, spec in _mapping(data, ctx, "spillover").items():
+        for mid, spec in as_mapping(data, ctx, "spillover").items():
             mctx = ctx.at(data.where(mid))
-            spec = _mapping(spec, mctx, f"spillover matrix {mid!r}")
+            spec = as_mapping(spec, mctx, f"spillover matrix {mid!r}")
             check_keys(spec, ("channels", "fluorochromes", "detectors", "matrix", "inverted_already"), mctx,
                        f"spillover matrix {mid!r}")
             if "channels" in spec:
-                detectors = fluor = [_string(c, mctx, "channel") for c in _sequence(spec["channels"], mctx,
+                detectors = fluor = [as_string(c, mctx, "channel") for c in as_sequence(spec["channels"], mctx,
                                                                                     "channels")]
             else:
                 if "detectors" not in spec:
                     mctx.fail(f"spillover matrix {mid!r} needs 'channels' (square) or 'fluorochromes' and "
                               f"'detectors'")
-                detectors = [_string(c, mctx, "detector") for c in _sequence(spec["detectors"], mctx, "detectors")]
-                fluor = [_string(c, mctx, "fluorochrome")
-                         for c in _sequence(spec.get("fluorochromes", LocList(detectors)), mctx, "fluorochromes")]
+                detectors = [as_string(c, mctx, "detector") for c in as_sequence(spec["detectors"], mctx, "detectors")]
+                fluor = [as_string(c, mctx, "fluorochrome")
+                         for c in as_sequence(spec.get("fluorochromes", LocList(detectors)), mctx, "fluorochromes")]
             if "matrix" not in spec:
                 mctx.fail(f"spillover matrix {mid!r} has no 'matrix'")
             rows = matrix(spec["matrix"], mctx.at(spec.where("matrix")), f"matrix of {mid!r}",
@@ -227,7 +187,7 @@ class Builder:
                 mctx.fail(exc.message)
 
     def compensation_ref(self, value: Any, ctx: Ctx) -> str:
-        text = _string(value, ctx, "compensation")
+        text = as_string(value, ctx, "compensation")
         if text.lower() in _COMPENSATION_WORDS:
             return _COMPENSATION_WORDS[text.lower()]
         if text in self.matrices:
@@ -263,14 +223,14 @@ class Builder:
             check_keys(value, ("name", "compensation", "transform"), ctx, "dimension")
             if "name" not in value:
                 ctx.fail("a dimension mapping needs 'name'")
-            name = _string(value["name"], ctx.at(value.where("name")), "dimension name")
+            name = as_string(value["name"], ctx.at(value.where("name")), "dimension name")
             if "compensation" in value:
                 compensation = self.compensation_ref(value["compensation"], ctx.at(value.where("compensation")))
             if "transform" in value:
                 transform = value["transform"]
                 ctx = ctx.at(value.where("transform"))
         else:
-            name = _string(value, ctx, "dimension name")
+            name = as_string(value, ctx, "dimension name")
         if transform == "default":
             if linear:
                 tid = None
@@ -289,32 +249,18 @@ class Builder:
         return Dimension(name, compensation, tid)
 
     def define_ratios(self, data: Any, ctx: Ctx) -> None:
-        for rid, spec in _mapping(data, ctx, "ratios").items():
+        for rid, spec in as_mapping(data, ctx, "ratios").items():
             rctx = ctx.at(data.where(rid))
-            spec = _mapping(spec, rctx, f"ratio {rid!r}")
+            spec = as_mapping(spec, rctx, f"ratio {rid!r}")
             check_keys(spec, ("numerator", "denominator", "A", "B", "C"), rctx, f"ratio {rid!r}")
             for key in ("numerator", "denominator"):
                 if key not in spec:
                     rctx.fail(f"ratio {rid!r} needs {key!r}")
-                _string(spec[key], rctx.at(spec.where(key)), key)
+                as_string(spec[key], rctx.at(spec.where(key)), key)
             for key in ("A", "B", "C"):
                 if key in spec:
-                    _number(spec[key], rctx.at(spec.where(key)), f"ratio {rid!r} {key}")
+                    as_number(spec[key], rctx.at(spec.where(key)), f"ratio {rid!r} {key}")
             self.ratios[rid] = spec
-
-
-@dataclass
-class _Entry:
-    """One population as written: key, display name, parent key and gate."""
-
-    key: str
-    name: str
-    parent: str | None
-    gate: Any
-    ctx: Ctx
-    parent_ctx: Ctx
-    refs: tuple[tuple[str, Ctx], ...] = ()
-    path: str = ""
 
 
 def _defaults(doc: LocMap, b: Builder, ctx: Ctx) -> None:
@@ -331,7 +277,7 @@ def _defaults(doc: LocMap, b: Builder, ctx: Ctx) -> None:
     if "scatter_transform" in doc:
         b.scatter_transform = b.transform_ref(doc["scatter_transform"], ctx.at(doc.where("scatter_transform")))
     if "marker_transforms" in doc:
-        table = _mapping(doc["marker_transforms"], ctx.at(doc.where("marker_transforms")), "marker_transforms")
+        table = as_mapping(doc["marker_transforms"], ctx.at(doc.where("marker_transforms")), "marker_transforms")
         for name, spec in table.items():
             b.marker_transforms[name] = b.transform_ref(spec, ctx.at(table.where(name)))
 
@@ -344,14 +290,14 @@ def _aliases(doc: LocMap, b: Builder, ctx: Ctx) -> None:
             if ref == "standard":  # the built-in table of common synonyms
                 panels.merge(b.aliases, panels.STANDARD_ALIASES, where="standard panel")
                 continue
-            path = Path(_string(ref, pctx, "panel"))
+            path = Path(as_string(ref, pctx, "panel"))
             path = path if path.is_absolute() else b.base_dir / path
             if not path.is_file():
                 pctx.fail(f"panel file {str(path)!r} not found")
             panels.merge(b.aliases, panels.load_panel(path), where=str(path))
     if "markers" in doc:
         mctx = ctx.at(doc.where("markers"))
-        table = panels.parse_alias_table(_mapping(doc["markers"], mctx, "markers"), mctx)
+        table = panels.parse_alias_table(as_mapping(doc["markers"], mctx, "markers"), mctx)
         panels.merge(b.aliases, table, where=ctx.source)
 
 
@@ -375,12 +321,10 @@ def load_yaml_strategy(text: str, *, source: str | os.PathLike[str] | None = Non
     StrategyError
         Any problem, with ``file:line:column`` and the population path.
     """
-    from .yaml_gates import YAML_GATES, parse_population  # gate parsers import this module's helpers
-
     src = "<string>" if source is None else str(source)
     ctx = Ctx(src)
     doc = load_located(text, source=src)
-    doc = _mapping(doc, ctx, "a strategy file")
+    doc = as_mapping(doc, ctx, "a strategy file")
     ctx = ctx.at(doc.mark)
     check_keys(doc, TOP_KEYS, ctx, "the strategy")
     if "cytogate_strategy" not in doc:
@@ -395,10 +339,10 @@ def load_yaml_strategy(text: str, *, source: str | os.PathLike[str] | None = Non
     _aliases(doc, b, ctx)
     if "populations" not in doc:
         ctx.fail("the strategy has no 'populations'")
-    pops = _mapping(doc["populations"], ctx.at(doc.where("populations")), "populations")
+    pops = as_mapping(doc["populations"], ctx.at(doc.where("populations")), "populations")
     if not pops:
         ctx.at(pops.mark).fail("'populations' is empty")
-    entries: dict[str, _Entry] = {}
+    entries: dict[str, ParsedPopulation] = {}
     tentative = _tentative_paths(pops)
     for key, spec in pops.items():
         pctx = ctx.at(pops.key_marks[key]).inside(tentative[key])
@@ -464,7 +408,7 @@ def _tentative_paths(pops: LocMap) -> dict[str, str]:
     return out
 
 
-def _link(entries: dict[str, _Entry]) -> list[Population]:
+def _link(entries: dict[str, ParsedPopulation]) -> list[Population]:
     """Resolve parents and boolean references to paths; detect missing ones and cycles."""
     for entry in entries.values():
         if entry.parent is not None and entry.parent not in entries and entry.parent != ROOT:

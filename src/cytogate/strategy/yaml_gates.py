@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -46,25 +46,30 @@ from ..gates.specs import (
     QuadrantGate,
     RectangleGate,
 )
-from .yaml_format import (
-    Builder,
-    _Entry,
-    _mapping,
-    _number,
-    _sequence,
-    _string,
+from .yaml_schema import (
+    Ctx,
+    LocList,
+    LocMap,
+    ParsedPopulation,
+    as_mapping,
+    as_number,
+    as_sequence,
+    as_string,
     check_keys,
+    did_you_mean,
     matrix,
     numbers,
 )
-from .yaml_schema import Ctx, LocList, LocMap, did_you_mean
+
+if TYPE_CHECKING:
+    from .yaml_format import Builder
 
 __all__ = ["YAML_GATES", "POPULATION_KEYS", "parse_population", "parse_rule", "quadrant_label"]
 
 POPULATION_KEYS = ("parent", "name", "description", "compensation", "transform")
 
 Parsed = list[tuple[str | None, str | None, Any, tuple[tuple[str, Ctx], ...]]]
-GateParser = Callable[[Any, Ctx, Builder, dict[str, Any]], Parsed]
+GateParser = Callable[[Any, Ctx, "Builder", dict[str, Any], str], Parsed]  # spec, ctx, builder, overrides, key
 
 
 def _gate(make: Callable[[], GateSpec], ctx: Ctx) -> GateSpec:
@@ -87,7 +92,7 @@ def parse_rule(value: Any, ctx: Ctx) -> ThresholdRule | None:
         octx = ctx.at(value.where(method))
         if opts is None:
             return _rule(method, (), octx)
-        opts = _mapping(opts, octx, f"options of {method}")
+        opts = as_mapping(opts, octx, f"options of {method}")
         allowed = ("bounds", "fallback", "min_events", *THRESHOLD_OPTIONS[method][1])
         check_keys(opts, allowed, octx, f"{method} options")
         items = []
@@ -96,9 +101,9 @@ def parse_rule(value: Any, ctx: Ctx) -> ThresholdRule | None:
             if k == "bounds":
                 v = _pair(v, vctx, "bounds")
             elif k == "side":
-                v = _string(v, vctx, "side")
+                v = as_string(v, vctx, "side")
             else:
-                v = _number(v, vctx, k)
+                v = as_number(v, vctx, k)
             items.append((k, v))
         return _rule(method, tuple(items), octx)
     if isinstance(value, LocMap):
@@ -118,7 +123,7 @@ def _bound(value: Any, ctx: Ctx, what: str) -> float | ThresholdRule | None:
     if value is None:
         return None
     rule = parse_rule(value, ctx)
-    return rule if rule is not None else _number(value, ctx, what)
+    return rule if rule is not None else as_number(value, ctx, what)
 
 
 def _overrides(pop: LocMap, ctx: Ctx, b: Builder) -> dict[str, Any]:
@@ -138,9 +143,9 @@ def _dim(b: Builder, value: Any, ctx: Ctx, over: dict[str, Any], **extra: Any) -
 # -- static geometry -----------------------------------------------------------------
 
 
-def _rectangle(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], *, one: bool = False) -> Parsed:
+def _rectangle(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], key: str = "", *, one: bool = False) -> Parsed:
     what = "range" if one else "rectangle"
-    spec = _mapping(spec, ctx, what)
+    spec = as_mapping(spec, ctx, what)
     if not spec or (one and len(spec) != 1):
         ctx.fail(f"{what} needs {'exactly one dimension' if one else 'at least one dimension'}: "
                  f"{{CD19: {{min: 0.45}}}}")
@@ -154,7 +159,7 @@ def _rectangle(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], *, one: bo
             lo, hi = bounds
             lo_ctx, hi_ctx = dctx.at(bounds.where(0)), dctx.at(bounds.where(1))
         else:
-            bounds = _mapping(bounds, dctx, f"bounds of {name!r}")
+            bounds = as_mapping(bounds, dctx, f"bounds of {name!r}")
             check_keys(bounds, ("min", "max", "compensation", "transform"), dctx, f"bounds of {name!r}")
             lo, hi = bounds.get("min"), bounds.get("max")
             lo_ctx, hi_ctx = dctx.at(bounds.where("min")), dctx.at(bounds.where("max"))
@@ -176,12 +181,12 @@ def _rectangle(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], *, one: bo
     return [(None, None, _gate(lambda: cls(tuple(dims), tuple(mins), tuple(maxs)), ctx), ())]
 
 
-def _range(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any]) -> Parsed:
+def _range(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], key: str = "") -> Parsed:
     return _rectangle(spec, ctx, b, over, one=True)
 
 
-def _polygon(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any]) -> Parsed:
-    spec = _mapping(spec, ctx, "polygon")
+def _polygon(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], key: str = "") -> Parsed:
+    spec = as_mapping(spec, ctx, "polygon")
     check_keys(spec, ("x", "y", "vertices"), ctx, "polygon")
     for key in ("x", "y", "vertices"):
         if key not in spec:
@@ -200,9 +205,9 @@ def _polygon(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any]) -> Parsed:
     return [(None, None, _gate(lambda: PolygonGate((x, y), tuple(map(tuple, verts))), ctx), ())]
 
 
-def _ellipsoid(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], *, two: bool = False) -> Parsed:
+def _ellipsoid(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], key: str = "", *, two: bool = False) -> Parsed:
     what = "ellipse" if two else "ellipsoid"
-    spec = _mapping(spec, ctx, what)
+    spec = as_mapping(spec, ctx, what)
     dim_keys = ("x", "y") if two else ("dimensions",)
     check_keys(spec, (*dim_keys, "mean", "covariance", "distance_square"), ctx, what)
     for key in (*dim_keys, "mean", "covariance", "distance_square"):
@@ -211,7 +216,7 @@ def _ellipsoid(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], *, two: bo
     if two:
         dims = [_dim(b, spec[k], ctx.at(spec.where(k)), over) for k in ("x", "y")]
     else:
-        seq = _sequence(spec["dimensions"], ctx.at(spec.where("dimensions")), "dimensions")
+        seq = as_sequence(spec["dimensions"], ctx.at(spec.where("dimensions")), "dimensions")
         dims = [_dim(b, v, ctx.at(seq.where(i)), over) for i, v in enumerate(seq)]
     n = len(dims)
     mean = numbers(spec["mean"], ctx.at(spec.where("mean")), "mean", n)
@@ -219,12 +224,12 @@ def _ellipsoid(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], *, two: bo
     # Gating-ML allows any invertible matrix (its compliance set has an asymmetric one)
     if abs(np.linalg.det(np.array(cov))) == 0:
         ctx.at(spec.where("covariance")).fail("covariance matrix is singular")
-    d2 = _number(spec["distance_square"], ctx.at(spec.where("distance_square")), "distance_square")
+    d2 = as_number(spec["distance_square"], ctx.at(spec.where("distance_square")), "distance_square")
     return [(None, None, _gate(lambda: EllipsoidGate(tuple(dims), tuple(mean), tuple(map(tuple, cov)), d2), ctx),
              ())]
 
 
-def _ellipse(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any]) -> Parsed:
+def _ellipse(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], key: str = "") -> Parsed:
     return _ellipsoid(spec, ctx, b, over, two=True)
 
 
@@ -254,12 +259,12 @@ def _parse_label(label: str, ids: list[str]) -> dict[str, int] | None:
 
 
 def _quadrant(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], group: str) -> Parsed:
-    spec = _mapping(spec, ctx, "quadrant")
+    spec = as_mapping(spec, ctx, "quadrant")
     check_keys(spec, ("dividers", "populations"), ctx, "quadrant")
     if "dividers" not in spec:
         ctx.fail("quadrant needs 'dividers', e.g. {CD4: 0.45, CD8: density_valley}")
     dctx = ctx.at(spec.where("dividers"))
-    raw = _mapping(spec["dividers"], dctx, "dividers")
+    raw = as_mapping(spec["dividers"], dctx, "dividers")
     if not raw:
         dctx.fail("quadrant needs at least one divider")
     dividers: list[Divider | AdaptiveDivider] = []
@@ -286,7 +291,7 @@ def _quadrant(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], group: str)
             cuts[did] = 1
             continue
         vals = numbers(value, vctx, f"values of divider {did!r}") if isinstance(value, LocList) else \
-            [_number(value, vctx, f"divider {did!r}")]
+            [as_number(value, vctx, f"divider {did!r}")]
         if not vals or len(set(vals)) != len(vals):
             vctx.fail(f"divider {did!r} needs distinct cut values")
         dividers.append(_gate(lambda: Divider(did, dim, tuple(vals)), vctx))
@@ -295,7 +300,7 @@ def _quadrant(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], group: str)
     wanted: list[tuple[str, dict[str, int], Ctx]] = []
     if "populations" in spec:
         pctx = ctx.at(spec.where("populations"))
-        table = _mapping(spec["populations"], pctx, "quadrant populations")
+        table = as_mapping(spec["populations"], pctx, "quadrant populations")
         for label, target in table.items():
             tctx = pctx.at(table.where(label))
             if isinstance(target, LocMap):  # general form: key -> {divider: cell index}
@@ -319,7 +324,7 @@ def _quadrant(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], group: str)
                 for d in cells:
                     if cuts[d] != 1:
                         tctx.fail(f"divider {d!r} has {cuts[d]} cuts; name its cells by index, not +/-")
-                wanted.append((_string(target, tctx, "population id"), cells, tctx))
+                wanted.append((as_string(target, tctx, "population id"), cells, tctx))
     else:
         if any(n != 1 for n in cuts.values()):
             ctx.fail("quadrant with multi-cut dividers needs 'populations' naming each cell")
@@ -346,8 +351,8 @@ def _quadrant(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], group: str)
 
 
 def _boolean(op: str) -> GateParser:
-    def parse(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any]) -> Parsed:
-        items = [spec] if op == "not" else list(_sequence(spec, ctx, f"operands of {op!r}"))
+    def parse(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], key: str = "") -> Parsed:
+        items = [spec] if op == "not" else list(as_sequence(spec, ctx, f"operands of {op!r}"))
         if op != "not" and len(items) < 2:
             ctx.fail(f"{op!r} needs at least two populations")
         operands: list[tuple[str, bool]] = []
@@ -358,7 +363,7 @@ def _boolean(op: str) -> GateParser:
             if isinstance(item, LocMap):
                 check_keys(item, ("not",), ictx, "boolean operand")
                 item, complement = item["not"], True
-            ref = _string(item, ictx, "population")
+            ref = as_string(item, ictx, "population")
             operands.append((ref, complement))
             refs.append((ref, ictx))
 
@@ -380,25 +385,25 @@ def _pair(value: Any, ctx: Ctx, what: str) -> tuple[float, float]:
     return (lo, hi)
 
 
-def _singlet(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any]) -> Parsed:
-    spec = _mapping(spec if spec is not None else LocMap(), ctx, "singlet")
+def _singlet(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], key: str = "") -> Parsed:
+    spec = as_mapping(spec if spec is not None else LocMap(), ctx, "singlet")
     if not hasattr(spec, "mark"):
         spec.mark, spec.key_marks, spec.value_marks = ctx.mark, {}, {}
     check_keys(spec, ("area", "height", "k", "bounds", "fallback"), ctx, "singlet")
     area = b.dimension(spec.get("area", "FSC-A"), ctx.at(spec.where("area")), linear=True)
     height = b.dimension(spec.get("height", "FSC-H"), ctx.at(spec.where("height")), linear=True)
-    k = _number(spec.get("k", 4.0), ctx.at(spec.where("k")), "k")
+    k = as_number(spec.get("k", 4.0), ctx.at(spec.where("k")), "k")
     bounds = _pair(spec["bounds"], ctx.at(spec.where("bounds")), "bounds") if "bounds" in spec else None
     fallback = _pair(spec["fallback"], ctx.at(spec.where("fallback")), "fallback") if "fallback" in spec else None
     return [(None, None, _gate(lambda: SingletGate((area, height), k, bounds, fallback), ctx), ())]
 
 
-def _gmm(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any]) -> Parsed:
-    spec = _mapping(spec, ctx, "gmm")
+def _gmm(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], key: str = "") -> Parsed:
+    spec = as_mapping(spec, ctx, "gmm")
     check_keys(spec, ("dimensions", "components", "select", "on", "coverage", "bounds", "fallback"), ctx, "gmm")
     if "dimensions" not in spec:
         ctx.fail("gmm needs 'dimensions' (at least two)")
-    seq = _sequence(spec["dimensions"], ctx.at(spec.where("dimensions")), "dimensions")
+    seq = as_sequence(spec["dimensions"], ctx.at(spec.where("dimensions")), "dimensions")
     dims = [_dim(b, v, ctx.at(seq.where(i)), over) for i, v in enumerate(seq)]
     components = spec.get("components", 2)
     if isinstance(components, bool) or not isinstance(components, int) or components < 1:
@@ -406,22 +411,22 @@ def _gmm(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any]) -> Parsed:
     bounds = []
     if "bounds" in spec:
         bctx = ctx.at(spec.where("bounds"))
-        table = _mapping(spec["bounds"], bctx, "bounds")
+        table = as_mapping(spec["bounds"], bctx, "bounds")
         for k, v in table.items():
             bounds.append((k, _pair(v, bctx.at(table.where(k)), f"bounds of {k!r}")))
     mean = cov = None
     if "fallback" in spec:
         fctx = ctx.at(spec.where("fallback"))
-        fb = _mapping(spec["fallback"], fctx, "fallback")
+        fb = as_mapping(spec["fallback"], fctx, "fallback")
         check_keys(fb, ("mean", "covariance"), fctx, "gmm fallback")
         if "mean" not in fb or "covariance" not in fb:
             fctx.fail("gmm fallback needs 'mean' and 'covariance'")
         mean = tuple(numbers(fb["mean"], fctx.at(fb.where("mean")), "fallback mean", len(dims)))
         cov = tuple(map(tuple, matrix(fb["covariance"], fctx.at(fb.where("covariance")), "fallback covariance",
                                       (len(dims), len(dims)))))
-    select = _string(spec.get("select", "highest"), ctx.at(spec.where("select")), "select")
-    on = _string(spec["on"], ctx.at(spec.where("on")), "on") if "on" in spec else None
-    coverage = _number(spec.get("coverage", 0.95), ctx.at(spec.where("coverage")), "coverage")
+    select = as_string(spec.get("select", "highest"), ctx.at(spec.where("select")), "select")
+    on = as_string(spec["on"], ctx.at(spec.where("on")), "on") if "on" in spec else None
+    coverage = as_number(spec.get("coverage", 0.95), ctx.at(spec.where("coverage")), "coverage")
     return [(None, None, _gate(lambda: GmmGate(tuple(dims), components, select, on, coverage, tuple(bounds),
                                                 mean, cov), ctx), ())]
 
@@ -441,9 +446,9 @@ YAML_GATES: dict[str, Any] = {
 }
 
 
-def parse_population(key: str, spec: Any, ctx: Ctx, b: Builder, registry: dict[str, Any]) -> list[_Entry]:
+def parse_population(key: str, spec: Any, ctx: Ctx, b: Builder, registry: dict[str, Any]) -> list[ParsedPopulation]:
     """The population(s) one ``populations:`` entry defines (a quadrant defines several)."""
-    spec = _mapping(spec, ctx, f"population {key!r}")
+    spec = as_mapping(spec, ctx, f"population {key!r}")
     allowed = (*POPULATION_KEYS, *registry)
     check_keys(spec, allowed, ctx, f"population {key!r}")
     kinds = [k for k in spec if k in registry]
@@ -456,21 +461,21 @@ def parse_population(key: str, spec: Any, ctx: Ctx, b: Builder, registry: dict[s
     parent = spec.get("parent")
     parent_ctx = ctx.at(spec.where("parent"))
     if parent is not None:
-        parent = _string(parent, parent_ctx, "parent")
-    name = _string(spec.get("name", key), ctx.at(spec.where("name")), "name")
+        parent = as_string(parent, parent_ctx, "parent")
+    name = as_string(spec.get("name", key), ctx.at(spec.where("name")), "name")
     if "/" in name:
         ctx.at(spec.where("name")).fail(f"population name {name!r} must not contain '/'")
     if "description" in spec:
-        _string(spec["description"], ctx.at(spec.where("description")), "description")
+        as_string(spec["description"], ctx.at(spec.where("description")), "description")
     over = _overrides(spec, ctx, b)
     gctx = ctx.at(spec.where(kind))
     parser = registry[kind]
-    made = parser(spec[kind], gctx, b, over, key) if kind == "quadrant" else parser(spec[kind], gctx, b, over)
+    made = parser(spec[kind], gctx, b, over, key)
     if kind == "quadrant" and "name" in spec:
         ctx.at(spec.key_marks["name"]).fail("a quadrant's key names the quadrant group; name its populations "
                                             "under quadrant.populations")
     entries = []
     for sub_key, sub_name, gate, refs in made:
-        entries.append(_Entry(key=sub_key or key, name=sub_name or name, parent=parent, gate=gate,
+        entries.append(ParsedPopulation(key=sub_key or key, name=sub_name or name, parent=parent, gate=gate,
                               ctx=ctx, parent_ctx=parent_ctx, refs=refs))
     return entries

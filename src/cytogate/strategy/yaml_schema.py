@@ -21,12 +21,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+import numpy as np
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import StrategyError
 
-__all__ = ["Mark", "LocMap", "LocList", "Ctx", "load_located", "did_you_mean"]
+__all__ = [
+    "Ctx", "LocList", "LocMap", "Mark", "ParsedPopulation", "as_mapping", "as_number", "as_sequence", "as_string",
+    "check_keys", "did_you_mean", "load_located", "matrix", "numbers",
+]
 
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:" + name
@@ -267,3 +271,72 @@ def _population_lines(text: str) -> Any:
         return found[-1] if found else None
 
     return owner
+
+
+# -- coercion of located values (every parser of the YAML formats uses these) --------------
+def as_number(value: Any, ctx: Ctx, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        ctx.fail(f"{what} must be a number, got {value!r}")
+    if not np.isfinite(value):
+        ctx.fail(f"{what} must be finite, got {value!r}")
+    return float(value)
+
+
+def as_string(value: Any, ctx: Ctx, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        ctx.fail(f"{what} must be a non-empty text, got {value!r}")
+    return value.strip()
+
+
+def as_mapping(value: Any, ctx: Ctx, what: str) -> LocMap:
+    if not isinstance(value, LocMap):
+        ctx.fail(f"{what} must be a mapping (key: value), got {type(value).__name__} {value!r}")
+    return value
+
+
+def as_sequence(value: Any, ctx: Ctx, what: str) -> LocList:
+    if not isinstance(value, LocList):
+        ctx.fail(f"{what} must be a list, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_keys(data: LocMap, allowed: tuple[str, ...] | list[str], ctx: Ctx, what: str) -> None:
+    """Fail on the first key of ``data`` not in ``allowed``, with a did-you-mean."""
+    for key in data:
+        if key not in allowed:
+            ctx.at(data.key_marks[key]).fail(
+                f"unknown key {key!r} in {what}{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}"
+            )
+
+
+def numbers(value: Any, ctx: Ctx, what: str, length: int | None = None) -> list[float]:
+    """A list of finite numbers (optionally of a given length)."""
+    seq = as_sequence(value, ctx, what)
+    if length is not None and len(seq) != length:
+        ctx.fail(f"{what} must have {length} numbers, got {len(seq)}")
+    return [as_number(v, ctx.at(seq.where(i)), f"{what}[{i}]") for i, v in enumerate(seq)]
+
+
+def matrix(value: Any, ctx: Ctx, what: str, shape: tuple[int, int] | None = None) -> list[list[float]]:
+    """A list of equal-length rows of numbers."""
+    rows = as_sequence(value, ctx, what)
+    out = [numbers(r, ctx.at(rows.where(i)), f"{what} row {i + 1}") for i, r in enumerate(rows)]
+    if not out or len({len(r) for r in out}) != 1:
+        ctx.fail(f"{what} must be a non-empty list of rows of equal length")
+    if shape is not None and (len(out), len(out[0])) != shape:
+        ctx.fail(f"{what} must be {shape[0]}x{shape[1]}, got {len(out)}x{len(out[0])}")
+    return out
+
+
+@dataclass
+class ParsedPopulation:
+    """One population as written: key, display name, parent key and gate."""
+
+    key: str
+    name: str
+    parent: str | None
+    gate: Any
+    ctx: Ctx
+    parent_ctx: Ctx
+    refs: tuple[tuple[str, Ctx], ...] = ()
+    path: str = ""
