@@ -19,7 +19,8 @@ from batch_helpers import make_inputs, write_strategy  # noqa: E402
 from cytogate.batch import hash_index as hash_index_module  # noqa: E402
 from cytogate.batch.driver import BatchOptions, run_batch  # noqa: E402
 from cytogate.batch.hash_index import HashIndex, index_location  # noqa: E402
-from cytogate.batch.prehash import FileHash, HashAhead, file_signature  # noqa: E402
+from cytogate.batch.file_identity import FileHash, file_signature  # noqa: E402
+from cytogate.batch.prehash import HashAhead  # noqa: E402
 
 
 def _sha(path: Path) -> str:

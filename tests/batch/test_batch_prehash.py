@@ -17,7 +17,8 @@ from batch_helpers import make_inputs, write_strategy  # noqa: E402
 
 from cytogate.batch import prehash as prehash_module  # noqa: E402
 from cytogate.batch.driver import BatchOptions, run_batch  # noqa: E402
-from cytogate.batch.prehash import FileHash, HashAhead, file_signature  # noqa: E402
+from cytogate.batch.file_identity import FileHash, file_signature  # noqa: E402
+from cytogate.batch.prehash import HashAhead  # noqa: E402
 from cytogate.batch.worker import RunConfig, SampleTask, process_sample  # noqa: E402
 
 

@@ -15,7 +15,8 @@ from scipy import stats
 from cytogate.cli import main
 from cytogate.errors import ConvergenceWarning, ModelError
 from cytogate.longitudinal import STRUCTURES, fit_mmrm, get_structure
-from cytogate.longitudinal import mmrm as mmrm_module
+from cytogate.longitudinal import reml
+from cytogate.longitudinal.formula import Formula
 from cytogate.longitudinal.covariance import _pacf_to_acf
 from cytogate.longitudinal.lsmeans import kenward_roger_cov, kenward_roger_df, satterthwaite_df
 
@@ -184,12 +185,12 @@ def test_reml_and_ml_differ_as_theory_says() -> None:
     assert reml.neg2_loglik - held.neg2_loglik == pytest.approx(xtwx_logdet - p * np.log(2 * np.pi), rel=1e-9)
 
 
-def _likelihood(cov: str, method: str) -> mmrm_module._Likelihood:
+def _likelihood(cov: str, method: str) -> reml.Likelihood:
     data = _data()
-    formula = mmrm_module.Formula.parse("y ~ x + arm*visit")
-    frame, x, _, times = mmrm_module._prepare(data, formula, "id", "visit", None, None)
-    groups = mmrm_module._group_subjects(frame, x, "y", "id", "visit", times)
-    return mmrm_module._Likelihood(groups, len(frame), len(times), get_structure(cov), method)
+    formula = Formula.parse("y ~ x + arm*visit")
+    frame, x, _, times = reml.prepare_response(data, formula, "id", "visit", None, None)
+    groups = reml.group_subjects(frame, x, "y", "id", "visit", times)
+    return reml.Likelihood(groups, len(frame), len(times), get_structure(cov), method)
 
 
 @pytest.mark.parametrize("cov", ["un", "ar1h", "toeph", "cs"])

@@ -28,7 +28,8 @@ from .local import default_workers, run_local
 from .lock import OutputLock
 from ..atomic import remove_stale_temporaries, write_json, write_parquet
 from .hash_index import HashIndex
-from .prehash import FileHash, HashAhead, hash_file
+from .file_identity import FileHash
+from .prehash import HashAhead, hash_file
 from .progress import Progress, Summary
 from ..qc import QcSpec
 from .resume import ResultCache, SampleRecord, cache_key

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .prehash import FileHash, file_signature
+from .file_identity import FileHash, file_signature
 
 __all__ = ["RACY_SECONDS", "HashIndex", "index_location"]
 

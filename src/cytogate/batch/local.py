@@ -10,14 +10,13 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import replace
 
-from ..threads import set_threads, threads_disabled
+from ..threads import process_context, set_threads, threads_disabled
 from .prehash import HashAhead
 from .worker import RunConfig, SampleOutcome, SampleTask, process_sample, with_known_hashes
 
@@ -76,25 +75,6 @@ def _run_in_worker(task: SampleTask) -> SampleOutcome:
     return process_sample(task, _CONFIG)
 
 
-def _numba_threads_started() -> bool:
-    """True once numba's threading runtime runs here (GNU OpenMP cannot survive fork)."""
-    import numba
-
-    try:
-        return numba.threading_layer() not in ("workqueue", "tbb")
-    except ValueError:  # not initialised: no parallel kernel has run in this process
-        return False
-
-
-def _context() -> multiprocessing.context.BaseContext:
-    # fork starts in milliseconds, but only while this process has no numba
-    # threads; Python >= 3.12 warns when forking a threaded process, so newer
-    # interpreters use forkserver.
-    if sys.platform.startswith("linux") and sys.version_info < (3, 12) and not _numba_threads_started():
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
-
-
 _WARM_EVENTS = 256
 
 
@@ -139,7 +119,7 @@ def run_local(tasks: Sequence[SampleTask], config: RunConfig, *, workers: int,
                 if prehash is not None:
                     prehash.stop()
         return
-    context = _context()
+    context = process_context()
     # only forked children inherit our descriptors; elsewhere these numbers mean other files
     inherited = tuple(close_fds) if context.get_start_method() == "fork" else ()
     if context.get_start_method() == "fork":

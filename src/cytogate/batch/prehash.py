@@ -25,51 +25,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FileHash", "HashAhead", "file_signature", "hash_file"]
+from .file_identity import FileHash, file_signature
+
+__all__ = ["HashAhead", "hash_file"]
 
 _SLICE = 64 << 20  # bytes hashed per call: ~40 ms without the GIL, and a stop() is honoured between slices
-
-
-Signature = tuple[int, int, int, int, int]
-
-
-def file_signature(path: str) -> Signature | None:
-    """``(device, inode, size, mtime_ns, ctime_ns)`` of a local file, or None when it cannot be read.
-
-    Taken from the opened file: on NFS, opening revalidates the attributes a
-    plain ``stat`` may serve from a cache up to a minute old.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-@dataclass(frozen=True)
-class FileHash:
-    """A file's SHA-256 and the identity of the file that was hashed.
-
-    ``since_ns`` is the wall-clock time (ns) at which hashing began, 0 when
-    unknown; the hash index uses it to rule out writes it could not see.
-    """
-
-    sha256: str
-    signature: Signature
-    since_ns: int = 0
-
-    def still_valid(self, path: str) -> bool:
-        """True when ``path`` is still the file that was hashed (same identity and mtime)."""
-        return file_signature(path) == self.signature
 
 
 def hash_file(path: str, stopping: Callable[[], bool] = lambda: False) -> FileHash | None:

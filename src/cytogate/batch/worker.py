@@ -22,7 +22,7 @@ import numpy as np
 from ..engine import COUNT_COLUMNS, COUNT_DTYPES
 from ..errors import BatchError, CytogateError
 from .inputs import is_url, local_copy
-from .prehash import FileHash, file_signature
+from .file_identity import FileHash, file_signature
 from ..qc import QcSpec, acquisition_qc
 from .resume import SampleRecord, frame_document, cache_key, record_document, table_document
 from .stats import STATS_COLUMNS, intensity_stats, raw_values, scaled_values

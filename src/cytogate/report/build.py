@@ -11,12 +11,11 @@ writes the page (:mod:`.html`).  Samples are drawn in worker processes.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import pandas as pd
 
 from ..atomic import write_text
 from ..errors import BatchError, CytogateError
+from .data import ReportData, SamplePlots
 from .outliers import robust_outliers
 
 __all__ = ["build_report", "ReportData", "SamplePlots", "DEFAULT_MAX_SAMPLES_WITH_PLOTS"]
@@ -31,35 +31,6 @@ __all__ = ["build_report", "ReportData", "SamplePlots", "DEFAULT_MAX_SAMPLES_WIT
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_SAMPLES_WITH_PLOTS = 60
-
-
-@dataclass
-class SamplePlots:
-    """Gate pictures of one sample (PNG bytes) and what re-gating it found."""
-
-    sample: str
-    panels: list[Any] = field(default_factory=list)  # overview.PanelImage
-    flags: list[str] = field(default_factory=list)
-    error: str = ""
-
-
-@dataclass
-class ReportData:
-    """Everything the HTML page shows (see :func:`cytogate.report.html.render_html`)."""
-
-    run_dir: Path
-    manifest: dict[str, Any]
-    counts: pd.DataFrame
-    failures: pd.DataFrame
-    qc: pd.DataFrame | None
-    outliers: pd.DataFrame
-    samples: list[SamplePlots]
-    drift: list[tuple[str, bytes]]
-    change_dir: Path | None = None
-    change_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    change_figures: list[tuple[str, bytes]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    strategy_name: str = ""
 
 
 def _read_table(run: Path, stem: str) -> pd.DataFrame | None:
@@ -236,11 +207,9 @@ def build_report(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str]
         log.info("drawing the gates of %d sample(s) (and re-gating %d more for drift) with %d process(es)",
                  len(chosen), len(extra), n_workers)
         if n_workers > 1:
-            from ..batch.local import (
-                _context,  # the batch runner's fork/forkserver choice (numba threads)
-            )
+            from ..threads import process_context  # the batch runner's fork/forkserver choice
 
-            with ProcessPoolExecutor(max_workers=n_workers, mp_context=_context()) as pool:
+            with ProcessPoolExecutor(max_workers=n_workers, mp_context=process_context()) as pool:
                 done = list(pool.map(_plot_one, jobs))
         else:
             done = [_plot_one(j) for j in jobs]
@@ -284,9 +253,3 @@ def _strategy_name(manifest: dict[str, Any]) -> str:
             return line.split(":", 1)[1].strip()
     path = (manifest.get("strategy") or {}).get("path")
     return Path(path).name if path else ""
-
-
-def b64(data: bytes) -> str:
-    """Base64 text of bytes, for ``data:`` URLs."""
-    return base64.b64encode(data).decode("ascii")
-

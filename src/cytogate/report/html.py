@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from .build import ReportData, b64
+from .data import ReportData, b64
 
 __all__ = ["render_html"]
 
@@ -206,7 +206,7 @@ def render_html(data: ReportData) -> str:
         "<section id='samples'><h2>Gate plots</h2><p class='muted'>Each gate on its parent's events "
         "(thumbnails; click for full size).</p><div class='picker'><input id='sample-filter' "
         "placeholder='filter samples'><div id='sample-list'></div></div><div id='sample-view'></div></section>",
-        f"<section id='qc'><h2>QC flags</h2><div class='tbl' data-table='qc'></div></section>",
+        "<section id='qc'><h2>QC flags</h2><div class='tbl' data-table='qc'></div></section>",
         "<section id='outliers'><h2>Outlier samples</h2><p class='muted'>Robust z-score of logit(% of parent) "
         "against the batch (median, 1.4826·MAD), |z| ≥ 3.5.</p>"
         "<div class='tbl' data-table='outliers'></div></section>",
