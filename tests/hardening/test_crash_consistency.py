@@ -104,7 +104,7 @@ def test_injected_full_disk_is_output_error_and_earlier_results_survive(tmp_path
     with pytest.raises(OutputError, match="No space left on device"):
         run_batch(strategy, inputs, out, options=BatchOptions(workers=1, progress=False, force=True))
     code, err = _cli(capsys, "run", strategy, *inputs, "--out", out, "--workers", "1", "--force", "--no-progress")
-    assert code == 2, err
+    assert code == 4, err
     assert "No space left on device" in err and "Traceback" not in err
     _assert_intact(before, out)
 
@@ -167,7 +167,7 @@ def test_real_full_disk_exits_2_and_keeps_earlier_results(tmp_path, small_disk, 
     filler = _fill(small_disk)
     spare.unlink()
     code, err = _cli(capsys, *args)
-    assert code == 2, err
+    assert code == 4, err
     lines = [line for line in err.splitlines() if line.startswith("cytogate: error:")]
     assert len(lines) == 1 and "No space left on device" in lines[0] and "Traceback" not in err, err
     _assert_intact(before, out)
@@ -187,7 +187,7 @@ def test_real_full_disk_exits_2_and_keeps_earlier_results(tmp_path, small_disk, 
     _assert_intact(before, out)
     assert "Traceback" not in err
     filler.unlink()
-    assert code == 2, err
+    assert code == 4, err
     assert "No space left on device" in err
 
 
@@ -223,9 +223,9 @@ def test_unwritable_output_folder_is_a_clear_error(tmp_path, read_only_folder, c
     code, err = _cli(capsys, "run", strategy, *inputs, "--out", out, "--workers", "1", "--no-progress")
     _assert_intact(before, out)
     assert "Traceback" not in err
-    assert code == 2, err
+    assert code == 4, err
     lines = [line for line in err.splitlines() if line.startswith("cytogate: error:")]
     assert len(lines) == 1 and str(out) in lines[0], err
     # A fresh output folder that cannot even be created: the same clear error.
     code, err = _cli(capsys, "run", strategy, inputs[0], "--out", where / "new", "--workers", "1", "--no-progress")
-    assert code == 2 and "Traceback" not in err, err
+    assert code == 4 and "Traceback" not in err, err

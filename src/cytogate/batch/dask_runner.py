@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from ..errors import BatchError
+from ..errors import EnvironmentFailure
 from .prehash import HashAhead
 from .worker import RunConfig, SampleOutcome, SampleTask, process_sample, with_known_hashes
 
@@ -34,12 +34,12 @@ def run_dask(tasks: Sequence[SampleTask], config: RunConfig, *, address: str,
     try:
         from distributed import Client, as_completed
     except ImportError:
-        raise BatchError("--scheduler needs dask.distributed: pip install 'cytogate[dask]'") from None
+        raise EnvironmentFailure("--scheduler needs dask.distributed: pip install 'cytogate[dask]'") from None
     try:
         extra = {} if timeout is None else {"timeout": timeout}
         client = Client(address, set_as_default=False, **extra)
     except (OSError, TimeoutError) as exc:
-        raise BatchError(f"cannot reach Dask scheduler {address}: {exc}") from None
+        raise EnvironmentFailure(f"cannot reach Dask scheduler {address}: {exc}") from None
     try:
         shared = client.scatter(config, broadcast=True)
         if prehash is not None:

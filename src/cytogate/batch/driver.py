@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from ..errors import BatchError
+from ..errors import EXIT_OK, EXIT_PARTIAL, BatchError
 from .absolute import AbsoluteOptions
 from .inputs import expand_inputs, is_url, sha256_of
 from .local import default_workers, run_local
@@ -106,7 +106,7 @@ class BatchResult:
     @property
     def exit_code(self) -> int:
         """0 when every input succeeded, 3 when some failed (DESIGN.md §5)."""
-        return 3 if self.failures else 0
+        return EXIT_PARTIAL if self.failures else EXIT_OK
 
 
 def plan_tasks(inputs: Sequence[str | os.PathLike[str]], samples: str | os.PathLike[str] | None

@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 from types import TracebackType
 
-from ..errors import BatchError, OutputError
+from ..errors import FolderInUseError, OutputError
 
 __all__ = ["OutputLock"]
 
@@ -59,7 +59,7 @@ class OutputLock:
                 holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
                 os.close(fd)
                 who = f"pid {holder[0]} on {holder[1]}" if len(holder) >= 2 else "another process"
-                raise BatchError(
+                raise FolderInUseError(
                     f"output folder is in use by another cytogate run ({who}); wait for it to finish "
                     "or choose another --out",
                     path=self.folder,

@@ -2,9 +2,11 @@
 
 Each sub-command lives in its own module ``cytogate.cli.<name>`` that defines
 ``register(subparsers)``; the module adds its parser and sets ``handler`` to a
-function ``(args) -> int``.  This module only assembles them and maps errors
-to exit codes (DESIGN.md §5): 0 success, 1 internal error (a bug), 2 bad input
-or usage, 3 a batch finished but some inputs failed.
+function ``(args) -> int``.  This module only assembles them and prints
+errors; :func:`cytogate.errors.exit_code_of` maps them to exit codes: 0
+success, 1 internal error (a bug), 2 bad input or usage, 3 a batch finished but
+some inputs failed, 4 the environment failed (full disk, read-only or locked
+output folder), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,12 +19,19 @@ import sys
 from collections.abc import Sequence
 
 from .._version import __version__
-from ..errors import CytogateError
+from ..errors import (
+    EXIT_BAD_INPUT,
+    EXIT_ENVIRONMENT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    CytogateError,
+    exit_code_of,
+)
 
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_BAD_INPUT = 2
-EXIT_PARTIAL = 3
+__all__ = ["EXIT_BAD_INPUT", "EXIT_ENVIRONMENT", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL",
+           "build_parser", "main"]
 
 # In the order `--help` lists them.
 COMMANDS = ("info", "run", "validate", "convert", "synth", "change", "mmrm", "report", "demo")
@@ -36,7 +45,10 @@ treatment arms.  Run `cytogate COMMAND --help` for each command's options."""
 
 _EPILOG = """\
 exit codes: 0 success; 1 internal error (please report it, with --debug output);
-2 bad input or usage; 3 a batch finished but some inputs failed (see failures.csv)"""
+2 bad input or usage (one line on stderr saying what and where; nothing written);
+3 a batch finished but some inputs failed (see failures.csv);
+4 the environment failed, not the input (disk full, output folder read-only or in
+use by another run): fix that and run again; 130 interrupted"""
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -94,28 +106,25 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     _configure_logging(args)
     try:
         return int(args.handler(args) or EXIT_OK)
-    except CytogateError as exc:
-        if args.debug:
-            raise
-        print(f"cytogate: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        if args.debug:
-            raise
-        print(f"cytogate: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("cytogate: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # a bug: say so, without a traceback unless asked
+        return EXIT_INTERRUPTED
+    except Exception as exc:
         if args.debug:
             raise
-        print(
-            f"cytogate: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+        code = exit_code_of(exc)
+        print(_one_line(exc, code), file=sys.stderr)
+        return code
 
+
+def _one_line(exc: BaseException, code: int) -> str:
+    """What the user reads: the error's own message, or for a bug, that it is one."""
+    if isinstance(exc, CytogateError):
+        return f"cytogate: error: {exc}"
+    if isinstance(exc, OSError) and code != EXIT_INTERNAL:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"cytogate: error: {where}{exc.strerror or exc}"
+    return f"cytogate: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -12,12 +12,10 @@ import json
 import sys
 from typing import Any
 
-from ..errors import CytogateError
+from ..errors import EXIT_BAD_INPUT, EXIT_OK, CytogateError
 
 __all__ = ["register", "describe"]
 
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
 
 # Keywords worth showing by default (when present), in this order.
 _SELECTED = (

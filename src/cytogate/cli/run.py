@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
                     "--membership also DIR/membership/<sample>.parquet (one boolean column per population). "
                     "Runs in parallel on this machine's cores, or on a Dask cluster with --scheduler.  A run "
                     "killed and started again with the same arguments reuses the samples it finished.",
-        epilog="exit codes: 0 success; 2 bad input (nothing written); 3 some inputs failed (see failures.csv). "
+        epilog="exit codes: 0 success; 2 bad input (nothing written); 3 some inputs failed (see failures.csv); "
+               "4 the environment failed (disk full, output folder read-only or in use by another run). "
                "See docs/batch.md for cluster runs.",
         formatter_class=formatter_class,
     )

@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from ..errors import EXIT_BAD_INPUT
+
 log = logging.getLogger(__name__)
 
 _DESCRIPTION = """\
@@ -91,14 +93,14 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
 
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
-    return 2
+    return EXIT_BAD_INPUT
 
 
 def _run_sample(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from ..synth import synthesize_sample, truth_counts, truth_membership
     from ..errors import SynthError
+    from ..synth import synthesize_sample, truth_counts, truth_membership
 
     if args.events < 1:
         raise SynthError(f"--events must be ≥ 1, got {args.events}")
