@@ -176,4 +176,7 @@ def create_app(session: EditorSession, token: str) -> ASGIApp:
         Route("/api/yaml", yaml_text, methods=["GET"]),
         Route("/api/state", state, methods=["GET"]),
     ]
-    return TokenGuard(Starlette(routes=routes), token)
+    async def refused(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": str(exc)}, status_code=422)
+
+    return TokenGuard(Starlette(routes=routes, exception_handlers={CytogateError: refused}), token)

@@ -28,7 +28,8 @@ compensation: file                  # each file's $SPILLOVER / SPILL
 transform: {logicle: {T: 262144, W: 0.5, M: 4.5, A: 0}}
 scatter_transform: none             # FSC/SSC gates in instrument units
 
-populations: {}                     # draw a first gate in the editor
+# populations are added as gates are drawn in `cytogate edit`
+populations: {}
 """
 
 # Population keys that are not the gate (yaml_gates.POPULATION_KEYS).

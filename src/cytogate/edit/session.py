@@ -187,7 +187,7 @@ class EditorSession:
         for i, value in _bounds(gate):
             if (i, value) in before:
                 continue
-            lo, hi = self.axis(gate.dimensions[i])
+            lo, hi = self.axis(gate.dimensions[i], strategy)
             if not lo <= value <= hi:
                 raise EditRefused(f"threshold {value:.6g} of {gate.dimensions[i].label} is outside the axis "
                                   f"[{lo:.6g}, {hi:.6g}]", path=str(self.path), population=path)
