@@ -68,6 +68,8 @@ def _handle(args: argparse.Namespace) -> int:
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn has shut down cleanly and passes the Ctrl-C on: stopping is what it asked for
     finally:
         sock.close()
     print("cytogate edit: stopped", file=sys.stderr)
