@@ -55,6 +55,7 @@ async function refresh(list) {
   renderTree();
   await loadPlot();
   renderProps();
+  settled();
 }
 
 // ---------------------------------------------------------------- header, tree
@@ -140,7 +141,11 @@ async function loadPlot() {
   }
   drawDensity();
   drawOverlay();
+  settled();
 }
+
+// Each finished redraw bumps a counter on <body>: scripts and tests wait on it instead of on timers.
+function settled() { document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1); }
 
 const LUT = (() => {  // white, then blue -> cyan -> yellow -> red
   const stops = [[255, 255, 255], [40, 60, 200], [0, 200, 220], [250, 230, 40], [220, 30, 20]];
