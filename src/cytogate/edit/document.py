@@ -132,6 +132,7 @@ class StrategyDocument:
 
     def __init__(self, text: str, *, source: str) -> None:
         self.source = source
+        self._text: str | None = None  # the dump of the current tree, until the next edit
         try:
             self.root = _yaml().load(text)
         except Exception as exc:  # ruamel's own parse errors carry the line
@@ -145,9 +146,16 @@ class StrategyDocument:
         return self.root["populations"]
 
     def text(self) -> str:
-        out = io.StringIO()
-        _yaml().dump(self.root, out)
-        return out.getvalue()
+        """The tree as YAML (dumped once per state: ruamel's emitter is the slow part of an edit)."""
+        if self._text is None:
+            out = io.StringIO()
+            _yaml().dump(self.root, out)
+            self._text = out.getvalue()
+        return self._text
+
+    def changed(self) -> None:
+        """Say the tree was edited from outside this class's methods."""
+        self._text = None
 
     # -- reading -------------------------------------------------------------------
     def gate_kind(self, key: str) -> str:
@@ -168,6 +176,7 @@ class StrategyDocument:
     # -- editing -------------------------------------------------------------------
     def set_gate(self, key: str, gate: Mapping[str, Any]) -> None:
         """Replace population ``key``'s gate (``{kind: value}``), touching only the values that changed."""
+        self._text = None
         if not isinstance(gate, Mapping) or len(gate) != 1:
             raise StrategyError("a gate is one mapping {kind: value}, e.g. {'range': {'CD3': {'min': 0.4}}}",
                                 path=self.source)
@@ -185,6 +194,7 @@ class StrategyDocument:
 
     def set_name(self, key: str, name: str) -> None:
         """Give population ``key`` a display name (its key, and so every reference to it, stays)."""
+        self._text = None
         spec = self.populations[key]
         if name == key and "name" in spec:
             del spec["name"]
@@ -196,6 +206,7 @@ class StrategyDocument:
 
     def rename_reference(self, old: str, new: str) -> None:
         """Point every ``parent:`` and boolean reference at ``old`` to ``new``."""
+        self._text = None
         for spec in self.populations.values():
             if spec.get("parent") == old:
                 spec["parent"] = new
@@ -212,6 +223,7 @@ class StrategyDocument:
 
     def add(self, key: str, *, parent: str | None, gate: Mapping[str, Any], after: str | None = None) -> None:
         """A new population entry (block style, its gate on one flow line), after ``after`` or at the end."""
+        self._text = None
         if key in self.populations:
             raise StrategyError(f"population id {key!r} already exists", path=self.source)
         if not self.populations:  # `populations: {}` of a new file: entries go in block style
@@ -226,6 +238,7 @@ class StrategyDocument:
         self.populations.insert(pos, key, spec)
 
     def delete(self, keys: Iterator[str] | list[str]) -> None:
+        self._text = None
         for key in keys:
             if key in self.populations:
                 del self.populations[key]

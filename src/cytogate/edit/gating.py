@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from ..gates.dimensions import AnyDimension
-from ..plan import Execution, compile_plan
+from ..plan import Execution, compile_plan, population_errors
 from ..qc import QcSpec, acquisition_qc
 from ..strategy.tree import Strategy
 
-__all__ = ["SampleGating", "changed_populations", "load_sample"]
+__all__ = ["SampleGating", "changed_gates", "changed_populations", "load_sample"]
 
 
 def load_sample(path: str | Path, qc: QcSpec | None) -> Any:
@@ -44,15 +44,20 @@ def _same_gate(a: Any, b: Any) -> bool:
         return bool(a.to_dict() == b.to_dict())
 
 
-def changed_populations(old: Strategy | None, new: Strategy) -> set[str]:
-    """Paths of ``new`` to evaluate again: changed gates or parents, and all that depend on them."""
+def changed_gates(old: Strategy | None, new: Strategy) -> set[str]:
+    """Paths of ``new`` whose own gate or parent differs from ``old`` (all when the shared definitions differ)."""
     if old is None or old.transforms != new.transforms or old.matrices != new.matrices \
             or dict(old.aliases) != dict(new.aliases):
         return set(new.paths)
     before = old.by_path
-    changed = {p.path for p in new.populations
-               if p.path not in before or before[p.path].parent != p.parent
-               or not _same_gate(before[p.path].gate, p.gate)}
+    return {p.path for p in new.populations
+            if p.path not in before or before[p.path].parent != p.parent
+            or not _same_gate(before[p.path].gate, p.gate)}
+
+
+def changed_populations(old: Strategy | None, new: Strategy) -> set[str]:
+    """Paths of ``new`` that may need gating again: changed gates and all that depend on them."""
+    changed = changed_gates(old, new)
     for path in new.evaluation_order:  # dependencies come first
         pop = new.by_path[path]
         if pop.parent in changed or any(ref in changed for ref in pop.gate.references):
@@ -76,19 +81,35 @@ class SampleGating:
         return int(self.sample.n_events)
 
     def update(self, strategy: Strategy) -> set[str]:
-        """Gate the populations the change from the last strategy touched; returns their paths."""
-        redo = changed_populations(self.strategy, strategy)
+        """Gate what the change from the last strategy touched; returns the paths gated again.
+
+        A population is gated again when its own gate changed or a population it
+        depends on (its parent, a boolean reference) came out different; one whose
+        inputs all came out the same keeps its mask (a moved fit bound that left the
+        fitted cut in place re-gates nothing below it).
+        """
+        direct = changed_gates(self.strategy, strategy)
         ex = Execution(compile_plan(strategy, self.sample), self.sample)
-        kept = {p: m for p, m in self.masks.items() if p in strategy.by_path and p not in redo}
-        ex.masks = dict(kept)
-        ex.fitted = {p: f for p, f in self.fitted.items() if p in kept}
-        for path in redo:  # the kept events of each re-gated population's parent
-            parent = strategy.by_path[path].parent
-            if parent != "/" and parent in kept and parent not in ex.indices:
-                ex.indices[parent] = np.flatnonzero(kept[parent])
-        ex.run(only=frozenset(redo))
+        old = {p: m for p, m in self.masks.items() if p in strategy.by_path}
+        ex.masks = dict(old)
+        ex.fitted = {p: f for p, f in self.fitted.items() if p in old}
+        moved: set[str] = set()
+        for path in strategy.evaluation_order:
+            pop = strategy.by_path[path]
+            inputs = {pop.parent, *pop.gate.references}
+            if path not in direct and path in old and not inputs & moved:
+                continue
+            parent = pop.parent
+            if parent != "/" and parent not in ex.indices:
+                ex.indices[parent] = np.flatnonzero(ex.masks[parent])
+            with population_errors(path, pop.gate):
+                ex.evaluate(path, pop.gate, parent)
+            if path not in old or not np.array_equal(old[path], ex.masks[path]):
+                moved.add(path)
+            if not pop.gate.needs_fit:
+                ex.fitted.pop(path, None)
         self.strategy, self.masks, self.fitted = strategy, ex.masks, ex.fitted
-        return redo
+        return moved
 
     def count(self, path: str) -> int:
         return self.n_events if path == "/" else int(np.count_nonzero(self.masks[path]))

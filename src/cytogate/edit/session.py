@@ -197,9 +197,10 @@ class EditorSession:
         before = self.doc.text()
         try:
             self.doc.set_gate(key, gate)
-        except CytogateError:
-            raise
-        except Exception as exc:  # a malformed gate document from a script
+        except Exception as exc:  # a malformed gate document from a script: the tree is put back
+            self.doc = StrategyDocument(before, source=str(self.path))
+            if isinstance(exc, CytogateError):
+                raise
             raise EditRefused(f"cannot use this gate: {exc}", population=path) from None
         return self._commit(before, checked=path)
 
@@ -230,6 +231,7 @@ class EditorSession:
                 if target == ref:
                     table[label] = name
             self.doc.rename_reference(ref, name)
+            self.doc.changed()
         return self._commit(before)
 
     def delete(self, path: str) -> list[dict[str, Any]]:
@@ -251,6 +253,7 @@ class EditorSession:
             cells = [label for label, target in (table or {}).items() if target == ref or label == ref]
             for label in cells:
                 del table[label]
+            self.doc.changed()
             if table is None or not table:
                 self.doc.delete([key])
         return self._commit(before)
