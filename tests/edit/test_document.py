@@ -6,11 +6,10 @@ import difflib
 from pathlib import Path
 
 import pytest
+from edit_helpers import EDIT_STRATEGY, ROOT
 
 from cytogate.edit.document import NEW_STRATEGY, StrategyDocument, merge_lines
 from cytogate.strategy.yaml_format import load_yaml_strategy
-
-from edit_helpers import EDIT_STRATEGY, ROOT
 
 
 def changed_lines(before: str, after: str) -> list[str]:

@@ -10,4 +10,4 @@ from __future__ import annotations
 
 from .session import EditorSession, EditRefused
 
-__all__ = ["EditorSession", "EditRefused"]
+__all__ = ["EditRefused", "EditorSession"]

@@ -131,11 +131,11 @@ def create_app(session: EditorSession, token: str) -> ASGIApp:
 
     async def delete_population(request: Request) -> Response:
         path = _population_path(request)
-        return await call(lambda: (session.delete(path), listing())[1])
+        return await call(lambda: session.delete(path))
 
     async def make_static(request: Request) -> Response:
         path = _population_path(request)
-        return await call(lambda: (session.make_static(path), listing())[1])
+        return await call(lambda: session.make_static(path))
 
     async def plot(request: Request) -> Response:
         q = request.query_params
@@ -143,13 +143,21 @@ def create_app(session: EditorSession, token: str) -> ASGIApp:
 
     async def select_sample(request: Request) -> Response:
         body = await _body(request)
-        return await call(lambda: (session.select(int(body.get("index", 0))), listing())[1])
+
+        def work() -> list[dict[str, Any]]:
+            try:
+                index = int(body.get("index", 0))
+            except (TypeError, ValueError):
+                raise CytogateError('give {"index": N}, N a sample number from 0') from None
+            session.select(index)
+            return listing()
+        return await call(work)
 
     async def undo(request: Request) -> Response:
-        return await call(lambda: (session.undo(), listing())[1])
+        return await call(session.undo)
 
     async def redo(request: Request) -> Response:
-        return await call(lambda: (session.redo(), listing())[1])
+        return await call(session.redo)
 
     async def save(request: Request) -> Response:
         return await call(lambda: {"path": str(session.save()), "state": session.state()})

@@ -10,15 +10,16 @@ original only on the lines of the gates that really moved.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
 
 from ..errors import StrategyError
 
-__all__ = ["StrategyDocument", "plain", "merge_value", "merge_lines", "NEW_STRATEGY"]
+__all__ = ["NEW_STRATEGY", "StrategyDocument", "merge_lines", "merge_value", "plain"]
 
 #: Text of a strategy started from nothing (no population until the first gate is drawn).
 NEW_STRATEGY = """\
@@ -135,7 +136,7 @@ class StrategyDocument:
         self._text: str | None = None  # the dump of the current tree, until the next edit
         try:
             self.root = _yaml().load(text)
-        except Exception as exc:  # ruamel's own parse errors carry the line
+        except YAMLError as exc:  # ruamel's own parse errors carry the line
             raise StrategyError(f"not a YAML strategy: {exc}", path=source) from None
         if not isinstance(self.root, CommentedMap) or not isinstance(self.root.get("populations"), CommentedMap):
             raise StrategyError("the editor needs a cytogate YAML strategy with 'populations' (Gating-ML and "
@@ -218,7 +219,7 @@ class StrategyDocument:
                     for i, ref in enumerate(refs):
                         if ref == old:
                             refs[i] = new
-                        elif isinstance(ref, Mapping) and ref.get("not") == old:
+                        elif isinstance(ref, MutableMapping) and ref.get("not") == old:
                             ref["not"] = new
 
     def add(self, key: str, *, parent: str | None, gate: Mapping[str, Any], after: str | None = None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["polygon_crossing", "bound_values", "static_gate", "is_rule"]
+__all__ = ["bound_values", "is_rule", "polygon_crossing", "static_gate"]
 
 
 def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:

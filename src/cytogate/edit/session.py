@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import CytogateError, StrategyError
 from ..strategy.tree import Strategy
@@ -20,7 +20,7 @@ from .gating import SampleGating, load_sample
 from .geometry import polygon_crossing, static_gate
 from .plots import axis_range, density_image, histogram
 
-__all__ = ["EditorSession", "EditRefused"]
+__all__ = ["EditRefused", "EditorSession"]
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class EditorSession:
             return
         gate = pop.gate
         if gate.kind == "polygon" and not gate.needs_fit:
-            crossing = polygon_crossing([list(v) for v in gate.vertices])
+            crossing = polygon_crossing(gate.to_dict()["vertices"])
             if crossing is not None:
                 raise EditRefused(f"polygon edges {crossing[0]} and {crossing[1]} cross", path=str(self.path),
                                   population=path)
@@ -303,7 +303,10 @@ class EditorSession:
         edited = load_yaml_strategy(self.doc.text(), source=self.path)
         if load_yaml_strategy(text, source=self.path).populations != edited.populations:
             text = self.doc.text()  # pragma: no cover - a merge that changed meaning: write the edit as dumped
-        atomic_write(self.path, lambda handle: handle.write(text.encode("utf-8")))
+        def write(handle: BinaryIO) -> None:
+            handle.write(text.encode("utf-8"))
+
+        atomic_write(self.path, write)
         self.new_file = False
         self._written(text)
         log.info("saved %s", self.path)
