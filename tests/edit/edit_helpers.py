@@ -1,8 +1,18 @@
-"""Constants shared by the gate editor tests."""
+"""Constants and fixtures shared by the gate editor tests (imported by each test module).
+
+Not a conftest.py: the suite's modules import the top-level ``conftest`` by name, and a
+second one here would shadow it.
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+
+import pytest
+
+pytest.importorskip("starlette", reason="the editor needs the 'edit' extra (pip install 'cytogate[edit]')")
+pytest.importorskip("ruamel.yaml", reason="the editor needs the 'edit' extra (pip install 'cytogate[edit]')")
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = [ROOT / "sample_fcs" / "S001_BL.fcs", ROOT / "sample_fcs" / "S002_W24.fcs"]
@@ -38,3 +48,26 @@ populations:
     parent: Leukocytes
     not: T cells
 """
+
+
+@pytest.fixture
+def strategy_file(tmp_path: Path) -> Path:
+    path = tmp_path / "edit_test.yaml"
+    path.write_text(EDIT_STRATEGY, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def t_cells_file(tmp_path: Path) -> Path:
+    """The ready-made T-cell strategy (and its panel), copied so it can be saved over."""
+    for name in ("t_cells.yaml", "markers.yaml"):
+        shutil.copy(ROOT / "gating_strategies" / name, tmp_path / name)
+    return tmp_path / "t_cells.yaml"
+
+
+@pytest.fixture
+def samples() -> list[Path]:
+    for path in SAMPLES:
+        if not path.is_file():
+            pytest.skip(f"sample file {path} not found")
+    return list(SAMPLES)

@@ -1,4 +1,5 @@
 """The editor's JSON API without a browser (Starlette's TestClient): token, edits, refusals, saving."""
+# ruff: noqa: F811  (the fixtures imported from edit_helpers are taken as test arguments)
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from urllib.parse import quote
 
 import pandas as pd
 import pytest
-from edit_helpers import EDIT_STRATEGY
+from edit_helpers import EDIT_STRATEGY, samples, strategy_file  # noqa: F401 (pytest fixtures, used as arguments)
 
 from cytogate import gate, load_strategy, read_fcs
 from cytogate.cli import main

@@ -4,6 +4,7 @@ Skipped, with the reason, where /usr/bin/chromium or Playwright is missing
 (Playwright's own browser downloads are never used).  With
 ``CYTOGATE_DOCS_IMAGES=1`` the test also refreshes docs/images/edit.png.
 """
+# ruff: noqa: F811  (the fixtures imported from edit_helpers are taken as test arguments)
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from edit_helpers import EDIT_STRATEGY, ROOT
+from edit_helpers import EDIT_STRATEGY, ROOT, samples, strategy_file  # noqa: F401 (pytest fixtures, used as arguments)
 
 from cytogate import gate, load_strategy, read_fcs
 from cytogate.edit.app import create_app
@@ -79,19 +80,20 @@ def tree_count(tab, path: str) -> int:
 
 
 def updates(tab) -> int:
-    """How many redraws the page has finished (it counts them on <body data-updates>)."""
+    """Wait until the page is idle; how many times it has become idle (<body data-updates>)."""
+    tab.wait_for_function("document.body.dataset.idle === '1'")
     return int(tab.evaluate("Number(document.body.dataset.updates || 0)"))
 
 
 def after(tab, since: int) -> None:
-    """Wait until the page has finished a whole refresh (tree, plot and panel) started after ``since``."""
-    tab.wait_for_function(f"Number(document.body.dataset.updates || 0) >= {since + 2}")
+    """Wait until the page is idle again after an action taken when it had become idle ``since`` times."""
+    tab.wait_for_function(f"document.body.dataset.idle === '1' && Number(document.body.dataset.updates) > {since}")
 
 
 def click_population(tab, path: str) -> None:
     since = updates(tab)
     tab.click(f'#tree li[data-path="{path}"] > span')
-    tab.wait_for_function(f"Number(document.body.dataset.updates || 0) > {since}")
+    after(tab, since)
 
 
 def drag(tab, selector: str, dx: float, dy: float) -> None:
@@ -123,8 +125,9 @@ def test_drag_vertex_and_threshold_then_save(page, samples):
     if os.environ.get("CYTOGATE_DOCS_IMAGES") == "1":
         click_population(tab, "/Cells")
         tab.screenshot(path=str(ROOT / "docs" / "images" / "edit.png"))
-    with tab.expect_response(lambda r: r.url.split("?")[0].endswith("/api/save")):
-        tab.click("#save")
+    since = updates(tab)
+    tab.click("#save")
+    after(tab, since)
     assert "saved" in tab.locator("#status").inner_text()
     text = strategy_file.read_text()
     diff = [line for line in difflib.unified_diff(EDIT_STRATEGY.splitlines(), text.splitlines(), lineterm="", n=0)
@@ -146,7 +149,7 @@ def test_draw_a_child_gate_undo_and_switch_sample(page):
     tab.fill("#add-name", "B cells")
     since = updates(tab)
     tab.click('button[data-draw="rectangle"]')
-    tab.wait_for_function(f"Number(document.body.dataset.updates || 0) > {since}")
+    after(tab, since)
     assert tab.locator("#plot-title").inner_text().startswith("Drawing a rectangle")
     box = tab.locator("#overlay").bounding_box()
     with tab.expect_response(lambda r: r.url.split("?")[0].endswith("/api/populations") and r.request.method == "POST"):
@@ -155,6 +158,7 @@ def test_draw_a_child_gate_undo_and_switch_sample(page):
         tab.mouse.move(box["x"] + 480, box["y"] + 300, steps=6)
         tab.mouse.up()
     tab.wait_for_selector('#tree li[data-path="/Cells/Leukocytes/B cells"]')
+    updates(tab)
     assert tree_count(tab, "/Cells/Leukocytes/B cells") > 0
     since = updates(tab)
     tab.click("#undo")

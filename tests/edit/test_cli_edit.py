@@ -1,4 +1,5 @@
 """`cytogate edit` as a user starts it: a real uvicorn server on 127.0.0.1, stopped with Ctrl-C."""
+# ruff: noqa: F811  (the fixtures imported from edit_helpers are taken as test arguments)
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from edit_helpers import samples, t_cells_file  # noqa: F401 (pytest fixtures, used as arguments)
 
 from cytogate.cli import main
 

@@ -1,8 +1,10 @@
 """Incremental re-gating after edits equals gating the edited strategy from scratch."""
+# ruff: noqa: F811  (the fixtures imported from edit_helpers are taken as test arguments)
 
 from __future__ import annotations
 
 import numpy as np
+from edit_helpers import samples, strategy_file  # noqa: F401 (pytest fixtures, used as arguments)
 
 from cytogate import gate, load_strategy
 from cytogate.edit.gating import changed_populations

@@ -10,6 +10,7 @@ const ui = {
   pops: [], state: null, selected: null, plot: null, gate: null,
   draw: null,        // {kind, points} while a new gate is drawn
   drag: null,        // {onMove} while a handle is dragged
+  pending: 0,        // requests and redraws under way
 };
 
 // ---------------------------------------------------------------- server
@@ -33,6 +34,7 @@ function showError(message) {
 
 async function run(work) {
   const start = performance.now();
+  busy(1);
   try {
     const out = await work();
     showError("");
@@ -43,10 +45,20 @@ async function run(work) {
     return null;
   } finally {
     $("status").dataset.ms = String(Math.round(performance.now() - start));
+    busy(-1);
   }
 }
 
 async function refresh(list) {
+  busy(1);
+  try {
+    await redraw(list);
+  } finally {
+    busy(-1);
+  }
+}
+
+async function redraw(list) {
   ui.pops = list || await api("GET", "/api/populations");
   ui.state = await api("GET", "/api/state");
   if (ui.selected && !ui.pops.some((p) => p.path === ui.selected)) ui.selected = null;
@@ -55,7 +67,6 @@ async function refresh(list) {
   renderTree();
   await loadPlot();
   renderProps();
-  settled();
 }
 
 // ---------------------------------------------------------------- header, tree
@@ -115,11 +126,16 @@ function escapeHtml(text) {
 function current() { return ui.pops.find((p) => p.path === ui.selected) || null; }
 
 async function select(path) {
-  ui.selected = path;
-  ui.draw = null;
-  renderTree();
-  await loadPlot();
-  renderProps();
+  busy(1);
+  try {
+    ui.selected = path;
+    ui.draw = null;
+    renderTree();
+    await loadPlot();
+    renderProps();
+  } finally {
+    busy(-1);
+  }
 }
 
 // ---------------------------------------------------------------- plot
@@ -141,11 +157,15 @@ async function loadPlot() {
   }
   drawDensity();
   drawOverlay();
-  settled();
 }
 
-// Each finished redraw bumps a counter on <body>: scripts and tests wait on it instead of on timers.
-function settled() { document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1); }
+// <body data-idle="1" data-updates="N">: idle when no request or redraw is under way, N counts the
+// moments it became idle.  Scripts and tests wait on these instead of on timers.
+function busy(delta) {
+  ui.pending += delta;
+  document.body.dataset.idle = ui.pending ? "0" : "1";
+  if (!ui.pending) document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
+}
 
 const LUT = (() => {  // white, then blue -> cyan -> yellow -> red
   const stops = [[255, 255, 255], [40, 60, 200], [0, 200, 220], [250, 230, 40], [220, 30, 20]];
@@ -467,9 +487,14 @@ function drawPending() {
   }
 }
 
-function startDraw(kind) {
+async function startDraw(kind) {
   ui.draw = { kind, points: [] };
-  loadPlot();
+  busy(1);
+  try {
+    await loadPlot();
+  } finally {
+    busy(-1);
+  }
 }
 
 async function finishDraw() {
@@ -614,7 +639,7 @@ $("overlay").addEventListener("dblclick", (ev) => {
   finishDraw();
 });
 document.querySelectorAll("[data-draw]").forEach((b) => { b.onclick = () => startDraw(b.dataset.draw); });
-$("add-x").onchange = $("add-y").onchange = () => { if (ui.draw) loadPlot(); };
+$("add-x").onchange = $("add-y").onchange = () => { if (ui.draw) startDraw(ui.draw.kind); };
 $("undo").onclick = () => mutate(() => api("POST", "/api/undo"));
 $("redo").onclick = () => mutate(() => api("POST", "/api/redo"));
 $("save").onclick = async () => {
