@@ -9,12 +9,13 @@ from urllib.parse import quote
 
 import pandas as pd
 import pytest
-from edit_helpers import EDIT_STRATEGY, samples, strategy_file  # noqa: F401 (pytest fixtures, used as arguments)
+from edit_helpers import EDIT_STRATEGY, samples, strategy_file, t_cells_file  # noqa: F401 (pytest fixtures, used as arguments)
 
 from cytogate import gate, load_strategy, read_fcs
 from cytogate.cli import main
 from cytogate.edit.app import create_app
 from cytogate.edit.session import EditorSession
+from cytogate.strategy.yaml_format import load_yaml_strategy
 
 TOKEN = "test-token-123"
 
@@ -176,3 +177,19 @@ def test_a_new_strategy_starts_from_nothing(tmp_path, samples):
         assert made.status_code == 201
         assert c.post(url("/api/save")).status_code == 200
     assert load_strategy(path).paths == ("/Cells",)
+
+
+def test_fitted_singlet_and_ellipse_edits(t_cells_file, samples):
+    session = EditorSession(t_cells_file, samples[:1])
+    singlets = "/Cells/Singlets"
+    before = by_path(session.populations())[singlets]
+    assert before["data_driven"] and before["fitted"]["vertices"]
+    after = by_path(session.make_static(singlets))[singlets]
+    assert next(iter(after["gate"])) == "polygon" and after["gate"]["polygon"]["x"] == "FSC-A"
+    assert abs(after["count"] - before["count"]) <= 3  # vertices kept to 6 significant digits
+    ellipse = {"ellipse": {"x": "CD45", "y": "SSC-A", "mean": [0.7, 60000],
+                           "covariance": [[0.01, 0], [0, 4e8]], "distance_square": 4}}
+    shown = by_path(session.set_gate("/Cells/Singlets/Live/Leukocytes", ellipse))
+    fresh = gate(load_yaml_strategy(session.doc.text(), source=t_cells_file), session.gating().sample)
+    assert all(p["count"] == fresh.count(path) for path, p in shown.items())
+    assert shown["/Cells/Singlets/Live/Leukocytes"]["kind"] == "ellipsoid"
