@@ -1,0 +1,186 @@
+"""The editor page in a real browser: Playwright driving Debian's chromium against a real uvicorn server.
+
+Skipped, with the reason, where /usr/bin/chromium or Playwright is missing
+(Playwright's own browser downloads are never used).  With
+``CYTOGATE_DOCS_IMAGES=1`` the test also refreshes docs/images/edit.png.
+"""
+# ruff: noqa: F811  (the fixtures imported from edit_helpers are taken as test arguments)
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from edit_helpers import EDIT_STRATEGY, ROOT, samples, strategy_file  # noqa: F401 (pytest fixtures, used as arguments)
+
+from cytogate import gate, load_strategy, read_fcs
+from cytogate.edit.app import create_app
+from cytogate.edit.session import EditorSession
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.xdist_group("edit-browser")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file():
+        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium, or `make browser`)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def served(strategy_file, samples):
+    """A real uvicorn server on 127.0.0.1 for one editing session; yields (url, strategy file)."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    token = "browser-test-token"
+    server = uvicorn.Server(uvicorn.Config(create_app(EditorSession(strategy_file, samples), token),
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/?token={token}", strategy_file
+    server.should_exit = True
+    thread.join(timeout=20)
+    sock.close()
+
+
+@pytest.fixture
+def page(browser, served):
+    context = browser.new_context(viewport={"width": 1400, "height": 820})
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    tab.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    tab.goto(served[0])
+    tab.wait_for_selector('#tree li[data-path="/Cells/Leukocytes"]')
+    tab.wait_for_selector('circle[data-role="vertex"]')
+    yield tab, served[1], problems
+    context.close()
+
+
+def tree_count(tab, path: str) -> int:
+    text = tab.locator(f'#tree li[data-path="{path}"] > span .count').first.inner_text()
+    return int(re.match(r"([\d,]+)", text).group(1).replace(",", ""))
+
+
+def updates(tab) -> int:
+    """Wait until the page is idle; how many times it has become idle (<body data-updates>)."""
+    tab.wait_for_function("document.body.dataset.idle === '1'")
+    return int(tab.evaluate("Number(document.body.dataset.updates || 0)"))
+
+
+def after(tab, since: int) -> None:
+    """Wait until the page is idle again after an action taken when it had become idle ``since`` times."""
+    tab.wait_for_function(f"document.body.dataset.idle === '1' && Number(document.body.dataset.updates) > {since}")
+
+
+def click_population(tab, path: str) -> None:
+    since = updates(tab)
+    tab.click(f'#tree li[data-path="{path}"] > span')
+    after(tab, since)
+
+
+def drag(tab, selector: str, dx: float, dy: float) -> None:
+    since = updates(tab)
+    box = tab.locator(selector).first.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    with tab.expect_response(lambda r: "/api/populations/" in r.url and r.request.method == "PUT"):
+        tab.mouse.move(x, y)
+        tab.mouse.down()
+        tab.mouse.move(x + dx / 2, y + dy / 2, steps=4)
+        tab.mouse.move(x + dx, y + dy, steps=4)
+        tab.mouse.up()
+    after(tab, since)
+
+
+def test_drag_vertex_and_threshold_then_save(page, samples):
+    tab, strategy_file, problems = page
+    cells, leukocytes = tree_count(tab, "/Cells"), tree_count(tab, "/Cells/Leukocytes")
+    drag(tab, 'circle[data-role="vertex"][data-index="2"]', -120, 90)  # pull a corner of the polygon in
+    assert tree_count(tab, "/Cells") < cells
+    click_population(tab, "/Cells/Leukocytes")
+    tab.wait_for_selector('line.handle[data-role="min"]', state="attached")  # a line has no area
+    before = tree_count(tab, "/Cells/Leukocytes")
+    assert before < leukocytes  # follows the smaller parent
+    drag(tab, 'line.handle[data-role="min"]', 60, 0)
+    shown = {p: tree_count(tab, p) for p in ("/Cells", "/Cells/Leukocytes", "/Cells/Leukocytes/T cells")}
+    assert shown["/Cells/Leukocytes"] < before, tab.locator("#error").inner_text()
+    assert tab.locator("#count").text_content().startswith(f"{shown['/Cells/Leukocytes']:,} of {shown['/Cells']:,}")
+    if os.environ.get("CYTOGATE_DOCS_IMAGES") == "1":
+        click_population(tab, "/Cells")
+        tab.screenshot(path=str(ROOT / "docs" / "images" / "edit.png"))
+    since = updates(tab)
+    tab.click("#save")
+    after(tab, since)
+    assert "saved" in tab.locator("#status").inner_text()
+    text = strategy_file.read_text()
+    diff = [line for line in difflib.unified_diff(EDIT_STRATEGY.splitlines(), text.splitlines(), lineterm="", n=0)
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert len(diff) == 4, diff  # the vertices line and the CD45 line, nothing else
+    assert diff[0].startswith("-    polygon:") and diff[1].startswith("+    polygon: {x: FSC-A, y: SSC-A, vertices:")
+    assert diff[2] == "-    range: {CD45: {min: 0.4}}      # CD45+ (static)"
+    assert re.fullmatch(r"\+    range: \{CD45: \{min: 0\.\d+\}\} +# CD45\+ \(static\)", diff[3])
+    result = gate(load_strategy(strategy_file), read_fcs(samples[0]))  # what `cytogate run` gates
+    assert {p: result.count(p) for p in shown} == shown
+    assert problems == []
+
+
+def test_draw_a_child_gate_undo_and_switch_sample(page):
+    tab, strategy_file, problems = page
+    click_population(tab, "/Cells/Leukocytes")
+    tab.select_option("#add-x", "CD19")
+    tab.select_option("#add-y", "CD3")
+    tab.fill("#add-name", "B cells")
+    since = updates(tab)
+    tab.click('button[data-draw="rectangle"]')
+    after(tab, since)
+    assert tab.locator("#plot-title").inner_text().startswith("Drawing a rectangle")
+    box = tab.locator("#overlay").bounding_box()
+    with tab.expect_response(lambda r: r.url.split("?")[0].endswith("/api/populations") and r.request.method == "POST"):
+        tab.mouse.move(box["x"] + 300, box["y"] + 420)
+        tab.mouse.down()
+        tab.mouse.move(box["x"] + 480, box["y"] + 300, steps=6)
+        tab.mouse.up()
+    tab.wait_for_selector('#tree li[data-path="/Cells/Leukocytes/B cells"]')
+    updates(tab)
+    assert tree_count(tab, "/Cells/Leukocytes/B cells") > 0
+    since = updates(tab)
+    tab.click("#undo")
+    after(tab, since)
+    assert tab.locator('#tree li[data-path="/Cells/Leukocytes/B cells"]').count() == 0
+    first = tree_count(tab, "/Cells")
+    since = updates(tab)
+    tab.select_option("#sample", "1")
+    after(tab, since)
+    assert tree_count(tab, "/Cells") != first  # another file, the same gates
+    assert strategy_file.read_text() == EDIT_STRATEGY  # nothing saved
+    assert problems == []
+
+
+def test_refused_edit_is_shown_inline(page):
+    tab, strategy_file, problems = page
+    click_population(tab, "/Cells/Leukocytes")
+    tab.fill("#gate-json", '{"range": {"CD45": {"min": 9}}}')
+    with tab.expect_response(lambda r: "/api/populations/" in r.url and r.request.method == "PUT"):
+        tab.click("#apply-json")
+    tab.wait_for_selector("#error:not([hidden])")
+    assert "outside the axis" in tab.locator("#error").inner_text()
+    assert strategy_file.read_text() == EDIT_STRATEGY
+    assert [p for p in problems if "422" not in p] == []  # the refused request itself is logged by chromium
+
