@@ -295,7 +295,7 @@ class EditorSession:
 
     def save(self) -> Path:
         """Write the file in place, atomically; its text is the one the loader accepted."""
-        from ..batch.outputs import atomic_write
+        from ..atomic import atomic_write
 
         if self.strategy is None:
             raise EditRefused("nothing to save yet: draw a first gate", path=str(self.path))
