@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     checked = harness.check_targets(results, targets)
     meta = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "sizes": sizes,

@@ -9,7 +9,7 @@ once more through ``cytogate run --membership``.
 from __future__ import annotations
 
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +37,12 @@ def _cases() -> list[tuple[str, str, str]]:
 CASES = _cases()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sample():
     return data1_sample()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _gated(gml_file: str):
     strategy = cytogate.load_strategy(gml_path(gml_file))
     return strategy, cytogate.gate(strategy, _sample())

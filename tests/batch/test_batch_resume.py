@@ -38,7 +38,7 @@ def test_second_run_reuses_everything_and_writes_identical_tables(tmp_path, setu
     second = _run(strategy, files, tmp_path / "a")
     assert _reused(second) == {"s00", "s01", "s02"}
     assert {name: (tmp_path / "a" / name).read_bytes() for name in FINAL} == before
-    fresh = _run(strategy, files, tmp_path / "b", workers=2)
+    _run(strategy, files, tmp_path / "b", workers=2)
     assert {name: (tmp_path / "b" / name).read_bytes() for name in FINAL} == before
 
 

@@ -54,7 +54,7 @@ def xxe_doctype(root: str, target: str = "file:///etc/passwd") -> str:
 
 def billion_laughs_doctype(root: str, levels: int = 10) -> str:
     entities = '<!ENTITY l0 "lol">' + "".join(
-        f'<!ENTITY l{i} "{("&l%d;" % (i - 1)) * 10}">' for i in range(1, levels)
+        f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, levels)
     )
     return f"<!DOCTYPE {root} [{entities}]>\n"
 

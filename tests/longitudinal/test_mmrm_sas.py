@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -43,12 +43,12 @@ def _section(text: str, start: str, stop: str | None = None) -> list[str]:
     return text[begin:end].splitlines()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fev() -> pd.DataFrame:
     return pd.read_csv(corpus_path(DATA))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fit(formula: str, cov: str, df: str = "satterthwaite", reference: tuple = ()):  # noqa: ANN202
     return fit_mmrm(_fev(), formula, subject="USUBJID", time="AVISIT", cov=cov, df=df, reference=dict(reference))
 
@@ -57,7 +57,7 @@ def _un_fit():  # noqa: ANN202
     return _fit("FEV1 ~ ARMCD + AVISIT + ARMCD*AVISIT + RACE + SEX", "un", reference=tuple(REFERENCE.items()))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _un_fit_at_sas_parms():  # noqa: ANN202
     """The model held at SAS's printed UN(i,j) (SAS's PARMS / NOITER): tests the inference formulas alone."""
     text = _listing("sas_log_reml.txt")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +55,7 @@ def true_sigma(cov: str, t: int = 4) -> np.ndarray:
     return get_structure(cov).sigma(np.array(TRUE_PHI[cov]), t).real
 
 
-@lru_cache(maxsize=None)
+@cache
 def _data(missing: float = 0.25, seed: int = 1) -> pd.DataFrame:
     return simulate(true_sigma("un"), n_per_arm=30, seed=seed, missing=missing)
 
@@ -229,7 +229,7 @@ def test_structure_recovers_simulated_covariance(cov: str) -> None:
 # --- inference -------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def _balanced_fits():  # noqa: ANN202
     data = simulate(true_sigma("un"), n_per_arm=30, seed=3)
     sat = fit_mmrm(data, "y ~ arm*visit", subject="id", time="visit")

@@ -153,7 +153,7 @@ def _size(path: str) -> int:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,

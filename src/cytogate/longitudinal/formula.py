@@ -186,7 +186,7 @@ class _Parser:
             return [Term((tok[1],))]
         if tok == ("op", "("):
             inner = self._product()
-            while (nxt := self._peek()) == ("op", "+"):
+            while self._peek() == ("op", "+"):
                 self.pos += 1
                 inner += self._product()
             if self._peek() != ("op", ")"):

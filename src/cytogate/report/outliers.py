@@ -42,7 +42,7 @@ def robust_outliers(counts: pd.DataFrame, *, threshold: float = 3.5, min_samples
     rows = []
     data = counts.loc[counts["parent_count"] > 0,
                       ["sample", "population", "name", "count", "parent_count", "freq_parent"]]
-    for pop, group in data.groupby("population", sort=False):
+    for _pop, group in data.groupby("population", sort=False):
         if len(group) < min_samples:
             continue
         n = group["parent_count"].to_numpy(dtype=np.float64)

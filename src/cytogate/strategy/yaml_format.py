@@ -461,7 +461,7 @@ def _link(entries: dict[str, ParsedPopulation]) -> list[Population]:
             entry.ctx.fail(f"population path {path!r} is defined twice (by {seen[path]!r} and {key!r}); "
                            f"give one a different name")
         seen[path] = key
-    for key, entry in entries.items():
+    for entry in entries.values():
         gate = entry.gate
         if callable(gate):  # boolean gates: built once references are paths
             gate = gate({r: path_of(r) for r, _ in entry.refs})

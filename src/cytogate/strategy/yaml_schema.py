@@ -250,7 +250,7 @@ def _population_lines(text: str) -> Any:
     key sits in (the key, not yet a path: parents are unknown at that point).
     """
     lines = text.splitlines()
-    start = next((i for i, l in enumerate(lines) if re.match(r"^populations\s*:", l)), None)
+    start = next((i for i, line in enumerate(lines) if re.match(r"^populations\s*:", line)), None)
     keys: list[tuple[int, str]] = []
     if start is not None:
         indent = None
