@@ -151,3 +151,18 @@ def test_gate_from_dict_finds_data_driven_kinds_without_importing_adaptive_first
     probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == "SingletGate"
+
+
+@pytest.mark.parametrize("vertices", [[(0, 0), (1, 1), (2, 2)], [(0, 0), (1, 0), (2, 0), (3, 0)], [(1, 1)] * 4])
+def test_degenerate_polygons_are_refused_in_every_format(vertices):
+    from cytogate.gates import Dimension, PolygonGate
+    from cytogate.strategy import load_strategy
+
+    with pytest.raises(GateError, match="no area"):
+        PolygonGate((Dimension("A"), Dimension("B")), tuple(vertices))
+    text = ("cytogate_strategy: 1\npopulations:\n  P: {polygon: {x: A, y: B, vertices: "
+            + str([list(v) for v in vertices]) + "}}\n")
+    from cytogate.errors import StrategyError
+
+    with pytest.raises(StrategyError, match=r"3:.*no area"):
+        load_strategy(text)

@@ -40,7 +40,7 @@ CASES = {
     "polygon-2-vertices": (HEAD + "  P: {polygon: {x: FSC-A, y: SSC-A, vertices: [[0, 0], [1, 1]]}}\n",
                            "at least 3", 4),
     "polygon-zero-area": (HEAD + "  P: {polygon: {x: FSC-A, y: SSC-A, vertices: [[0, 0], [1, 1], [2, 2]]}}\n",
-                          "zero area", 4),
+                          "has no area", 4),
     "polygon-one-point": (HEAD + "  P: {polygon: {x: FSC-A, y: SSC-A, vertices: [[1, 1], [1, 1], [1, 1]]}}\n",
                           "distinct", 4),
     "polygon-nan": (HEAD + "  P: {polygon: {x: FSC-A, y: SSC-A, vertices: [[0, 0], [1, .nan], [2, 0]]}}\n",

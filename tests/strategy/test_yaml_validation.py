@@ -43,7 +43,7 @@ CASES = [
     ("duplicate-path", HEAD + "  A: {range: {X: {min: 1}}}\n  B: {name: A, range: {X: {min: 2}}}\n", 4, 3, None,
      "population path '/A' is defined twice"),
     ("degenerate-polygon", HEAD + "  P: {polygon: {x: X, y: Y, vertices: [[0, 0], [1, 1], [2, 2]]}}\n", 3, 39, "/P",
-     "degenerate polygon: all vertices lie on one line"),
+     "polygon has no area: its vertices lie on one line"),
     ("two-vertices", HEAD + "  P: {polygon: {x: X, y: Y, vertices: [[0, 0], [1, 1], [0, 0]]}}\n", 3, 39, "/P",
      "at least 3 distinct vertices"),
     ("ragged-vertices", HEAD + "  P: {polygon: {x: X, y: Y, vertices: [[0, 0], [1], [0, 1]]}}\n", 3, 39, "/P",

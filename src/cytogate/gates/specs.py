@@ -161,8 +161,15 @@ class PolygonGate(GateSpec):
             raise GateError(f"polygon gate needs at least 3 vertices, got {len(verts)}")
         if not np.all(np.isfinite(verts)):
             raise GateError("polygon vertices must be finite")
-        object.__setattr__(self, "vertices", verts)
         arr = np.array(verts, dtype=np.float64)
+        # A polygon on one line contains no event: refuse it here, for every format, rather than
+        # count zero events silently (a self-crossing bow tie has zero signed area but is not flat).
+        distinct = len(set(verts))
+        if distinct < 3:
+            raise GateError(f"polygon has no area: it needs at least 3 distinct vertices, got {distinct}")
+        if np.linalg.matrix_rank(arr - arr.mean(axis=0), tol=1e-12 * max(1.0, float(np.abs(arr).max()))) < 2:
+            raise GateError("polygon has no area: its vertices lie on one line")
+        object.__setattr__(self, "vertices", verts)
         object.__setattr__(self, "_vx", np.ascontiguousarray(arr[:, 0]))
         object.__setattr__(self, "_vy", np.ascontiguousarray(arr[:, 1]))
 

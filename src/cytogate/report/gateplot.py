@@ -447,6 +447,13 @@ GATE_DRAWERS: dict[str, Callable[[Any, GateView], None]] = {
     "ellipsoid": _draw_ellipse,
 }
 
+# Kinds with no drawing of their own, and why.
+NOT_DRAWN: dict[str, str] = {
+    "boolean": "a combination of other populations: it has no axes; its events are shown in their own plots",
+    **{kind: "data-driven: drawn as the static gate it was fitted to on the sample"
+       for kind in ("adaptive_rectangle", "adaptive_quadrant", "singlet", "gmm")},
+}
+
 
 def _fit_note(view: GateView) -> str:
     notes = []

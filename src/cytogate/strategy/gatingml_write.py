@@ -32,7 +32,7 @@ from .gatingml_read import (
 )
 from .tree import ROOT, Population, Strategy
 
-__all__ = ["write_gatingml", "save_gatingml", "GATE_WRITERS"]
+__all__ = ["write_gatingml", "save_gatingml", "GATE_WRITERS", "UNSUPPORTED_KINDS"]
 
 ET.register_namespace("gating", NS_GATING)
 ET.register_namespace("transforms", NS_TRANSFORMS)
@@ -179,6 +179,12 @@ GATE_WRITERS: dict[str, Callable[[ET.Element, Population, _Ctx], None]] = {
     "boolean": _write_boolean,
 }
 
+# Kinds Gating-ML 2.0 cannot express, and why (the writer refuses them by name).
+UNSUPPORTED_KINDS: dict[str, str] = {
+    kind: "data-driven: Gating-ML 2.0 has only static gates (write the fitted gates of one file instead)"
+    for kind in ("adaptive_rectangle", "adaptive_quadrant", "singlet", "gmm")
+}
+
 
 _ID_OK = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -252,8 +258,8 @@ def write_gatingml(strategy: Strategy) -> str:
                 ET.SubElement(spectrum, _t("coefficient"), {_t("value"): _num(v)})
     for pop in strategy.populations:
         if pop.gate.needs_fit:
-            raise StrategyError(f"population {pop.path!r} is data-driven ({pop.gate.kind}); Gating-ML 2.0 "
-                                "has only static gates (write the fitted gates of one file instead)")
+            raise StrategyError(f"population {pop.path!r} is data-driven ({pop.gate.kind}); "
+                                + UNSUPPORTED_KINDS.get(pop.gate.kind, "Gating-ML 2.0 has only static gates"))
         writer = GATE_WRITERS.get(pop.gate.kind)
         if writer is None:
             raise StrategyError(f"gate kind {pop.gate.kind!r} of {pop.path!r} has no Gating-ML 2.0 form")

@@ -195,14 +195,9 @@ def _polygon(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], key: str = "
     verts = matrix(spec["vertices"], vctx, "polygon vertices")
     if len(verts[0]) != 2:
         vctx.fail(f"polygon vertices must be [x, y] pairs, got rows of {len(verts[0])}")
-    arr = np.array(verts)
-    if len({tuple(v) for v in verts}) < 3:
-        vctx.fail(f"degenerate polygon: needs at least 3 distinct vertices, got {len({tuple(v) for v in verts})}")
-    if np.linalg.matrix_rank(arr - arr.mean(axis=0), tol=1e-12 * max(1.0, float(np.abs(arr).max()))) < 2:
-        vctx.fail("degenerate polygon: all vertices lie on one line (zero area)")
     x = _dim(b, spec["x"], ctx.at(spec.where("x")), over)
     y = _dim(b, spec["y"], ctx.at(spec.where("y")), over)
-    return [(None, None, _gate(lambda: PolygonGate((x, y), tuple(map(tuple, verts))), ctx), ())]
+    return [(None, None, _gate(lambda: PolygonGate((x, y), tuple(map(tuple, verts))), vctx), ())]
 
 
 def _ellipsoid(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], key: str = "", *, two: bool = False) -> Parsed:

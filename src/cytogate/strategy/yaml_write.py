@@ -134,7 +134,7 @@ GATE_WRITERS: dict[str, Callable[[Any, dict[str, str]], dict[str, Any]]] = {
     "singlet": _singlet,
     "gmm": _gmm,
 }
-_QUADRANT_KINDS = ("quadrant", "adaptive_quadrant")
+QUADRANT_KINDS = ("quadrant", "adaptive_quadrant")
 
 
 def _cell_index(values: tuple[float, ...], location: float) -> int:
@@ -171,7 +171,7 @@ def _unique_keys(strategy: Strategy) -> dict[str, str]:
         names[p.name] = names.get(p.name, 0) + 1
     keys: dict[str, str] = {}
     used: set[str] = set()
-    groups = {p.gate.group for p in strategy.populations if p.gate.kind in _QUADRANT_KINDS}
+    groups = {p.gate.group for p in strategy.populations if p.gate.kind in QUADRANT_KINDS}
     for p in strategy.populations:
         key = p.name
         if names[p.name] > 1 or key in groups:
@@ -214,12 +214,12 @@ def strategy_to_document(strategy: Strategy, *, name: str | None = None) -> dict
     pops: dict[str, Any] = {}
     grouped: dict[tuple[str, str], list[tuple[str, GateSpec]]] = {}
     for p in strategy.populations:
-        if p.gate.kind in _QUADRANT_KINDS:
+        if p.gate.kind in QUADRANT_KINDS:
             grouped.setdefault((p.gate.group, p.parent), []).append((keys[p.path], p.gate))
     written_groups: set[tuple[str, str]] = set()
     for p in strategy.populations:
         parent = {} if p.parent == ROOT else {"parent": keys[p.parent]}
-        if p.gate.kind in _QUADRANT_KINDS:
+        if p.gate.kind in QUADRANT_KINDS:
             group = (p.gate.group, p.parent)
             if group in written_groups:
                 continue
