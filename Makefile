@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser test demo bench fuzz clean
+.PHONY: install browser lint test demo bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,12 @@ install: $(STAMP)
 browser:
 	@bash tools/ensure-chromium.sh
 
-test: $(STAMP) browser
+test: $(STAMP) browser lint
 	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+# ruff and mypy, configured in pyproject.toml
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks tools
 
 demo: $(STAMP)
 	$(VENV)/bin/cytogate demo --out demo_output

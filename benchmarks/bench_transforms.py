@@ -1,6 +1,6 @@
 """Transforms and compensation, cytogate against flowutils / FlowKit, measured side by side.
 
-Cases (DESIGN.md §6):
+Cases:
 
 - ``logicle``: logicle (T=262144, W=0.5, M=4.5, A=0) of 16 channels x 1M events
   (float64, a realistic mix of a negative-ish population near zero and

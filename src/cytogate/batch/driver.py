@@ -105,7 +105,7 @@ class BatchResult:
 
     @property
     def exit_code(self) -> int:
-        """0 when every input succeeded, 3 when some failed (DESIGN.md §5)."""
+        """0 when every input succeeded, 3 when some failed (docs/architecture.md, "Errors and exit codes")."""
         return EXIT_PARTIAL if self.failures else EXIT_OK
 
 

@@ -73,7 +73,7 @@ class Sample:
     dataset : int
         Which one this is (0-based).
     scaled : bool
-        True: FCS scale values (DESIGN.md §4); False: decoded values untouched.
+        True: FCS scale values (docs/architecture.md, "Event values"); False: decoded values untouched.
     """
 
     path: Path | None

@@ -1,4 +1,4 @@
-"""From decoded channel values to FCS scale values (DESIGN.md §4).
+"""From decoded channel values to FCS scale values (docs/architecture.md, "Event values").
 
 Per channel, in this order of precedence:
 

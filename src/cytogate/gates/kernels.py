@@ -13,7 +13,7 @@ compliance truth (``whitews+FlowKit/data/gate_ref/truth``):
 * ellipsoids include their boundary (``distance² <= D²``);
 * an event with NaN in any dimension the gate reads is outside.
 
-This module imports only numpy and numba (DESIGN.md §2).  No ``fastmath``: it
+This module imports only numpy and numba (docs/architecture.md, "Conventions").  No ``fastmath``: it
 would let the compiler assume NaN never occurs.
 """
 
