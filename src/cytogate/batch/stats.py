@@ -185,13 +185,17 @@ def _recipes(strategy: Any, sample: Any, columns: Sequence[int]) -> tuple[list[A
     return recipes, labels
 
 
+_BLOCK = 1 << 16  # events per block of the compensated scale
+
+
 def scaled_values(strategy: Any, sample: Any, scale: str, channels: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """Event values of ``channels`` on a scale, (n_events, n_channels), and each channel's scale label.
 
     ``raw`` is the FCS scale values.  ``compensated`` (the default of a run) is
     the values the gates saw: each channel compensated as the strategy's gates
     compensate it, channels no gate reads compensated with the file's own
-    spillover.  ``transformed`` further applies, per channel, the transform
+    spillover.  The values are in a per-thread buffer that the next call
+    reuses (use them before reading another sample).  ``transformed`` further applies, per channel, the transform
     of the gate that reads it (channels no gate transforms stay compensated).
     """
     if scale not in SCALES:
@@ -202,19 +206,28 @@ def scaled_values(strategy: Any, sample: Any, scale: str, channels: Sequence[str
         events = np.asarray(sample.events)
         values = events if columns == list(range(len(all_channels))) else events[:, columns]
         return values, ["raw"] * len(columns)
-    from ..gates.kernels import gather_weighted_many
+    from ..compensation import weighted_sums
 
     recipes, labels = _recipes(strategy, sample, columns)
-    events = np.asarray(sample.events)
-    if events.dtype not in (np.float32, np.float64):
-        events = events.astype(np.float64)
-    read = sorted({i for chans, _, _ in recipes for i in chans})
+    plain = [(q, chans[0]) for q, (chans, ws, _) in enumerate(recipes) if ws == (1.0,)]
+    mixed = [q for q, (_, ws, _) in enumerate(recipes) if ws != (1.0,)]
+    read = sorted({i for q in mixed for i in recipes[q][0]})
     position = {i: k for k, i in enumerate(read)}
-    weights = np.zeros((len(recipes), len(read)))
-    for q, (chans, ws, _) in enumerate(recipes):
-        weights[q, [position[i] for i in chans]] = ws
-    # one pass over the rows for every output, each sum in the gates' own order
-    out = gather_weighted_many(events, np.empty(0, dtype=np.int64), np.asarray(read, dtype=np.int64), weights)
+    weights = np.zeros((len(mixed), len(read)))
+    for row, q in enumerate(mixed):
+        chans, ws, _ = recipes[q]
+        weights[row, [position[i] for i in chans]] = ws
+    n = int(sample.n_events)
+    # a per-thread buffer, filled block by block as the file streams (like the raw path)
+    out = _scratch("scaled", len(recipes) * n, np.float64).reshape(len(recipes), n)
+    mixed_out = _scratch("mixed", len(mixed) * _BLOCK, np.float64).reshape(len(mixed), _BLOCK)
+    for start, block in sample.blocks(_BLOCK):
+        stop = start + block.shape[0]
+        for q, c in plain:
+            out[q, start:stop] = block[:, c]
+        if mixed:  # one sparse pass over the block's rows, each sum in the gates' own order
+            part = weighted_sums(block, read, weights, out=mixed_out[:, :block.shape[0]])
+            out[mixed, start:stop] = part
     if scale == "transformed":
         plan_transforms = _plan_transforms(strategy, sample)
         for q, (_, _, tid) in enumerate(recipes):

@@ -26,7 +26,7 @@ from ..errors import CompensationError, MarkerError
 from ..threads import use_parallel
 from .matrix import Spillover
 
-__all__ = ["Compensator", "compensate", "match_channels", "spillover_from_array"]
+__all__ = ["Compensator", "compensate", "match_channels", "spillover_from_array", "weighted_sums"]
 
 
 _CHUNK = 2048  # events per block: the needed rows of a block stay in L1/L2 while every output is formed
@@ -376,3 +376,32 @@ def compensate(
     comp = Compensator(spillover, names)
     wanted = list(only) if only is not None else [names[i] for i in comp.indices]
     return comp.columns(get, wanted)  # type: ignore[return-value]
+
+
+def weighted_sums(events: np.ndarray, columns: Sequence[int], weights: np.ndarray, *,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """Linear combinations of some columns of a row-major event matrix, in one pass over the rows.
+
+    Parameters
+    ----------
+    events : (n_events, n_channels) float32 or float64
+    columns : sequence of int, length k
+        The columns read, in increasing order.
+    weights : (m, k) float64
+        One row of weights per output; zeros are skipped.
+    out : (m, n_events) float64 array, optional
+        Where to write (C-contiguous rows); a new array when None.
+
+    Returns
+    -------
+    (m, n_events) float64
+        ``out[q] = sum_j weights[q, j] * events[:, columns[j]]`` accumulated in
+        float64 in column order, which is the order the engine sums a
+        compensated gate dimension in, so the values are the gates' own.
+    """
+    array = np.asarray(events)
+    source = array if array.dtype in (np.float64, np.float32) else array.astype(np.float64)
+    if out is None:
+        out = np.empty((weights.shape[0], source.shape[0]))
+    _unmix_rows(source, np.asarray(columns, dtype=np.int64), *_sparse_weights(np.asarray(weights, float)), out)
+    return out
