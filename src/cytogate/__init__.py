@@ -6,9 +6,6 @@ command line starts fast and numba kernels compile only when first used).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from ._version import __version__
 from .errors import (
     BatchError,
@@ -23,13 +20,14 @@ from .errors import (
     StrategyError,
     TransformError,
 )
+from .lazy import lazy_attributes
 
 # public name -> module that defines it
 _LAZY = {
     "read_fcs": "cytogate.fcs",
     "write_fcs": "cytogate.fcs",
     "Sample": "cytogate.fcs",
-    "Spillover": "cytogate.spillover",
+    "Spillover": "cytogate.compensation",
     "load_strategy": "cytogate.strategy",
     "gate": "cytogate.engine",
 }
@@ -51,14 +49,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cytogate' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

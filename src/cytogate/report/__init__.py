@@ -12,22 +12,14 @@ Names are imported lazily: matplotlib loads only when a figure is drawn.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..lazy import lazy_attributes
 
 __all__ = ["build_report", "GateView", "gate_view", "draw_view", "plot_gate", "plot_hierarchy", "plot_drift",
            "robust_outliers"]
 
 _LAZY = {
-    "build_report": "build", "GateView": "gateplot", "gate_view": "gateplot", "draw_view": "gateplot",
-    "plot_gate": "gateplot", "plot_hierarchy": "overview", "plot_drift": "drift", "robust_outliers": "outliers",
+    "build_report": ".build", "GateView": ".gateplot", "gate_view": ".gateplot", "draw_view": ".gateplot",
+    "plot_gate": ".gateplot", "plot_hierarchy": ".overview", "plot_drift": ".drift", "robust_outliers": ".outliers",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cytogate.report' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)
