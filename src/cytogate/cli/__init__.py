@@ -25,7 +25,7 @@ EXIT_BAD_INPUT = 2
 EXIT_PARTIAL = 3
 
 # In the order `--help` lists them.
-COMMANDS = ("info", "run", "validate", "convert", "synth", "change", "mmrm", "report", "demo")
+COMMANDS = ("info", "run", "validate", "convert", "synth", "change", "mmrm", "report", "export", "demo")
 
 _DESCRIPTION = """\
 cytogate: exact, fast, declarative flow-cytometry gating.
