@@ -152,3 +152,14 @@ def test_unknown_sample_is_exit_2_and_nothing_is_written(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "override names sample 'S009_BL', which is not in this run" in err and "review.yaml:3:5" in err
     assert not run.exists()
+
+
+def test_report_marks_overridden_gates(tmp_path):
+    from cytogate.report.build import build_report
+
+    review = _write(tmp_path, _entry())
+    run = tmp_path / "run"
+    run_batch(STRATEGY, INPUTS[:2], run, options=BatchOptions(workers=1, progress=False, overrides=review))
+    html = build_report(run, max_samples_with_plots=2, workers=1).read_text(encoding="utf-8")
+    assert f"{B_CELLS}: gate overridden for this sample" in html
+    assert "re-gated counts differ" not in html
