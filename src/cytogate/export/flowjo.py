@@ -48,8 +48,8 @@ RUN_MANIFEST_SCHEMA = 1
 _GROUP = "All Samples"
 log = logging.getLogger(__name__)
 
-for _prefix, _uri in NS.items():
-    register_namespace(_prefix, _uri)
+for _prefix, _namespace in NS.items():
+    register_namespace(_prefix, _namespace)
 
 
 @dataclass(frozen=True)
