@@ -110,7 +110,7 @@ def test_cli_run_membership_reproduces_every_truth_vector(tmp_path):
     assert main(["-q", "run", str(gml), str(data1), "--out", str(out), "--membership"]) == 0
     counts = pd.read_csv(out / "counts.csv")
     assert list(counts.columns) == ["sample", "file", "population", "name", "parent", "count",
-                                    "parent_count", "freq_parent", "freq_total"]
+                                    "parent_count", "freq_parent", "freq_total", "gate_source"]
     membership = pd.read_parquet(out / "membership" / f"{counts['sample'].iloc[0]}.parquet")
     path_of = dict(zip(counts["name"], counts["population"]))
     checked = 0

@@ -132,11 +132,11 @@ def _unmount(where: Path) -> None:
 def _fill(folder: Path) -> Path:
     filler = folder / "filler.bin"
     block = b"\0" * (64 << 10)
-    with open(filler, "wb") as handle:
+    # unbuffered: a block that did not fit is not left behind to fail again when the file closes
+    with open(filler, "wb", buffering=0) as handle:
         try:
             while True:
                 handle.write(block)
-                handle.flush()
         except OSError as exc:
             assert exc.errno == errno.ENOSPC
     return filler

@@ -27,6 +27,7 @@ from .inputs import expand_inputs, is_url, sha256_of
 from .local import default_workers, run_local
 from .lock import OutputLock
 from ..atomic import remove_stale_temporaries, write_json, write_parquet
+from .gate_record import write_gates_file
 from .hash_index import HashIndex
 from .file_identity import FileHash
 from .prehash import HashAhead, hash_file
@@ -74,6 +75,9 @@ class BatchOptions:
     rehash : bool
         Hash every input afresh instead of using hashes remembered from earlier
         runs (:mod:`cytogate.batch.hash_index`); nothing is remembered either.
+    overrides : path-like or None
+        A ``cytogate_overrides: 1`` file of per-sample gate corrections
+        (:mod:`cytogate.strategy.overrides`); only the samples it names change.
     """
 
     workers: int | None = None
@@ -86,6 +90,7 @@ class BatchOptions:
     absolute: AbsoluteOptions = field(default_factory=AbsoluteOptions)
     progress: bool | None = None
     rehash: bool = False
+    overrides: str | os.PathLike[str] | None = None
 
     def __post_init__(self) -> None:
         if self.stats_scale not in SCALES:
@@ -193,11 +198,17 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
     started_at, clock = _now(), time.perf_counter()
     strategy_obj = _load_strategy(strategy)  # a bad strategy is reported first, whatever the inputs
     tasks, metadata, sheet = plan_tasks(inputs, samples)
+    reviewed, per_sample = None, {}
+    if options.overrides is not None:  # checked against the strategy and samples before anything is written
+        from ..strategy.overrides import load_overrides
+
+        reviewed = load_overrides(options.overrides)
+        per_sample = reviewed.resolve(strategy_obj, [t.sample for t in tasks])
     if prehash is None:  # hash while numba loads its kernels
         prehash = HashAhead((t.file for t in tasks), index=None if options.rehash else True)
     try:
         return _run(strategy, strategy_obj, tasks, metadata, sheet, out, options, backend, prehash, started_at,
-                    clock)
+                    clock, (reviewed, per_sample))
     finally:
         prehash.stop()
 
@@ -217,12 +228,12 @@ def _known_hash(prehash: HashAhead, path: str) -> tuple[FileHash | None, bool]:
 
 def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: dict[str, dict[str, Any]],
          sheet: SampleSheet | None, out: str | os.PathLike[str], options: BatchOptions, backend: Backend,
-         prehash: HashAhead, started_at: str, clock: float) -> BatchResult:
+         prehash: HashAhead, started_at: str, clock: float, review: tuple[Any, dict[str, Any]]) -> BatchResult:
     qc = options.qc
     if qc is None and getattr(strategy_obj, "qc", None) is not None:
         qc = strategy_obj.qc if isinstance(strategy_obj.qc, QcSpec) else QcSpec.from_mapping(strategy_obj.qc)
     config = RunConfig(strategy_obj, membership=options.membership, stats_scale=options.stats_scale,
-                       stats=options.stats, qc=qc, backend=backend)
+                       stats=options.stats, qc=qc, backend=backend, overrides=review[1])
     out_dir = Path(out).expanduser().resolve()
     if out_dir.exists() and not out_dir.is_dir():
         raise BatchError("--out exists and is not a folder", path=out_dir)
@@ -238,7 +249,6 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
         reused: set[str] = set()
         pending: list[SampleTask] = []
         hashed: list[tuple[str, FileHash]] = []  # hashes computed here and by workers, for the index
-        key_options = config.key_options()
         for task in tasks:
             known = None
             record = None if options.force else cache.load(task.sample)
@@ -255,7 +265,8 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
                     sha256 = None if known is None else known.sha256
                     if computed:
                         hashed.append((task.file, known))
-                if sha256 is not None and cache_key(strategy_obj.sha256, sha256, key_options) == record.key:
+                if sha256 is not None and cache_key(strategy_obj.sha256, sha256,
+                                                    config.key_options(task.sample)) == record.key:
                     records[task.sample] = record
                     reused.add(task.sample)
                     progress.update(task.sample, events=record.n_events, cached=True)
@@ -293,8 +304,10 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
         failed = tuple(failures[t.sample] for t in tasks if t.sample in failures)
         write_tables(out_dir, ordered, failed, metadata=metadata, sheet=sheet, absolute=options.absolute,
                      qc=qc is not None, stats_scale=options.stats_scale)
+        write_gates_file(out_dir, ordered)
         manifest = _manifest(strategy, strategy_obj, tasks, records, failures, reused, options, qc, sheet,
                              runner, started_at, time.perf_counter() - clock, summary)
+        manifest["overrides"] = None if review[0] is None else review[0].manifest_entry()
         write_json(out_dir / "manifest.json", manifest)
     return BatchResult(out_dir, summary, failed, manifest)
 

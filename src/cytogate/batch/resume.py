@@ -33,8 +33,9 @@ __all__ = ["CACHE_SCHEMA", "SampleRecord", "ResultCache", "cache_key", "frame_do
 
 #: Version of the per-sample result files and of what they hold; results cached under another
 #: version are recomputed.  2: geometric means exact at extreme magnitudes, sums of squares in
-#: four chains.
-CACHE_SCHEMA = 3  # 3: statistics on the scale the gates saw
+#: four chains.  3: counts carry ``gate_source``; the gates applied to the sample are kept.
+#: 4: statistics on the scale the gates saw.
+CACHE_SCHEMA = 4
 
 
 def cache_key(strategy_sha256: str, input_sha256: str, options: dict[str, Any]) -> str:
@@ -107,6 +108,9 @@ class SampleRecord:
         Acquisition-QC report, when QC ran.
     seconds : dict
         Wall-clock seconds per stage (read, qc, gate, stats, total).
+    gates : dict
+        The gates applied where they differ from the strategy's static gate
+        (see :mod:`cytogate.batch.gate_record`).
     """
 
     sample: str
@@ -119,12 +123,13 @@ class SampleRecord:
     stats: pd.DataFrame
     qc: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    gates: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return record_document(sample=self.sample, file=self.file, key=self.key, sha256=self.sha256,
                                n_events=self.n_events, n_events_kept=self.n_events_kept,
                                counts=frame_document(self.counts), stats=frame_document(self.stats),
-                               qc=self.qc, seconds=self.seconds)
+                               qc=self.qc, seconds=self.seconds, gates=self.gates)
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> SampleRecord:
@@ -132,13 +137,13 @@ class SampleRecord:
             sample=doc["sample"], file=doc["file"], key=doc["key"], sha256=doc["sha256"],
             n_events=int(doc["n_events"]), n_events_kept=int(doc["n_events_kept"]),
             counts=_table_from_json(doc["counts"]), stats=_table_from_json(doc["stats"]),
-            qc=doc.get("qc"), seconds=dict(doc.get("seconds") or {}),
+            qc=doc.get("qc"), seconds=dict(doc.get("seconds") or {}), gates=dict(doc.get("gates") or {}),
         )
 
 
 def record_document(*, sample: str, file: str, key: str, sha256: str, n_events: int, n_events_kept: int,
                     counts: dict[str, Any], stats: dict[str, Any], qc: dict[str, Any] | None,
-                    seconds: dict[str, float]) -> dict[str, Any]:
+                    seconds: dict[str, float], gates: dict[str, Any] | None = None) -> dict[str, Any]:
     """:meth:`SampleRecord.to_json` from tables already in JSON form (:func:`table_document`)."""
     return {
         "cache_schema": CACHE_SCHEMA,
@@ -150,6 +155,7 @@ def record_document(*, sample: str, file: str, key: str, sha256: str, n_events: 
         "n_events_kept": int(n_events_kept),
         "qc": qc,
         "seconds": seconds,
+        "gates": gates or {},
         "counts": counts,
         "stats": stats,
     }

@@ -24,6 +24,7 @@ from ..errors import BatchError, CytogateError
 from .inputs import is_url, local_copy
 from .file_identity import FileHash, file_signature
 from ..qc import QcSpec, acquisition_qc
+from .gate_record import applied_gates, gate_sources
 from .resume import SampleRecord, frame_document, cache_key, record_document, table_document
 from .stats import STATS_COLUMNS, intensity_stats, raw_values, scaled_values
 
@@ -97,11 +98,25 @@ class RunConfig:
     stats: bool = True
     qc: QcSpec | None = None
     backend: Backend = field(default_factory=Backend)
+    # sample name -> its reviewed gates (cytogate.strategy.overrides.SampleOverrides)
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    _strategies: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
-    def key_options(self) -> dict[str, Any]:
-        """The options that change a sample's result (part of the cache key)."""
-        return {"membership": self.membership, "stats": self.stats, "stats_scale": self.stats_scale,
-                "qc": None if self.qc is None else self.qc.to_dict()}
+    def key_options(self, sample: str | None = None) -> dict[str, Any]:
+        """The options that change a sample's result (part of the cache key), with its overrides if any."""
+        options = {"membership": self.membership, "stats": self.stats, "stats_scale": self.stats_scale,
+                   "qc": None if self.qc is None else self.qc.to_dict()}
+        if sample is not None and sample in self.overrides:
+            options["overrides"] = self.overrides[sample].key()
+        return options
+
+    def strategy_for(self, sample: str) -> Any:
+        """The strategy ``sample`` is gated with: the run's, with that sample's overrides applied."""
+        if sample not in self.overrides:
+            return self.strategy
+        if sample not in self._strategies:  # kept: the plan cache holds plans by strategy identity
+            self._strategies[sample] = self.overrides[sample].apply(self.strategy)
+        return self._strategies[sample]
 
 
 @dataclass(frozen=True, eq=False)
@@ -189,7 +204,8 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
             seconds["qc"] = time.perf_counter() - clock
 
             stage, clock = "gate", time.perf_counter()
-            result = config.backend.gate(config.strategy, sample, digest=digest)
+            strategy = config.strategy_for(task.sample)
+            result = config.backend.gate(strategy, sample, digest=digest)
             if digest is not None:  # hashed while the events streamed through the gates
                 sha256 = digest.hexdigest()
             # the hash (and, with data-driven gates, each of several reads) must describe one file
@@ -199,7 +215,11 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
             rows = result.count_rows()
             columns = {name: [row[i] for row in rows] for i, name in enumerate(COUNT_COLUMNS)}
             columns["sample"], columns["file"] = [task.sample] * len(rows), [task.file] * len(rows)
-            counts = table_document(COUNT_COLUMNS, COUNT_DTYPES, columns)
+            fitted = dict(getattr(result, "fitted", {}) or {})
+            overridden = tuple(config.overrides[task.sample].gates) if task.sample in config.overrides else ()
+            columns["gate_source"] = gate_sources(columns["population"], fitted, overridden)
+            counts = table_document((*COUNT_COLUMNS, "gate_source"), (*COUNT_DTYPES, "object"), columns)
+            gates = applied_gates(strategy, fitted, overridden)
             masks = dict(result.masks)
             seconds["gate"] = time.perf_counter() - clock
 
@@ -210,7 +230,7 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
                 if config.stats_scale == "raw":
                     values = raw_values(sample, channels)  # streamed into a reused buffer
                 else:
-                    values, labels = scaled_values(config.strategy, sample, config.stats_scale, channels)
+                    values, labels = scaled_values(strategy, sample, config.stats_scale, channels)
                 markers = list(getattr(sample, "markers", None) or [None] * len(channels))
                 stats = frame_document(intensity_stats(values, channels, masks, sample=task.sample,
                                                        markers=markers, scale=labels))
@@ -226,8 +246,9 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
         hashed = FileHash(sha256, before, since)
     document = record_document(
         sample=task.sample, file=task.file,
-        key=cache_key(getattr(config.strategy, "sha256", ""), sha256, config.key_options()),
+        key=cache_key(getattr(config.strategy, "sha256", ""), sha256, config.key_options(task.sample)),
         sha256=sha256, n_events=n_events, n_events_kept=n_events if keep is None else int(keep.sum()),
         counts=counts, stats=stats, qc=qc_report, seconds={k: round(v, 6) for k, v in seconds.items()},
+        gates=gates,
     )
     return SampleOutcome(task, document=document, membership=membership, seconds=seconds["total"], hashed=hashed)

@@ -34,7 +34,7 @@ __all__ = ["EXIT_BAD_INPUT", "EXIT_ENVIRONMENT", "EXIT_INTERNAL", "EXIT_INTERRUP
            "build_parser", "main"]
 
 # In the order `--help` lists them.
-COMMANDS = ("info", "run", "validate", "convert", "synth", "change", "mmrm", "report", "edit", "demo")
+COMMANDS = ("info", "run", "validate", "convert", "synth", "change", "mmrm", "report", "export", "edit", "demo")
 
 _DESCRIPTION = """\
 cytogate: exact, fast, declarative flow-cytometry gating.

@@ -61,6 +61,9 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
     parser.add_argument("--rehash", action="store_true",
                         help="hash every input afresh instead of reusing SHA-256s remembered for files "
                              "unchanged since an earlier run (or set CYTOGATE_HASH_INDEX=off)")
+    parser.add_argument("--overrides", metavar="FILE",
+                        help="per-sample gate corrections (cytogate_overrides: 1, with reason, author and date); "
+                             "only the named samples' populations and their descendants change")
     parser.add_argument("--bead-population", metavar="PATH", help="counting-bead population (default: 'Beads')")
     parser.add_argument("--wbc-reference", metavar="PATH",
                         help="population the sheet's wbc_per_ul refers to (default: 'Leukocytes'/'CD45+')")
@@ -124,7 +127,7 @@ def _handle(args: argparse.Namespace) -> int:
             stats_scale=args.stats_scale, stats=not args.no_stats, force=args.force,
             qc=None if args.qc is None else QcSpec(mode=args.qc),
             absolute=AbsoluteOptions(args.bead_population, args.wbc_reference, args.lymphocyte_reference),
-            progress=False if args.quiet else args.progress, rehash=args.rehash,
+            progress=False if args.quiet else args.progress, rehash=args.rehash, overrides=args.overrides,
         )
         result = run_batch(args.strategy, args.inputs, args.out, samples=args.samples, options=options,
                            prehash=prehash)

@@ -107,10 +107,12 @@ def _counts_table(data: ReportData) -> dict[str, Any]:
         if col in counts.columns:
             counts[col] = 100 * counts[col].astype(float)
     extra = ["cells_per_ul"] if "cells_per_ul" in counts.columns and counts["cells_per_ul"].notna().any() else []
+    if "gate_source" in counts.columns:  # where each gate came from: template, fitted, override
+        extra.append("gate_source")
     columns = ["sample", *meta, "name", "parent", "count", "parent_count", "freq_parent", "freq_total", *extra,
                "population"]
     labels = {"name": "population", "population": "path", "freq_parent": "% of parent", "freq_total": "% of total",
-              "parent_count": "parent count", "cells_per_ul": "cells/µL"}
+              "parent_count": "parent count", "cells_per_ul": "cells/µL", "gate_source": "gate"}
     return _table(counts, columns, labels)
 
 
@@ -123,6 +125,12 @@ def _qc_table(data: ReportData) -> dict[str, Any]:
                 rows.append({"sample": r.sample, "flag": "acquisition QC",
                              "detail": f"{bad} bad time bin(s); {getattr(r, 'events_flagged', 0)} events flagged, "
                                        f"{getattr(r, 'events_removed', 0)} removed"})  # fmt: skip
+    if "gate_source" in data.counts.columns:
+        overridden = data.counts[data.counts["gate_source"] == "override"]
+        for r in overridden.itertuples(index=False):
+            rows.append({"sample": r.sample, "flag": "override",
+                         "detail": f"{r.population}: gate overridden for this sample (see the manifest for who, "
+                                   f"when and why); gate plots draw the strategy's template"})
     for s in data.samples:
         for f in s.flags:
             rows.append({"sample": s.sample, "flag": "gate", "detail": f})

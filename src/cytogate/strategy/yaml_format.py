@@ -103,6 +103,28 @@ class Builder:
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _inline: dict[tuple[str, tuple[tuple[str, float], ...]], str] = field(default_factory=dict)
 
+    @classmethod
+    def for_strategy(cls, strategy: Strategy) -> Builder:
+        """A builder that reads gates as ``strategy``'s own: its defaults, transforms and matrices.
+
+        Used for gates written outside the strategy (per-sample overrides).  A YAML
+        strategy's top-level defaults are read again from its text; other formats
+        have none (dimensions are then uncompensated and untransformed unless said).
+        """
+        src = strategy.source or "<strategy>"
+        b = cls(source=src, base_dir=Path(src).resolve().parent if strategy.source else Path.cwd(),
+                compensation=UNCOMPENSATED)
+        if strategy.format == "yaml" and strategy.source_text:
+            b.compensation = FCS
+            doc = load_located(strategy.source_text, source=src)
+            if isinstance(doc, LocMap):
+                _defaults(doc, b, Ctx(src).at(doc.mark))
+        b.transforms.update(strategy.transforms)
+        b.matrices.update(strategy.matrices)
+        for tid, spec in strategy.transforms.items():
+            b._inline.setdefault((spec.kind, spec.params), tid)
+        return b
+
     # -- transforms ------------------------------------------------------------------
     def _make_transform(self, tid: str, spec: Any, ctx: Ctx) -> TransformSpec:
         spec = as_mapping(spec, ctx, f"transform {tid!r}")
