@@ -4,11 +4,32 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from follow_helpers import EVENTS, as_sample, f1
+
+pytest.importorskip("SimpleITK", reason="template following needs the 'follow' extra")
+pytest.importorskip("skimage", reason="template following needs the 'follow' extra")
+from follow_helpers import EVENTS, TEMPLATE, as_sample, f1
 
 import cytogate
 from cytogate.synth import synthesize_sample
 from cytogate.synth.sample import truth_membership
+
+
+@pytest.fixture(scope="module")
+def template():
+    return cytogate.load_strategy(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def reference_synthetic():
+    return synthesize_sample("lupus_pd", EVENTS, seed=1)
+
+
+@pytest.fixture(scope="module")
+def reference(template, reference_synthetic):
+    from cytogate.follow import Reference
+
+    return Reference(template, as_sample(reference_synthetic))
+
 
 # Markers moved by up to +-0.2 on the logicle scale (factor 10**(0.2 * 4.5) ~ 8 is 0.2) and
 # scatter gains of 0.8-1.25.
