@@ -58,8 +58,10 @@ class GatingResult:
     masks : dict of str to (n_events,) bool ndarray
         Membership per population path, over all events of the file.
     fitted : dict of str to dict
-        Data-driven gates as fitted to this file, by population path (plain dicts
-        from the fitted static gate's ``to_dict``).
+        Data-driven gates as fitted to this file, and static gates as followed onto
+        it (``follow=``), by population path (plain dicts from the gate's ``to_dict``).
+    follow : tuple of FollowedGate
+        With ``follow=``: where each static gate landed, its status and confidence.
     """
 
     sample: str
@@ -68,6 +70,7 @@ class GatingResult:
     strategy: Strategy
     masks: dict[str, np.ndarray]
     fitted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    follow: tuple[Any, ...] = ()
 
     def count(self, path: str) -> int:
         return self.n_events if path == "/" else int(np.count_nonzero(self.masks[path]))
@@ -212,7 +215,7 @@ def _gate_blocks(plan: Any, sample: Any, digest: Any | None) -> dict[str, np.nda
 
 
 def gate(strategy: Strategy, sample: SampleLike, *, aliases: Mapping[str, str] | None = None,
-         digest: Any | None = None) -> GatingResult:
+         digest: Any | None = None, follow: Any | None = None) -> GatingResult:
     """Gate one sample with a strategy.
 
     Parameters
@@ -228,6 +231,9 @@ def gate(strategy: Strategy, sample: SampleLike, *, aliases: Mapping[str, str] |
         Fed exactly the bytes ``sample.sha256()`` hashes (the whole file), in the
         same pass that reads the events when the strategy is static, so a caller
         that records the file's hash reads the file once.
+    follow : Sample or cytogate.follow.Reference, optional
+        The file the static gates were drawn on: every static gate is registered
+        onto this sample's own data first (see :mod:`cytogate.follow`).
 
     Returns
     -------
@@ -239,7 +245,17 @@ def gate(strategy: Strategy, sample: SampleLike, *, aliases: Mapping[str, str] |
         A dimension names a channel/marker the sample lacks.
     CompensationError
         A compensation the strategy asks for cannot be done on this sample.
+    FollowError
+        ``follow``: the reference lacks a channel the gates use, or a followed
+        gate's parent is empty on it.
     """
+    template, followed = strategy, ()
+    if follow is not None:
+        # the registration libraries load only when following
+        from .follow import follow_gates
+
+        outcome = follow_gates(strategy, follow, sample, aliases=aliases)
+        strategy, followed = outcome.strategy, outcome.gates
     if _streamable(strategy, sample):
         masks, fitted = _gate_blocks(compile_plan(strategy, sample, aliases), sample, digest), {}
     elif int(sample.n_events) > 0:  # data-driven gates: fitted first
@@ -251,11 +267,13 @@ def gate(strategy: Strategy, sample: SampleLike, *, aliases: Mapping[str, str] |
         if digest is not None:
             sample.update_digest(digest)  # type: ignore[attr-defined]
     path = getattr(sample, "path", None)
+    moved = {g.path: g.gate.to_dict() for g in followed if g.status == "followed"}
     return GatingResult(
         sample=_sample_name(sample),
         file="" if path is None else str(path),
         n_events=int(sample.n_events),
-        strategy=strategy,
+        strategy=template,
         masks=masks,
-        fitted=fitted,
+        fitted={**moved, **fitted},
+        follow=followed,
     )
