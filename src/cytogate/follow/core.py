@@ -30,6 +30,7 @@ from ..gates.dimensions import (
     RatioDimension,
     resolve_dimension,
 )
+from ..fcs.sample import Sample
 from ..gates.specs import GateSpec
 from ..plan import Execution, compile_plan
 from ..strategy.tree import Strategy
@@ -85,28 +86,14 @@ class FollowOutcome:
         return tuple(g.path for g in self.gates if g.status == "fallback")
 
 
-class _Strided:
-    """Every k-th event of a sample, seen by the plan as a sample of its own."""
-
-    def __init__(self, sample: Any, max_events: int) -> None:
-        n = int(sample.n_events)
-        step = max(1, -(-n // max_events))
-        if hasattr(sample, "blocks"):
-            parts = []
-            for start, events in sample.blocks(_BLOCK, digest=None):
-                parts.append(np.asarray(events)[(-start) % step::step])
-            events = np.concatenate(parts) if parts else np.empty((0, len(sample.channels)))
-        else:
-            events = np.asarray(sample.events)[::step]
-        self.channels = sample.channels
-        self.markers = sample.markers
-        self.spillover = sample.spillover
-        self.path = getattr(sample, "path", None)
-        self.n_events = int(events.shape[0])
-        self.events = np.ascontiguousarray(events)  # in __dict__: the plan reads this matrix directly
-
-    def column(self, key: int | str) -> np.ndarray:
-        return self.events[:, int(key)]
+def _strided(sample: Any, max_events: int) -> Sample:
+    """Every k-th event of a sample (at most ``max_events``), as an in-memory sample of its own."""
+    n = int(sample.n_events)
+    step = max(1, -(-n // max_events))
+    parts = [np.asarray(events)[(-start) % step::step] for start, events in sample.blocks(_BLOCK, digest=None)]
+    events = np.concatenate(parts) if parts else np.empty((0, len(sample.channels)))
+    return Sample.from_arrays(events, list(sample.channels), markers=list(sample.markers),
+                              spillover=sample.spillover, path=getattr(sample, "path", None))
 
 
 class _PlaneRegistration:
@@ -194,7 +181,7 @@ def _check_channels(strategy: Strategy, sample: Any, aliases: Mapping[str, str] 
                           f"gates use: {', '.join(missing)}", path=getattr(sample, "path", None))
 
 
-def _plan_run(strategy: Strategy, events: _Strided, aliases: Mapping[str, str] | None) -> Execution:
+def _plan_run(strategy: Strategy, events: Sample, aliases: Mapping[str, str] | None) -> Execution:
     return Execution(compile_plan(strategy, events, aliases), events)
 
 
@@ -245,7 +232,7 @@ class Reference:
         path = getattr(self.sample, "path", None)
         self.name = str(path) if path is not None else (getattr(self.sample, "name", "") or "<in-memory reference>")
         _check_channels(self.strategy, self.sample, self.aliases, self.name)
-        events = _Strided(self.sample, max([self.settings.max_events, *(s.max_events for s in self.all_settings())]))
+        events = _strided(self.sample, max([self.settings.max_events, *(s.max_events for s in self.all_settings())]))
         ex = _plan_run(self.strategy, events, self.aliases)
         ex.run(only=frozenset(self.strategy.evaluation_order))
         digest = hashlib.sha256()
@@ -299,7 +286,7 @@ def follow_sample(strategy: Strategy, reference: Reference, sample: Any, *,
     """
     assert reference.settings is not None
     limit = max([reference.settings.max_events, *(s.max_events for s in reference.all_settings())])
-    events = _Strided(sample, limit)
+    events = _strided(sample, limit)
     ex = _plan_run(strategy, events, aliases)
     replaced: dict[str, GateSpec] = {}
     records: list[FollowedGate] = []
