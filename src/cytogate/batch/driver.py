@@ -34,7 +34,10 @@ from ..qc import QcSpec
 from .resume import ResultCache, SampleRecord, cache_key
 from .samplesheet import SampleSheet, SheetRow, safe_sample_name
 from .stats import SCALES
-from .worker import Backend, RunConfig, SampleOutcome, SampleTask
+from .worker import Backend, RunConfig, SampleOutcome, SampleTask, strategy_key
+from .flowjo_counts import FlowJoAgreement, flowjo_agreement
+from .workspace_tasks import WorkspacePlan, add_workspace_to_manifest, assign_workspace_samples
+from ..strategy.workspace import Workspace
 
 __all__ = ["MANIFEST_SCHEMA", "BatchOptions", "BatchResult", "plan_tasks", "run_batch"]
 
@@ -67,6 +70,9 @@ class BatchOptions:
     rehash : bool
         Hash every input afresh instead of using hashes remembered from earlier
         runs (:mod:`cytogate.batch.hash_index`); nothing is remembered either.
+    sample, group : str or None
+        With a FlowJo workspace: apply this sample's (name or id) or this
+        group's tree to every file instead of each file's own sample.
     """
 
     workers: int | None = None
@@ -79,6 +85,8 @@ class BatchOptions:
     absolute: AbsoluteOptions = field(default_factory=AbsoluteOptions)
     progress: bool | None = None
     rehash: bool = False
+    sample: str | None = None
+    group: str | None = None
 
     def __post_init__(self) -> None:
         if self.stats_scale not in SCALES:
@@ -95,6 +103,8 @@ class BatchResult:
     summary: Summary
     failures: tuple[dict[str, str], ...]
     manifest: dict[str, Any]
+    flowjo: FlowJoAgreement | None = None  # workspace runs: agreement with FlowJo's stored counts
+    notes: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -132,10 +142,19 @@ def plan_tasks(inputs: Sequence[str | os.PathLike[str]], samples: str | os.PathL
 
 def _load_strategy(strategy: Any) -> Any:
     if isinstance(strategy, (str, os.PathLike)):
-        from .. import load_strategy
+        from ..strategy import open_document
 
-        return load_strategy(strategy)
+        return open_document(strategy)  # a strategy, or a FlowJo workspace (one strategy per sample)
     return strategy
+
+
+def _workspace_plan(strategy_obj: Any, tasks: list[SampleTask], options: BatchOptions) -> WorkspacePlan | None:
+    if isinstance(strategy_obj, Workspace):
+        return assign_workspace_samples(strategy_obj, tasks, sample=options.sample, group=options.group)
+    if options.sample is not None or options.group is not None:
+        raise BatchError("--sample and --group choose a tree from a FlowJo workspace; this strategy is "
+                         f"{getattr(strategy_obj, 'format', 'not a workspace')}")
+    return None
 
 
 def _size(path: str) -> int:
@@ -156,8 +175,12 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
 
     Parameters
     ----------
-    strategy : path-like or Strategy
-        A YAML or Gating-ML file, or a loaded strategy (with ``sha256``).
+    strategy : path-like, Strategy or Workspace
+        A YAML, Gating-ML or FlowJo workspace file (told apart by content), or
+        a loaded strategy (with ``sha256``) or workspace.  With a workspace each
+        file is gated with its own sample's tree (``options.sample`` /
+        ``options.group`` apply one tree to all) and ``counts.csv`` gains
+        FlowJo's ``flowjo_count``.
     inputs : sequence of path-like or str
         Files, folders, globs or fsspec URLs; may be empty when ``samples`` is given.
     out : path-like
@@ -186,11 +209,14 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
     started_at, clock = _now(), time.perf_counter()
     strategy_obj = _load_strategy(strategy)  # a bad strategy is reported first, whatever the inputs
     tasks, metadata, sheet = plan_tasks(inputs, samples)
+    workspace = _workspace_plan(strategy_obj, tasks, options)  # files matching no sample: an error now
+    if workspace is not None:
+        tasks = workspace.tasks
     if prehash is None:  # hash while numba loads its kernels
         prehash = HashAhead((t.file for t in tasks), index=None if options.rehash else True)
     try:
         return _run(strategy, strategy_obj, tasks, metadata, sheet, out, options, backend, prehash, started_at,
-                    clock)
+                    clock, workspace)
     finally:
         prehash.stop()
 
@@ -210,11 +236,13 @@ def _known_hash(prehash: HashAhead, path: str) -> tuple[FileHash | None, bool]:
 
 def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: dict[str, dict[str, Any]],
          sheet: SampleSheet | None, out: str | os.PathLike[str], options: BatchOptions, backend: Backend,
-         prehash: HashAhead, started_at: str, clock: float) -> BatchResult:
+         prehash: HashAhead, started_at: str, clock: float, workspace: WorkspacePlan | None = None) -> BatchResult:
     qc = options.qc
     if qc is None and getattr(strategy_obj, "qc", None) is not None:
         qc = strategy_obj.qc if isinstance(strategy_obj.qc, QcSpec) else QcSpec.from_mapping(strategy_obj.qc)
-    config = RunConfig(strategy_obj, membership=options.membership, stats_scale=options.stats_scale,
+    # a workspace's tasks carry their own strategies; the workspace itself stays with the driver
+    config = RunConfig(None if workspace is not None else strategy_obj, membership=options.membership,
+                       stats_scale=options.stats_scale,
                        stats=options.stats, qc=qc, backend=backend)
     out_dir = Path(out).expanduser().resolve()
     if out_dir.exists() and not out_dir.is_dir():
@@ -248,7 +276,7 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
                     sha256 = None if known is None else known.sha256
                     if computed:
                         hashed.append((task.file, known))
-                if sha256 is not None and cache_key(strategy_obj.sha256, sha256, key_options) == record.key:
+                if sha256 is not None and cache_key(strategy_key(task, config), sha256, key_options) == record.key:
                     records[task.sample] = record
                     reused.add(task.sample)
                     progress.update(task.sample, events=record.n_events, cached=True)
@@ -284,12 +312,15 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
 
         ordered = [records[t.sample] for t in tasks if t.sample in records]
         failed = tuple(failures[t.sample] for t in tasks if t.sample in failures)
+        flowjo = None if workspace is None else flowjo_agreement(ordered, workspace.flowjo_counts)
         write_tables(out_dir, ordered, failed, metadata=metadata, sheet=sheet, absolute=options.absolute,
-                     qc=qc is not None)
+                     qc=qc is not None, flowjo_counts=None if workspace is None else workspace.flowjo_counts)
         manifest = _manifest(strategy, strategy_obj, tasks, records, failures, reused, options, qc, sheet,
                              runner, started_at, time.perf_counter() - clock, summary)
+        if workspace is not None and flowjo is not None:
+            add_workspace_to_manifest(manifest, workspace, flowjo)
         write_json(out_dir / "manifest.json", manifest)
-    return BatchResult(out_dir, summary, failed, manifest)
+    return BatchResult(out_dir, summary, failed, manifest, flowjo, tuple(workspace.notes) if workspace else ())
 
 
 def _commit(outcome: SampleOutcome, out_dir: Path, cache: ResultCache, records: dict[str, SampleRecord],

@@ -30,7 +30,8 @@ from .stats import STATS_COLUMNS, intensity_stats, raw_values, scaled_values
 if TYPE_CHECKING:  # workers return plain documents: pandas loads only for statistics or membership
     import pandas as pd
 
-__all__ = ["Backend", "SampleTask", "RunConfig", "SampleOutcome", "process_sample", "with_known_hashes"]
+__all__ = ["Backend", "SampleTask", "RunConfig", "SampleOutcome", "process_sample", "strategy_key", "task_strategy",
+           "with_known_hashes"]
 
 
 def _read(path: str) -> Any:
@@ -74,12 +75,17 @@ class SampleTask:
 
     ``known`` is the file's hash when the driver computed it ahead
     (:mod:`cytogate.batch.prehash`); it is used only while the file is unchanged.
+    ``strategy`` is this file's own strategy when it has one (a FlowJo
+    workspace's sample tree, ``workspace_sample`` its sample id); otherwise the
+    run's strategy applies.
     """
 
     index: int
     sample: str
     file: str
     known: FileHash | None = None
+    strategy: Any = None
+    workspace_sample: str | None = None
 
 
 def with_known_hashes(tasks: Iterable[SampleTask], hashes: Mapping[str, FileHash]) -> list[SampleTask]:
@@ -102,6 +108,17 @@ class RunConfig:
         """The options that change a sample's result (part of the cache key)."""
         return {"membership": self.membership, "stats": self.stats, "stats_scale": self.stats_scale,
                 "qc": None if self.qc is None else self.qc.to_dict()}
+
+
+def task_strategy(task: SampleTask, config: RunConfig) -> Any:
+    """The strategy that gates this task: its own, else the run's."""
+    return config.strategy if task.strategy is None else task.strategy
+
+
+def strategy_key(task: SampleTask, config: RunConfig) -> str:
+    """The strategy part of a task's cache key: the strategy's SHA-256 and, for a workspace, the sample id."""
+    sha256 = str(getattr(task_strategy(task, config), "sha256", ""))
+    return sha256 if task.workspace_sample is None else f"{sha256}:workspace-sample:{task.workspace_sample}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,6 +180,7 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
         ``gate``, ``stats``) and a one-line ``reason``.
     """
     started = time.perf_counter()
+    strategy = task_strategy(task, config)
     seconds: dict[str, float] = {}
     stage = "read"
     try:
@@ -189,7 +207,7 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
             seconds["qc"] = time.perf_counter() - clock
 
             stage, clock = "gate", time.perf_counter()
-            result = config.backend.gate(config.strategy, sample, digest=digest)
+            result = config.backend.gate(strategy, sample, digest=digest)
             if digest is not None:  # hashed while the events streamed through the gates
                 sha256 = digest.hexdigest()
             # the hash (and, with data-driven gates, each of several reads) must describe one file
@@ -209,7 +227,7 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
                 if config.stats_scale == "raw" and hasattr(sample, "blocks"):
                     values = raw_values(sample, channels)  # streamed into a reused buffer
                 else:
-                    values = scaled_values(config.strategy, sample, config.stats_scale, channels)
+                    values = scaled_values(strategy, sample, config.stats_scale, channels)
                 markers = list(getattr(sample, "markers", None) or [None] * len(channels))
                 stats = frame_document(intensity_stats(values, channels, masks, sample=task.sample,
                                                        markers=markers, scale=config.stats_scale))
@@ -225,7 +243,7 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
         hashed = FileHash(sha256, before, since)
     document = record_document(
         sample=task.sample, file=task.file,
-        key=cache_key(getattr(config.strategy, "sha256", ""), sha256, config.key_options()),
+        key=cache_key(strategy_key(task, config), sha256, config.key_options()),
         sha256=sha256, n_events=n_events, n_events_kept=n_events if keep is None else int(keep.sum()),
         counts=counts, stats=stats, qc=qc_report, seconds={k: round(v, 6) for k, v in seconds.items()},
     )
