@@ -47,7 +47,7 @@ def write_sample(path: Path, sizes: dict[str, int], *, fil: str, spill_keyword: 
     rows = [np.array(CLUSTERS[c], dtype=float) for c, n in sizes.items() for _ in range(n)]
     events = np.vstack(rows)
     events[:, 2:] = events[:, 2:] @ SPILL
-    keywords = {"$FIL": fil}
+    keywords = {"$FIL": fil} if fil else {}
     if spill_keyword:
         values = ",".join(f"{v:g}" for v in SPILL.ravel())
         keywords["$SPILLOVER"] = f"3,{','.join(FLUORS)},{values}"

@@ -13,7 +13,6 @@ import importlib
 import os
 import re
 from pathlib import Path
-from typing import Union
 
 from ..errors import StrategyError
 from .gatingml_read import read_gatingml
@@ -22,7 +21,7 @@ from .workspace import Workspace, open_workspace
 
 __all__ = ["Document", "document_kind", "open_document", "strategy_of"]
 
-Document = Union[Strategy, Workspace]
+Document = Strategy | Workspace
 
 _FIRST_ELEMENT = re.compile(rb"<([A-Za-z_][\w.:-]*)")
 _GATINGML = "Gating-ML"
@@ -34,7 +33,7 @@ def document_kind(raw: bytes) -> str:
     head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head.startswith(b"<"):
         return "yaml"
-    body = re.sub(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", b"", head[:65536], flags=re.S)
+    body = re.sub(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", b"", head[:65536], flags=re.DOTALL)
     match = _FIRST_ELEMENT.search(body)
     root = "" if match is None else match.group(1).decode("utf-8", "replace").rsplit(":", 1)[-1]
     if root == _GATINGML:

@@ -33,14 +33,20 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 from xml.etree.ElementTree import Element
 
 import numpy as np
 
 from ..errors import CytogateError, StrategyError
 from ..gates.dimensions import FCS, UNCOMPENSATED, Dimension
-from ..gates.specs import BooleanGate, EllipsoidGate, GateSpec, PolygonGate, RectangleGate
+from ..gates.specs import (
+    BooleanGate,
+    EllipsoidGate,
+    GateSpec,
+    PolygonGate,
+    RectangleGate,
+)
 from .flowjo_wsp import WspImport, WspSample
 from .tree import ROOT, Population, SpectrumMatrix, Strategy, TransformSpec, join_path
 
@@ -69,7 +75,7 @@ class _Ctx:
     counts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def fail(self, message: str, population: str | None = None) -> None:
+    def fail(self, message: str, population: str | None = None) -> NoReturn:
         raise StrategyError(message, path=self.source, population=population)
 
 
@@ -185,9 +191,10 @@ def _display(dim: Dimension, values: list[float], ctx: _Ctx) -> list[float]:
 def _shape_gate(gate_el: Element, path: str, ctx: _Ctx) -> GateSpec:
     shape = next((e for e in gate_el.iter() if e.tag in _SHAPES and e.get("xAxisName") is not None), None)
     if shape is None:
-        kinds = sorted({e.tag for e in gate_el.iter()} - {gate_el.tag})
-        ctx.fail(f"FlowJo 9 gate of an unsupported type (found {', '.join(kinds) or 'nothing'}; "
-                 f"supported: {', '.join(_SHAPES)}, BooleanGate)", path)
+        named = [e.tag for e in gate_el.iter() if e.get("xAxisName") is not None]
+        found = repr(named[0]) if named else f"(none of {', '.join(e.tag for e in gate_el) or 'nothing'})"
+        ctx.fail(f"FlowJo 9 gate type {found} is not supported (supported: {', '.join(_SHAPES)}, BooleanGate)",
+                 path)
     if shape.get("negated", "").strip() not in ("", "0"):
         ctx.fail("negated FlowJo 9 gates (events outside the shape) are not supported", path)
     names = [shape.get("xAxisName", "")] + ([shape.get("yAxisName", "")] if shape.get("yAxisName") else [])
@@ -215,7 +222,6 @@ def _shape_gate(gate_el: Element, path: str, ctx: _Ctx) -> GateSpec:
         return _ellipse(dims, xs, ys, path, ctx)
     except CytogateError as exc:
         ctx.fail(f"FlowJo 9 {shape.tag} gate: {exc.message}", path)
-    raise AssertionError  # unreachable
 
 
 def _ellipse(dims: list[Dimension], xs: list[float], ys: list[float], path: str, ctx: _Ctx) -> EllipsoidGate:
@@ -262,7 +268,6 @@ def _boolean(gate_el: Element, parent: str, path: str, ctx: _Ctx) -> BooleanGate
         return BooleanGate("or" if ops == {"|"} else "and", tuple(operands))
     except CytogateError as exc:
         ctx.fail(f"BooleanGate: {exc.message}", path)
-    raise AssertionError  # unreachable
 
 
 def _walk(top: Element, out: list[Population], ctx: _Ctx) -> None:

@@ -17,9 +17,15 @@ from xml.etree.ElementTree import Element
 
 from ..errors import StrategyError
 from .flowjo9 import import_flowjo9_sample
-from .flowjo_wsp import WspImport, WspSample, import_sample, parse_workspace_xml, sample_elements
+from .flowjo_wsp import (
+    WspImport,
+    WspSample,
+    import_sample,
+    parse_workspace_xml,
+    sample_elements,
+)
 
-__all__ = ["FLOWJO10", "FLOWJO9", "Workspace", "open_workspace", "workspace_kind"]
+__all__ = ["FLOWJO9", "FLOWJO10", "Workspace", "open_workspace", "workspace_kind"]
 
 FLOWJO10 = "flowjo10"
 FLOWJO9 = "flowjo9"
