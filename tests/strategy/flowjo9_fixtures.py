@@ -146,8 +146,8 @@ def workspace_xml(samples: list[str], *, tables: str = "", matrices: str | None 
     refs = "".join(f'<SampleRef sampleID="{i + 1}"/>' for i in range(len(samples)))
     groups = groups if groups is not None else (
         f'<Groups><GroupNode name="All Samples"><Group><SampleRefs>{refs}</SampleRefs></Group></GroupNode>'
-        '<GroupNode name="Second"><Group><SampleRefs><SampleRef sampleID="2"/></SampleRefs></Group></GroupNode>'
-        "</Groups>")
+        '<GroupNode name="Second"><Group><SampleRefs><SampleRef sampleID="2"/></SampleRefs></Group>'
+        f"{tree_two(SIZES_TWO)}</GroupNode></Groups>")
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<Workspace version="{version}" flowJoVersion="9.9.6">'
             f"{matrix_xml() if matrices is None else matrices}"
             f"<CalibrationTables>{tables}</CalibrationTables>{groups}"

@@ -111,11 +111,23 @@ def test_sample_or_group_applies_one_tree_to_every_file(tmp_path, capsys):
         assert code == 0, err
         table = pd.read_csv(out / "counts.csv")
         assert set(table["population"]) == set(expected_two())  # sample 2's tree for both files
-        tube1 = table[table["sample"] == "tube1"].set_index("population")["count"].to_dict()
-        assert tube1 == {"/Lymph": SIZES_ONE["A"] + SIZES_ONE["B"] + SIZES_ONE["C"],
-                         "/Lymph/APC+": SIZES_ONE["A"] + SIZES_ONE["C"]}
+        tube1 = table[table["sample"] == "tube1"].set_index("population")
+        assert tube1["count"].to_dict() == {"/Lymph": SIZES_ONE["A"] + SIZES_ONE["B"] + SIZES_ONE["C"],
+                                            "/Lymph/APC+": SIZES_ONE["A"] + SIZES_ONE["C"]}
+        # FlowJo counted tube1 with its own tree, so there is nothing to compare it with
+        assert tube1["flowjo_count"].isna().all()
+        tube2 = table[table["sample"] == "tube2"]
+        if flag[0] == "--sample":  # tube2's own tree: FlowJo's counts apply
+            assert (tube2["flowjo_count"] == tube2["count"]).all() and "2 of 2 population count(s)" in err
+        else:  # a group's template has no counts of its own
+            assert tube2["flowjo_count"].isna().all() and "no FlowJo counts to compare" in err
+        trees = {e["sample"]: e["workspace_tree"] for e in json.loads((out / "manifest.json").read_text())["inputs"]}
+        assert trees == ({"tube1": "2", "tube2": "2"} if flag[0] == "--sample" else
+                         {"tube1": "group:Second", "tube2": "group:Second"})
     code, err = _run(capsys, wsp, one, "--out", tmp_path / "bad", "--sample", "nope")
     assert code == 2 and "no sample 'nope' in the workspace" in err and not (tmp_path / "bad").exists()
+    code, err = _run(capsys, wsp, one, "--out", tmp_path / "bad", "--group", "All Samples")
+    assert code == 2 and "group 'All Samples' has no gates of its own" in err
 
 
 def test_sample_flag_needs_a_workspace(tmp_path, capsys):

@@ -39,6 +39,8 @@ class FlowJoAgreement:
     worst: dict[str, Any] | None  # sample, population, count, flowjo_count of the largest relative difference
 
     def line(self) -> str:
+        if not self.compared:
+            return "no FlowJo counts to compare: FlowJo counted none of these files with the gates applied"
         text = (f"{self.agree} of {self.compared} population count(s) agree with FlowJo's within "
                 f"max({FLOWJO_REL_TOLERANCE:.0%}, {FLOWJO_ABS_TOLERANCE} events)")
         if self.worst is not None and self.worst["count"] != self.worst["flowjo_count"]:

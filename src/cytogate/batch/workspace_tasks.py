@@ -4,8 +4,9 @@ Each input is matched to one sample of the workspace by, in this order, the
 file's ``$FIL`` keyword, its file name, then the workspace's data-set URI;
 the first rule that singles out one sample decides.  Files that match no
 sample are an error before anything runs; workspace samples without a file
-are reported as notes.  ``sample=`` or ``group=`` instead applies one
-sample's (or the first sample of a group's) tree to every file.
+are reported as notes.  ``sample=`` instead applies one sample's tree to
+every file, ``group=`` a group's own gates (FlowJo's group template); FlowJo's
+counts are then reported only for the file whose own sample that tree is.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..errors import BatchError, CytogateError
-from ..strategy.flowjo_wsp import WspSample
+from ..strategy.flowjo_wsp import WspImport, WspSample
 from ..strategy.workspace import Workspace
 from .flowjo_counts import FlowJoAgreement
 from .inputs import is_url
@@ -36,7 +37,7 @@ class WorkspacePlan:
 
     tasks: list[SampleTask]
     flowjo_counts: dict[str, dict[str, int]]  # run sample name -> population path -> FlowJo's count
-    samples: dict[str, WspSample]  # run sample name -> workspace sample
+    samples: dict[str, WspSample]  # run sample name -> the file's workspace sample (else the tree's)
     notes: list[str]
 
 
@@ -97,24 +98,23 @@ def assign_workspace_samples(workspace: Workspace, tasks: Sequence[SampleTask], 
     """
     if sample is not None and group is not None:
         raise BatchError("give --sample or --group, not both")
-    fixed: WspSample | None = None
+    fixed: WspImport | None = None  # one tree for every file
     if sample is not None:
-        fixed = workspace.sample(sample)
+        fixed = workspace.strategy_for(sample)
     elif group is not None:
-        members = workspace.group(group)
-        if not members:
-            raise BatchError(f"workspace group {group!r} has no samples", path=workspace.path)
-        fixed = members[0]
-    chosen: list[tuple[SampleTask, WspSample]] = []
+        fixed = workspace.strategy_for_group(group)
+    chosen: list[tuple[SampleTask, WspSample | None]] = []
     unmatched: list[str] = []
     for task in tasks:
-        info = fixed
-        if info is None:
+        try:
             info, _ = match_sample(workspace, task.file, fil_of=fil_of)
-        if info is None:
+        except BatchError:
+            if fixed is None:
+                raise
+            info = None  # with one tree for all, an ambiguous match only loses FlowJo's count
+        if info is None and fixed is None:
             unmatched.append(task.file)
-        else:
-            chosen.append((task, info))
+        chosen.append((task, info))
     if unmatched:
         known = ", ".join(s.name for s in workspace.samples)
         raise BatchError(f"{len(unmatched)} input(s) match no sample of the workspace (by $FIL, file name or URI): "
@@ -122,13 +122,16 @@ def assign_workspace_samples(workspace: Workspace, tasks: Sequence[SampleTask], 
                          "with --sample or --group", path=workspace.path)
     planned, counts, samples = [], {}, {}
     for task, info in chosen:
-        imported = workspace.strategy_for(info)
-        planned.append(replace(task, strategy=imported.strategy, workspace_sample=info.id))
-        counts[task.sample] = {p: c for p, c in imported.counts.items() if c >= 0}
-        samples[task.sample] = info
+        imported = fixed if fixed is not None else workspace.strategy_for(info)  # type: ignore[arg-type]
+        tree_id = imported.sample.id if group is None else f"group:{group}"
+        planned.append(replace(task, strategy=imported.strategy, workspace_sample=tree_id))
+        # FlowJo's counts describe a file only when they were computed with the tree applied to it
+        if info is not None and group is None and info.id == imported.sample.id:
+            counts[task.sample] = {p: c for p, c in imported.counts.items() if c >= 0}
+        samples[task.sample] = imported.sample if info is None else info
     notes = []
     if fixed is None:
-        used = {info.id for _, info in chosen}
+        used = {info.id for _, info in chosen if info is not None}
         missing = [s.name for s in workspace.samples if s.id not in used]
         if missing:
             notes.append(f"{len(missing)} workspace sample(s) had no input file and were not run: {', '.join(missing)}")
@@ -146,6 +149,7 @@ def add_workspace_to_manifest(manifest: dict[str, Any], plan: WorkspacePlan, agr
         if task is None or info is None:
             continue
         entry["workspace_sample"] = {"id": info.id, "name": info.name}
+        entry["workspace_tree"] = task.workspace_sample  # the sample id (or group:NAME) whose gates applied
         entry["strategy_sha256"] = getattr(task.strategy, "sha256", None)
     manifest["workspace"] = {"samples_matched": len(plan.samples), "notes": list(plan.notes)}
     manifest["flowjo_agreement"] = agreement.to_dict()

@@ -299,8 +299,12 @@ def _walk(top: Element, out: list[Population], ctx: _Ctx) -> None:
         stack.append((iter(child.findall("Population")), path))
 
 
-def import_flowjo9_sample(root: Element, element: Element, info: WspSample, source: str) -> WspImport:
+def import_flowjo9_sample(root: Element, element: Element, info: WspSample, source: str, *,
+                          tree: Element | None = None) -> WspImport:
     """One ``<Sample>`` of a parsed FlowJo 9 Mac workspace as a strategy with FlowJo's counts.
+
+    ``tree`` is another node whose populations to read (a group's
+    ``GroupNode``) with this sample's compensation and transforms.
 
     Raises
     ------
@@ -314,7 +318,7 @@ def import_flowjo9_sample(root: Element, element: Element, info: WspSample, sour
     matrix_name = _read_compensation(root, node, ctx)
     _read_transforms(root, node, matrix_name, ctx)
     populations: list[Population] = []
-    _walk(node, populations, ctx)
+    _walk(node if tree is None else tree, populations, ctx)
     used_t = {d.transform for p in populations for d in p.gate.dimensions if d.transform}
     used_m = {d.compensation for p in populations for d in p.gate.dimensions}
     try:

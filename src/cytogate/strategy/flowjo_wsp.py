@@ -475,13 +475,18 @@ def read_wsp(path: str | os.PathLike[str], *, sample: str | int | None = None) -
     return import_sample(root, element, info, source)
 
 
-def import_sample(root: Element, element: Element, info: WspSample, source: str) -> WspImport:
-    """One FlowJo 10 ``<Sample>`` of an already parsed workspace as a strategy."""
+def import_sample(root: Element, element: Element, info: WspSample, source: str, *,
+                  tree: Element | None = None) -> WspImport:
+    """One FlowJo 10 ``<Sample>`` of an already parsed workspace as a strategy.
+
+    ``tree`` is another node whose populations to read (a group's
+    ``GroupNode``) with this sample's compensation and transforms.
+    """
     ctx = _Ctx(source)
     _read_matrices(root, element, ctx)
     _read_transforms(element, ctx)
     populations: list[Population] = []
-    _walk(element.find("SampleNode"), populations, ctx)
+    _walk(element.find("SampleNode") if tree is None else tree, populations, ctx)
     used_t = {d.transform for p in populations for d in p.gate.dimensions if d.transform}
     used_m = {d.compensation for p in populations for d in p.gate.dimensions}
     try:

@@ -104,6 +104,23 @@ class Workspace:
         ids = set(self.groups[name])
         return tuple(s for s in self.samples if s.id in ids)
 
+    def strategy_for_group(self, name: str) -> WspImport:
+        """A group's own gates (FlowJo's group template), read with its first sample's compensation and transforms.
+
+        FlowJo's counts are left out: a group has none of its own.
+        """
+        members = self.group(name)
+        tree = _group_tree(self, name)
+        if tree is None:
+            raise StrategyError(f"group {name!r} has no gates of its own; choose a sample's tree with --sample",
+                                path=self.path)
+        if not members:
+            raise StrategyError(f"group {name!r} has no samples to take compensation and transforms from",
+                                path=self.path)
+        reader = import_flowjo9_sample if self.kind == FLOWJO9 else import_sample
+        imported = reader(self._root, self._elements[members[0].id], members[0], self.path, tree=tree)
+        return WspImport(imported.strategy, members[0], {}, imported.notes)
+
     def strategy_for(self, sample: WspSample | str) -> WspImport:
         """One sample's tree as a strategy, with FlowJo's counts (imported once, then remembered)."""
         info = sample if isinstance(sample, WspSample) else self.sample(sample)
@@ -112,6 +129,16 @@ class Workspace:
             reader = import_flowjo9_sample if self.kind == FLOWJO9 else import_sample
             self._imported[info.id] = reader(self._root, element, info, self.path)
         return self._imported[info.id]
+
+
+def _group_tree(workspace: Workspace, name: str) -> Element | None:
+    for node in workspace._root.iter("GroupNode"):
+        if node.get("name", "").strip() == name:
+            subs = node.find("Subpopulations")
+            if workspace.kind == FLOWJO9:
+                return node if node.find("Population") is not None else None
+            return node if subs is not None and len(subs) else None
+    return None
 
 
 def _groups(root: Element, known: set[str]) -> dict[str, tuple[str, ...]]:
