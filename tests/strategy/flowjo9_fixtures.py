@@ -103,8 +103,8 @@ def tree_one(sizes: dict[str, int]) -> str:
         population("FITC+PE+", n["A"] + n["E"], polyrect("&lt;FITC-A&gt;", "&lt;PE-A&gt;", [(500, 500), (2000, 2000)])),
         population("Tri", n["B"], polygon("&lt;FITC-A&gt;", "&lt;PE-A&gt;", TRIANGLE)),
         population("APC+", n["A"] + n["C"], range_gate("&lt;APC-A&gt;", 1000, 100000)),
-        population("FP not APC", n["E"], boolean("G0&amp;!G1", ["/Lymph/FITC+PE+", "/Lymph/APC+"])),
-        population("Tri or APC", n["A"] + n["B"] + n["C"], boolean("G0|G1", ["/Lymph/Tri", "/Lymph/APC+"])),
+        population("FP not APC", n["E"], boolean("G0 &amp; !G1", ["Lymph/FITC+PE+", "Lymph/APC+"])),
+        population("Tri or APC", n["A"] + n["B"] + n["C"], boolean("G0 | G1", ["Tri", "/Lymph/APC+"])),
     ])
     return population("Lymph", n["A"] + n["B"] + n["C"] + n["E"], polygon("FSC-A", "SSC-A", LYMPH), children)
 

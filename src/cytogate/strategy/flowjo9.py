@@ -245,7 +245,7 @@ def _boolean(gate_el: Element, parent: str, path: str, ctx: _Ctx) -> BooleanGate
     for text_el in gate_el.iter():
         if text_el.tag in ("String", "QuotedString") and text_el.text is not None:
             ref = text_el.text.strip().strip('"').strip()
-            refs.append(ref if ref.startswith("/") else join_path(parent, ref))
+            refs.append("/" + ref.strip("/"))  # FlowJo writes gate paths from the sample's root
     ops = set(re.findall(r"[&|]", spec))
     if len(ops) > 1 or "(" in spec:
         ctx.fail(f"boolean specification {spec!r} mixes operators; only one of & or | per gate is supported", path)
@@ -255,7 +255,7 @@ def _boolean(gate_el: Element, parent: str, path: str, ctx: _Ctx) -> BooleanGate
         match = _TOKEN.fullmatch(term)
         if match is None or int(match.group(2)) >= len(refs):
             ctx.fail(f"boolean specification {spec!r}: cannot read term {term.strip()!r}", path)
-        operands.append(("/" + refs[int(match.group(2))].strip("/"), match.group(1) == "!"))
+        operands.append((refs[int(match.group(2))], match.group(1) == "!"))
     negated = gate_el.get("negated", "").strip() not in ("", "0")
     try:
         if len(operands) == 1:
@@ -299,6 +299,20 @@ def _walk(top: Element, out: list[Population], ctx: _Ctx) -> None:
         stack.append((iter(child.findall("Population")), path))
 
 
+def _resolve_references(populations: list[Population]) -> list[Population]:
+    """Boolean operands written as a sibling's name rather than a path from the root: point them at the sibling."""
+    paths = {p.path for p in populations}
+    out = []
+    for pop in populations:
+        gate = pop.gate
+        if isinstance(gate, BooleanGate) and any(ref not in paths for ref, _ in gate.operands):
+            fixed = tuple((ref if ref in paths or join_path(pop.parent, ref.strip("/")) not in paths
+                           else join_path(pop.parent, ref.strip("/")), complement) for ref, complement in gate.operands)
+            pop = Population(pop.name, pop.parent, BooleanGate(gate.op, fixed))
+        out.append(pop)
+    return out
+
+
 def import_flowjo9_sample(root: Element, element: Element, info: WspSample, source: str, *,
                           tree: Element | None = None) -> WspImport:
     """One ``<Sample>`` of a parsed FlowJo 9 Mac workspace as a strategy with FlowJo's counts.
@@ -319,6 +333,7 @@ def import_flowjo9_sample(root: Element, element: Element, info: WspSample, sour
     _read_transforms(root, node, matrix_name, ctx)
     populations: list[Population] = []
     _walk(node if tree is None else tree, populations, ctx)
+    populations = _resolve_references(populations)
     used_t = {d.transform for p in populations for d in p.gate.dimensions if d.transform}
     used_m = {d.compensation for p in populations for d in p.gate.dimensions}
     try:
