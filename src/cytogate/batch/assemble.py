@@ -93,9 +93,18 @@ STATS_SCHEMA = 2
 
 def write_tables(out: Path, records: Sequence[SampleRecord], failures: Sequence[Mapping[str, str]], *,
                  metadata: Mapping[str, Mapping[str, Any]] | None, sheet: SampleSheet | None,
-                 absolute: AbsoluteOptions, qc: bool, stats_scale: str = "compensated") -> dict[str, Path]:
-    """Write counts.csv/.parquet, stats.parquet, failures.csv and (with QC) qc.csv atomically."""
+                 absolute: AbsoluteOptions, qc: bool, stats_scale: str = "compensated",
+                 flowjo_counts: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, Path]:
+    """Write counts.csv/.parquet, stats.parquet, failures.csv and (with QC) qc.csv atomically.
+
+    ``flowjo_counts`` (sample -> population -> count, from a FlowJo workspace)
+    adds the ``flowjo_count`` column.
+    """
     counts = counts_table(records, metadata, sheet, absolute)
+    if flowjo_counts is not None:
+        from .flowjo_counts import with_flowjo_counts
+
+        counts = with_flowjo_counts(counts, flowjo_counts)
     written = {
         "counts.csv": write_csv(out / "counts.csv", counts),
         "counts.parquet": write_parquet(out / "counts.parquet", counts),

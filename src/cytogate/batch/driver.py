@@ -36,7 +36,10 @@ from ..qc import QcSpec
 from .resume import ResultCache, SampleRecord, cache_key
 from .samplesheet import SampleSheet, SheetRow, safe_sample_name
 from .stats import SCALES
-from .worker import Backend, RunConfig, SampleOutcome, SampleTask
+from .worker import Backend, RunConfig, SampleOutcome, SampleTask, strategy_key
+from .flowjo_counts import FlowJoAgreement, flowjo_agreement
+from .workspace_tasks import WorkspacePlan, add_workspace_to_manifest, assign_workspace_samples
+from ..strategy.workspace import Workspace
 
 __all__ = ["MANIFEST_SCHEMA", "BatchOptions", "BatchResult", "plan_tasks", "run_batch"]
 
@@ -78,6 +81,9 @@ class BatchOptions:
     overrides : path-like or None
         A ``cytogate_overrides: 1`` file of per-sample gate corrections
         (:mod:`cytogate.strategy.overrides`); only the samples it names change.
+    sample, group : str or None
+        With a FlowJo workspace: apply this sample's (name or id) or this
+        group's tree to every file instead of each file's own sample.
     """
 
     workers: int | None = None
@@ -91,6 +97,8 @@ class BatchOptions:
     progress: bool | None = None
     rehash: bool = False
     overrides: str | os.PathLike[str] | None = None
+    sample: str | None = None
+    group: str | None = None
 
     def __post_init__(self) -> None:
         if self.stats_scale not in SCALES:
@@ -107,6 +115,8 @@ class BatchResult:
     summary: Summary
     failures: tuple[dict[str, str], ...]
     manifest: dict[str, Any]
+    flowjo: FlowJoAgreement | None = None  # workspace runs: agreement with FlowJo's stored counts
+    notes: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -144,10 +154,19 @@ def plan_tasks(inputs: Sequence[str | os.PathLike[str]], samples: str | os.PathL
 
 def _load_strategy(strategy: Any) -> Any:
     if isinstance(strategy, (str, os.PathLike)):
-        from .. import load_strategy
+        from ..strategy import open_document
 
-        return load_strategy(strategy)
+        return open_document(strategy)  # a strategy, or a FlowJo workspace (one strategy per sample)
     return strategy
+
+
+def _workspace_plan(strategy_obj: Any, tasks: list[SampleTask], options: BatchOptions) -> WorkspacePlan | None:
+    if isinstance(strategy_obj, Workspace):
+        return assign_workspace_samples(strategy_obj, tasks, sample=options.sample, group=options.group)
+    if options.sample is not None or options.group is not None:
+        raise BatchError("--sample and --group choose a tree from a FlowJo workspace; this strategy is "
+                         f"{getattr(strategy_obj, 'format', 'not a workspace')}")
+    return None
 
 
 def _size(path: str) -> int:
@@ -168,8 +187,12 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
 
     Parameters
     ----------
-    strategy : path-like or Strategy
-        A YAML or Gating-ML file, or a loaded strategy (with ``sha256``).
+    strategy : path-like, Strategy or Workspace
+        A YAML, Gating-ML or FlowJo workspace file (told apart by content), or
+        a loaded strategy (with ``sha256``) or workspace.  With a workspace each
+        file is gated with its own sample's tree (``options.sample`` /
+        ``options.group`` apply one tree to all) and ``counts.csv`` gains
+        FlowJo's ``flowjo_count``.
     inputs : sequence of path-like or str
         Files, folders, globs or fsspec URLs; may be empty when ``samples`` is given.
     out : path-like
@@ -198,8 +221,14 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
     started_at, clock = _now(), time.perf_counter()
     strategy_obj = _load_strategy(strategy)  # a bad strategy is reported first, whatever the inputs
     tasks, metadata, sheet = plan_tasks(inputs, samples)
+    workspace = _workspace_plan(strategy_obj, tasks, options)  # files matching no sample: an error now
+    if workspace is not None:
+        tasks = workspace.tasks
     reviewed, per_sample = None, {}
     if options.overrides is not None:  # checked against the strategy and samples before anything is written
+        if workspace is not None:
+            raise BatchError("--overrides corrects one strategy's gates; a FlowJo workspace run gates each file "
+                             "with its own sample's tree (correct those in FlowJo, or convert one sample first)")
         from ..strategy.overrides import load_overrides
 
         reviewed = load_overrides(options.overrides)
@@ -208,7 +237,7 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
         prehash = HashAhead((t.file for t in tasks), index=None if options.rehash else True)
     try:
         return _run(strategy, strategy_obj, tasks, metadata, sheet, out, options, backend, prehash, started_at,
-                    clock, (reviewed, per_sample))
+                    clock, (reviewed, per_sample), workspace)
     finally:
         prehash.stop()
 
@@ -228,12 +257,15 @@ def _known_hash(prehash: HashAhead, path: str) -> tuple[FileHash | None, bool]:
 
 def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: dict[str, dict[str, Any]],
          sheet: SampleSheet | None, out: str | os.PathLike[str], options: BatchOptions, backend: Backend,
-         prehash: HashAhead, started_at: str, clock: float, review: tuple[Any, dict[str, Any]]) -> BatchResult:
+         prehash: HashAhead, started_at: str, clock: float, review: tuple[Any, dict[str, Any]],
+         workspace: WorkspacePlan | None = None) -> BatchResult:
     qc = options.qc
     if qc is None and getattr(strategy_obj, "qc", None) is not None:
         qc = strategy_obj.qc if isinstance(strategy_obj.qc, QcSpec) else QcSpec.from_mapping(strategy_obj.qc)
-    config = RunConfig(strategy_obj, membership=options.membership, stats_scale=options.stats_scale,
-                       stats=options.stats, qc=qc, backend=backend, overrides=review[1])
+    # a workspace's tasks carry their own strategies; the workspace itself stays with the driver
+    config = RunConfig(None if workspace is not None else strategy_obj, membership=options.membership,
+                       stats_scale=options.stats_scale, stats=options.stats, qc=qc, backend=backend,
+                       overrides=review[1])
     out_dir = Path(out).expanduser().resolve()
     if out_dir.exists() and not out_dir.is_dir():
         raise BatchError("--out exists and is not a folder", path=out_dir)
@@ -265,7 +297,7 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
                     sha256 = None if known is None else known.sha256
                     if computed:
                         hashed.append((task.file, known))
-                if sha256 is not None and cache_key(strategy_obj.sha256, sha256,
+                if sha256 is not None and cache_key(strategy_key(task, config), sha256,
                                                     config.key_options(task.sample)) == record.key:
                     records[task.sample] = record
                     reused.add(task.sample)
@@ -302,14 +334,18 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
 
         ordered = [records[t.sample] for t in tasks if t.sample in records]
         failed = tuple(failures[t.sample] for t in tasks if t.sample in failures)
+        flowjo = None if workspace is None else flowjo_agreement(ordered, workspace.flowjo_counts)
         write_tables(out_dir, ordered, failed, metadata=metadata, sheet=sheet, absolute=options.absolute,
-                     qc=qc is not None, stats_scale=options.stats_scale)
+                     qc=qc is not None, stats_scale=options.stats_scale,
+                     flowjo_counts=None if workspace is None else workspace.flowjo_counts)
         write_gates_file(out_dir, ordered)
         manifest = _manifest(strategy, strategy_obj, tasks, records, failures, reused, options, qc, sheet,
                              runner, started_at, time.perf_counter() - clock, summary)
         manifest["overrides"] = None if review[0] is None else review[0].manifest_entry()
+        if workspace is not None and flowjo is not None:
+            add_workspace_to_manifest(manifest, workspace, flowjo)
         write_json(out_dir / "manifest.json", manifest)
-    return BatchResult(out_dir, summary, failed, manifest)
+    return BatchResult(out_dir, summary, failed, manifest, flowjo, tuple(workspace.notes) if workspace else ())
 
 
 def _commit(outcome: SampleOutcome, out_dir: Path, cache: ResultCache, records: dict[str, SampleRecord],

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from ..threads import process_context, set_threads, threads_disabled
 from .prehash import HashAhead
-from .worker import RunConfig, SampleOutcome, SampleTask, process_sample, with_known_hashes
+from .worker import RunConfig, SampleOutcome, SampleTask, process_sample, task_strategy, with_known_hashes
 
 __all__ = ["MEMORY_PER_BYTE", "available_cores", "available_memory", "default_workers", "run_local"]
 
@@ -87,7 +87,7 @@ def _warm(task: SampleTask, config: RunConfig) -> None:
         events = next(sample.blocks(_WARM_EVENTS))[1]
         tiny = Sample.from_arrays(events[:_WARM_EVENTS], sample.channels, markers=sample.markers,
                                   spillover=sample.spillover)
-        config.backend.gate(config.strategy, tiny).count_rows()
+        config.backend.gate(task_strategy(task, config), tiny).count_rows()
     except Exception:  # noqa: BLE001 - a bad first input fails in its worker, with its stage and reason
         pass
 

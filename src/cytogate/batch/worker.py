@@ -31,7 +31,8 @@ from .stats import STATS_COLUMNS, intensity_stats, raw_values, scaled_values
 if TYPE_CHECKING:  # workers return plain documents: pandas loads only for statistics or membership
     import pandas as pd
 
-__all__ = ["Backend", "SampleTask", "RunConfig", "SampleOutcome", "process_sample", "with_known_hashes"]
+__all__ = ["Backend", "SampleTask", "RunConfig", "SampleOutcome", "process_sample", "strategy_key", "task_strategy",
+           "with_known_hashes"]
 
 
 def _read(path: str) -> Any:
@@ -75,12 +76,17 @@ class SampleTask:
 
     ``known`` is the file's hash when the driver computed it ahead
     (:mod:`cytogate.batch.prehash`); it is used only while the file is unchanged.
+    ``strategy`` is this file's own strategy when it has one (a FlowJo
+    workspace's sample tree, ``workspace_sample`` its sample id); otherwise the
+    run's strategy applies.
     """
 
     index: int
     sample: str
     file: str
     known: FileHash | None = None
+    strategy: Any = None
+    workspace_sample: str | None = None
 
 
 def with_known_hashes(tasks: Iterable[SampleTask], hashes: Mapping[str, FileHash]) -> list[SampleTask]:
@@ -117,6 +123,17 @@ class RunConfig:
         if sample not in self._strategies:  # kept: the plan cache holds plans by strategy identity
             self._strategies[sample] = self.overrides[sample].apply(self.strategy)
         return self._strategies[sample]
+
+
+def task_strategy(task: SampleTask, config: RunConfig) -> Any:
+    """The strategy that gates this task: its own, else the run's."""
+    return config.strategy if task.strategy is None else task.strategy
+
+
+def strategy_key(task: SampleTask, config: RunConfig) -> str:
+    """The strategy part of a task's cache key: the strategy's SHA-256 and, for a workspace, the sample id."""
+    sha256 = str(getattr(task_strategy(task, config), "sha256", ""))
+    return sha256 if task.workspace_sample is None else f"{sha256}:workspace-sample:{task.workspace_sample}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,6 +195,7 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
         ``gate``, ``stats``) and a one-line ``reason``.
     """
     started = time.perf_counter()
+    strategy = task_strategy(task, config)
     seconds: dict[str, float] = {}
     stage = "read"
     try:
@@ -204,7 +222,8 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
             seconds["qc"] = time.perf_counter() - clock
 
             stage, clock = "gate", time.perf_counter()
-            strategy = config.strategy_for(task.sample)
+            if task.strategy is None:  # the run's strategy, with this sample's overrides if any
+                strategy = config.strategy_for(task.sample)
             result = config.backend.gate(strategy, sample, digest=digest)
             if digest is not None:  # hashed while the events streamed through the gates
                 sha256 = digest.hexdigest()
@@ -246,7 +265,7 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
         hashed = FileHash(sha256, before, since)
     document = record_document(
         sample=task.sample, file=task.file,
-        key=cache_key(getattr(config.strategy, "sha256", ""), sha256, config.key_options(task.sample)),
+        key=cache_key(strategy_key(task, config), sha256, config.key_options(task.sample)),
         sha256=sha256, n_events=n_events, n_events_kept=n_events if keep is None else int(keep.sum()),
         counts=counts, stats=stats, qc=qc_report, seconds={k: round(v, 6) for k, v in seconds.items()},
         gates=gates,

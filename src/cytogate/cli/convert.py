@@ -1,8 +1,9 @@
 """``cytogate convert SRC DST``: YAML <-> Gating-ML 2.0, and FlowJo .wsp -> YAML / Gating-ML.
 
-Formats are chosen by extension: ``.yaml``/``.yml`` (cytogate YAML), ``.xml``
-(Gating-ML 2.0) and, as a source only, ``.wsp`` (FlowJo 10 workspace; one
-sample's tree, ``--sample`` to choose).  Static gates convert losslessly;
+The source's format is told from its content: cytogate YAML, Gating-ML 2.0, or
+a FlowJo 10 / FlowJo 9 Mac workspace (one sample's tree, ``--sample`` to choose;
+default the first).  The destination's from its extension: ``.yaml``/``.yml``
+or ``.xml`` (Gating-ML 2.0).  Static gates convert losslessly;
 data-driven gates have no Gating-ML form and are refused with a clear message.
 """
 
@@ -49,26 +50,27 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, sample:
     sample : str, optional
         FlowJo sample name or id (default: the workspace's first sample).
     """
-    from ..strategy import load_strategy
-    from ..strategy.flowjo_wsp import read_wsp
+    from ..strategy import open_document
     from ..strategy.gatingml_write import write_gatingml
+    from ..strategy.workspace import Workspace
     from ..strategy.yaml_write import strategy_to_yaml
 
     src, dst = Path(src), Path(dst)
-    src_kind, dst_kind = _kind(src, source=True), _kind(dst, source=False)
+    dst_kind = _kind(dst, source=False)
     if not src.is_file():
         raise StrategyError(f"strategy file not found: {src}")
-    if sample is not None and src_kind != "wsp":
-        raise StrategyError("--sample applies to FlowJo .wsp sources only")
+    document = open_document(src)
     header = f"converted by cytogate from {src.name}"
-    if src_kind == "wsp":
-        imported = read_wsp(src, sample=sample)
+    if isinstance(document, Workspace):
+        imported = document.strategy_for(document.samples[0] if sample is None else sample)
         strategy = imported.strategy
         header += f" (FlowJo sample {imported.sample.name})"
         for note in imported.notes:
             header += f"\nnote: {note}"
+    elif sample is not None:
+        raise StrategyError("--sample applies to FlowJo workspace sources only", path=str(src))
     else:
-        strategy = load_strategy(src)
+        strategy = document
     if dst_kind == "yaml":
         text = strategy_to_yaml(strategy, header=header)
     else:
@@ -81,15 +83,15 @@ def register(subparsers: Any, formatter_class: type[argparse.HelpFormatter]) -> 
     """Add the ``convert`` sub-command."""
     parser = subparsers.add_parser(
         "convert",
-        help="convert strategies: YAML <-> Gating-ML 2.0, FlowJo .wsp -> YAML",
+        help="convert strategies: YAML <-> Gating-ML 2.0, FlowJo workspace -> YAML",
         description=__doc__.split("\n\n", 1)[1],
         epilog="examples:\n  cytogate convert panel.yaml panel.xml\n  cytogate convert gates.xml gates.yaml\n"
                "  cytogate convert study.wsp study.yaml --sample 'donor 7.fcs'",
         formatter_class=formatter_class,
     )
-    parser.add_argument("src", metavar="SRC", help="source strategy (.yaml, .yml, .xml, .wsp)")
+    parser.add_argument("src", metavar="SRC", help="source: YAML, Gating-ML or FlowJo workspace (told by content)")
     parser.add_argument("dst", metavar="DST", help="destination (.yaml, .yml, .xml)")
-    parser.add_argument("--sample", metavar="NAME", help="FlowJo sample name or id (default: the first)")
+    parser.add_argument("--sample", metavar="NAME|ID", help="FlowJo sample id or name (default: the first)")
     parser.set_defaults(handler=_run)
 
 

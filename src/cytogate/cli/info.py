@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from ..errors import EXIT_BAD_INPUT, EXIT_OK, CytogateError
+from .workspace_listing import describe_workspace, is_workspace_file, workspace_lines
 
 __all__ = ["register", "describe"]
 
@@ -28,14 +29,15 @@ def register(subparsers: Any, formatter_class: type[argparse.HelpFormatter]) -> 
     """Add the ``info`` sub-command."""
     parser = subparsers.add_parser(
         "info",
-        help="describe FCS files: version, events, channels, markers, spillover, keywords",
+        help="describe FCS files (version, events, channels, markers, spillover, keywords) or FlowJo workspaces",
         description=(
             "Describe FCS files from their HEADER and TEXT segments (the event data are not read).\n"
             "Exit code 2 when any file cannot be read; the others are still described."
         ),
         formatter_class=formatter_class,
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="FCS (or LMD) files")
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="FCS (or LMD) files, or FlowJo workspaces (their samples and groups)")
     parser.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
     parser.add_argument("--dataset", type=int, default=0, help="data set of multi-data-set files (from 0)")
     parser.add_argument("--keywords", action="store_true", help="list every TEXT keyword, not a selection")
@@ -130,6 +132,12 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         try:
+            if is_workspace_file(path):  # a FlowJo workspace: its samples and groups
+                report = describe_workspace(path, check_trees=False)
+                described.append(report)
+                if not args.json:
+                    print("\n".join(workspace_lines(report)))
+                continue
             described.append(describe(path, dataset=args.dataset))
         except CytogateError as exc:
             failed += 1

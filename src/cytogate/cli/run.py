@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
         "run",
         help="gate FCS files with a strategy and write cell counts",
         description="Gate FCS files, folders, globs or fsspec URLs (or the files of a sample sheet) with a "
-                    "Gating-ML 2.0 or cytogate YAML strategy (detected from content).  Writes "
+                    "cytogate YAML or Gating-ML 2.0 strategy, or a FlowJo 10 / FlowJo 9 Mac workspace "
+                    "(detected from content; each file is gated with its own workspace sample's gates, "
+                    "matched by $FIL, file name, then URI, and counts.csv gains FlowJo's flowjo_count).  Writes "
                     "DIR/counts.csv, counts.parquet, stats.parquet, failures.csv and manifest.json; with "
                     "--membership also DIR/membership/<sample>.parquet (one boolean column per population). "
                     "Runs in parallel on this machine's cores, or on a Dask cluster with --scheduler.  A run "
@@ -37,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
                "See docs/batch.md for cluster runs.",
         formatter_class=formatter_class,
     )
-    parser.add_argument("strategy", help="Gating-ML 2.0 XML or cytogate YAML file")
+    parser.add_argument("strategy", help="cytogate YAML, Gating-ML 2.0 or FlowJo workspace (.wsp / FlowJo 9 XML)")
     parser.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="FCS files, folders, glob patterns or fsspec URLs (optional with --samples)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
@@ -69,6 +71,11 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
                         help="population the sheet's wbc_per_ul refers to (default: 'Leukocytes'/'CD45+')")
     parser.add_argument("--lymphocyte-reference", metavar="PATH",
                         help="population the sheet's lymphocytes_per_ul refers to (default: 'Lymphocytes')")
+    tree = parser.add_mutually_exclusive_group()
+    tree.add_argument("--sample", metavar="NAME|ID",
+                      help="FlowJo workspace: gate every file with this sample's tree instead of its own")
+    tree.add_argument("--group", metavar="NAME",
+                      help="FlowJo workspace: gate every file with the tree of this group's first sample")
     bar = parser.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="always show a progress bar")
@@ -128,6 +135,7 @@ def _handle(args: argparse.Namespace) -> int:
             qc=None if args.qc is None else QcSpec(mode=args.qc),
             absolute=AbsoluteOptions(args.bead_population, args.wbc_reference, args.lymphocyte_reference),
             progress=False if args.quiet else args.progress, rehash=args.rehash, overrides=args.overrides,
+            sample=args.sample, group=args.group,
         )
         result = run_batch(args.strategy, args.inputs, args.out, samples=args.samples, options=options,
                            prehash=prehash)
@@ -135,7 +143,11 @@ def _handle(args: argparse.Namespace) -> int:
         if prehash is not None:
             prehash.stop()
     if not args.quiet:
+        for note in result.notes:
+            print(f"cytogate run: note: {note}", file=sys.stderr)
         print(f"cytogate run: {result.summary.line()}; results in {result.out}", file=sys.stderr)
+        if result.flowjo is not None:
+            print(f"cytogate run: {result.flowjo.line()}", file=sys.stderr)
     if result.failures:
         print(f"cytogate run: {len(result.failures)} input(s) failed, listed in {result.out / 'failures.csv'}",
               file=sys.stderr)

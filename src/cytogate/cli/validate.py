@@ -1,9 +1,12 @@
 """``cytogate validate STRATEGY [--fcs FILE ...]``: check a strategy, optionally against files.
 
-Loads the strategy (YAML or Gating-ML; every error names file, line, column and
-population) and prints its tree.  With ``--fcs`` it also resolves every gate
-dimension in each file ($PnN, $PnS, then the strategy's marker aliases) and
-checks that the requested compensation is possible, without gating.
+Loads the strategy (YAML, Gating-ML or a FlowJo workspace, told apart by
+content; every error names file, line, column and population) and prints its
+tree.  With ``--fcs`` it also resolves every gate dimension in each file
+($PnN, $PnS, then the strategy's marker aliases) and checks that the requested
+compensation is possible, without gating.  A workspace is checked sample by
+sample (``--list`` lists its samples and groups; ``--sample`` shows one tree;
+with ``--fcs`` each file is checked against its own sample's tree).
 """
 
 from __future__ import annotations
@@ -15,20 +18,50 @@ from typing import Any
 __all__ = ["register", "validate"]
 
 
-def validate(strategy_path: str, fcs: list[str] | None = None) -> dict[str, Any]:
+def validate(strategy_path: str, fcs: list[str] | None = None, *, sample: str | None = None) -> dict[str, Any]:
     """Check a strategy (and its fit to FCS files); returns a JSON-ready report.
+
+    A FlowJo workspace is checked for the chosen ``sample``, or else sample by
+    sample (``report["samples"]``), each file against its own sample's tree.
 
     Raises
     ------
-    StrategyError, MarkerError, CompensationError, FcsError
+    StrategyError, MarkerError, CompensationError, FcsError, BatchError
         The first problem found.
     """
+    from ..strategy import open_document
+    from ..strategy.workspace import Workspace
+
+    document = open_document(strategy_path)
+    if not isinstance(document, Workspace):
+        if sample is not None:
+            from ..errors import StrategyError
+
+            raise StrategyError("--sample chooses a sample of a FlowJo workspace", path=strategy_path)
+        return _validate_strategy(strategy_path, document, fcs)
+    if sample is not None:
+        return _validate_strategy(strategy_path, document.strategy_for(sample).strategy, fcs)
+    from ..batch.workspace_tasks import match_sample
+    from .workspace_listing import describe_workspace
+
+    report = describe_workspace(strategy_path)
+    report.update(strategy=strategy_path, files=[])
+    for path in fcs or []:
+        info, rule = match_sample(document, path)
+        if info is None:
+            from ..errors import BatchError
+
+            raise BatchError("matches no sample of the workspace (by $FIL, file name or URI)", path=path)
+        checked = _validate_strategy(strategy_path, document.strategy_for(info).strategy, [path])["files"][0]
+        report["files"].append({**checked, "workspace_sample": {"id": info.id, "name": info.name, "by": rule}})
+    return report
+
+
+def _validate_strategy(strategy_path: str, strategy: Any, fcs: list[str] | None) -> dict[str, Any]:
     from ..fcs import read_fcs
     from ..gates.dimensions import resolve_dimension
     from ..plan import compile_plan
-    from ..strategy import load_strategy
 
-    strategy = load_strategy(strategy_path)
     report: dict[str, Any] = {
         "strategy": strategy_path,
         "format": strategy.format,
@@ -63,16 +96,30 @@ def register(subparsers: Any, formatter_class: type[argparse.HelpFormatter]) -> 
         epilog="exit codes: 0 valid; 2 invalid (the message says file:line:column and population)",
         formatter_class=formatter_class,
     )
-    parser.add_argument("strategy", metavar="STRATEGY", help="cytogate YAML or Gating-ML 2.0 file")
+    parser.add_argument("strategy", metavar="STRATEGY", help="cytogate YAML, Gating-ML 2.0 or FlowJo workspace")
     parser.add_argument("--fcs", nargs="+", metavar="FILE", help="FCS files whose channels must fit")
+    parser.add_argument("--sample", metavar="NAME|ID", help="FlowJo workspace: check and show this sample's tree")
+    parser.add_argument("--list", action="store_true", help="FlowJo workspace: list its samples and groups")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    report = validate(args.strategy, args.fcs)
+    report = validate(args.strategy, args.fcs, sample=args.sample)
     if args.json:
         print(json.dumps(report, indent=2))
+        return 0
+    if "samples" in report:  # a whole workspace
+        from .workspace_listing import workspace_lines
+
+        lines = workspace_lines(report)
+        if args.list:
+            print("\n".join(lines))
+        else:
+            print(f"{lines[0]}: every sample's tree is valid")
+        for f in report["files"]:
+            ws = f["workspace_sample"]
+            print(f"{f['file']}: sample {ws['name']} (by {ws['by']}); every dimension resolves")
         return 0
     pops = report["populations"]
     fitted = sum(p["data_driven"] for p in pops)

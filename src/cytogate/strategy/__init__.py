@@ -1,8 +1,9 @@
 """Gating strategies: the population tree and its file formats.
 
 :func:`load_strategy` reads a path or text and detects the format from the
-content: XML (Gating-ML 2.0) or YAML (cytogate's own format, handled by
-``cytogate.strategy.yaml_format`` once it exists).
+content: XML (Gating-ML 2.0, or a FlowJo workspace holding one sample) or YAML
+(cytogate's own format).  :func:`open_document` also returns whole FlowJo
+workspaces (one strategy per sample).
 """
 
 from __future__ import annotations
@@ -10,16 +11,24 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
+from typing import Any
 
 from ..errors import StrategyError
+from .documents import document_kind, open_document, strategy_of
 from .gatingml_read import read_gatingml
 from .tree import ROOT, Population, SpectrumMatrix, Strategy, TransformSpec, join_path
 
-__all__ = ["load_strategy", "Strategy", "Population", "TransformSpec", "SpectrumMatrix", "ROOT", "join_path"]
+__all__ = ["load_strategy", "open_document", "Strategy", "Population", "TransformSpec", "SpectrumMatrix", "ROOT", "join_path"]
 
 
 def _looks_like_xml(text: str) -> bool:
     return text.lstrip("\ufeff \t\r\n").startswith("<")
+
+
+def _text_workspace(text: str) -> Any:
+    from .workspace import open_workspace
+
+    return open_workspace("<text>", raw=text.encode("utf-8"))
 
 
 def load_strategy(path_or_text: str | os.PathLike[str]) -> Strategy:
@@ -58,6 +67,8 @@ def load_strategy(path_or_text: str | os.PathLike[str]) -> Strategy:
     else:
         raise StrategyError(f"load_strategy expects a path or text, got {type(path_or_text).__name__}")
     if _looks_like_xml(text):
+        if document_kind(text.encode("utf-8")) == "workspace":  # a workspace of one sample is one strategy
+            return strategy_of(open_document(source) if source else _text_workspace(text))[0]
         return read_gatingml(text, source=source)
     try:
         yaml_format = importlib.import_module("cytogate.strategy.yaml_format")

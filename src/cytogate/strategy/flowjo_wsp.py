@@ -40,7 +40,8 @@ from ..gates.dimensions import UNCOMPENSATED, Dimension
 from ..gates.specs import BooleanGate, EllipsoidGate, GateSpec, PolygonGate, RectangleGate
 from .tree import ROOT, Population, SpectrumMatrix, Strategy, TransformSpec, join_path
 
-__all__ = ["WspSample", "WspImport", "list_wsp_samples", "read_wsp"]
+__all__ = ["WspSample", "WspImport", "import_sample", "list_wsp_samples", "parse_workspace_xml", "read_wsp",
+           "sample_elements"]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class WspSample:
     name: str
     uri: str
     count: int
+    fil: str = ""  # the $FIL keyword FlowJo recorded for the file, when it did
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,6 +122,12 @@ def _parse(source: str | os.PathLike[str]) -> tuple[Element, str]:
         raw = path.read_bytes()
     except OSError as exc:
         raise StrategyError(f"cannot read FlowJo workspace: {exc.strerror}", path=str(path)) from None
+    return parse_workspace_xml(raw, str(path)), str(path)
+
+
+def parse_workspace_xml(raw: bytes, source: str) -> Element:
+    """The root ``<Workspace>`` element of a workspace's bytes (safe parsing, one-line errors)."""
+    path = source
     try:
         root = SafeET.fromstring(raw)
     except DefusedXmlException as exc:
@@ -128,21 +136,34 @@ def _parse(source: str | os.PathLike[str]) -> tuple[Element, str]:
         raise StrategyError(f"not well-formed XML: {exc}", path=str(path)) from None
     if _local(root) != "Workspace":
         raise StrategyError(f"not a FlowJo workspace (root element <{_local(root)}>)", path=str(path))
-    return root, str(path)
+    return root
 
 
-def _samples(root: Element, source: str) -> list[tuple[WspSample, Element]]:
+def _keyword(sample: Element, name: str) -> str:
+    for keyword in sample.iter("Keyword"):
+        if keyword.get("name", "").strip() == name:
+            return keyword.get("value", "").strip()
+    return ""
+
+
+def sample_elements(root: Element, source: str) -> list[tuple[WspSample, Element]]:
+    """Every ``<Sample>`` of a workspace (FlowJo 9 and 10 share this layout) with what identifies it."""
     out = []
     for sample in root.iter("Sample"):
         node = sample.find("SampleNode")
         data = sample.find("DataSet")
         if node is None:
             continue
-        sid = (data.get("sampleID") if data is not None else None) or node.get("sampleID") or ""
+        sid = ((data.get("sampleID") if data is not None else None) or node.get("sampleID")
+               or sample.get("sampleID") or "")
         name = node.get("name", "")
         out.append((WspSample(sid, name, "" if data is None else data.get("uri", ""),
-                              _count(node, f"event count of sample {name!r}", source)), sample))
+                              _count(node, f"event count of sample {name!r}", source), _keyword(sample, "$FIL")),
+                    sample))
     return out
+
+
+_samples = sample_elements
 
 
 def list_wsp_samples(path: str | os.PathLike[str]) -> list[WspSample]:
@@ -451,11 +472,21 @@ def read_wsp(path: str | os.PathLike[str], *, sample: str | int | None = None) -
             raise StrategyError(f"no sample {sample!r} in the workspace; samples: {names}", path=source)
         chosen = matches[0]
     info, element = chosen
+    return import_sample(root, element, info, source)
+
+
+def import_sample(root: Element, element: Element, info: WspSample, source: str, *,
+                  tree: Element | None = None) -> WspImport:
+    """One FlowJo 10 ``<Sample>`` of an already parsed workspace as a strategy.
+
+    ``tree`` is another node whose populations to read (a group's
+    ``GroupNode``) with this sample's compensation and transforms.
+    """
     ctx = _Ctx(source)
     _read_matrices(root, element, ctx)
     _read_transforms(element, ctx)
     populations: list[Population] = []
-    _walk(element.find("SampleNode"), populations, ctx)
+    _walk(element.find("SampleNode") if tree is None else tree, populations, ctx)
     used_t = {d.transform for p in populations for d in p.gate.dimensions if d.transform}
     used_m = {d.compensation for p in populations for d in p.gate.dimensions}
     try:
