@@ -145,18 +145,34 @@ def _table_params(table: Element | None, ctx: _Ctx) -> dict[str, float]:
     return params
 
 
+def _table_for(tables: list[Element], channel: str, matrix_name: str, index: str) -> Element | None:
+    """The calibration table of a channel: ``"<matrix name> <channel>"``, else any table of that channel,
+    else the generic table the parameter's ``calibrationIndex`` points at."""
+    named: list[tuple[str, str, Element]] = []
+    for table in tables:
+        name = table.get("name", "")
+        if "<" in name and name.rstrip().endswith(">"):
+            group, _, inner = name.partition("<")
+            named.append((group.strip(), inner.rstrip()[:-1].strip(), table))
+    of_channel = [(g, t) for g, c, t in named if c == channel]
+    for group, table in of_channel:
+        if group == matrix_name or (matrix_name and matrix_name in group):
+            return table
+    if of_channel:
+        return of_channel[0][1]
+    if index.isdigit() and 0 < int(index) <= len(tables):
+        return tables[int(index) - 1]
+    return None
+
+
 def _read_transforms(root: Element, node: Element, matrix_name: str, ctx: _Ctx) -> None:
-    tables = {t.get("name", "").strip(): t for t in root.findall("CalibrationTables/Table")}
-    ordered = list(root.findall("CalibrationTables/Table"))
+    tables = list(root.findall("CalibrationTables/Table"))
     seen: dict[tuple[tuple[str, float], ...], str] = {}
     for parameter in node.findall("Parameter"):
         channel = parameter.get("name", "")
         if not channel or parameter.get("log", "0").strip() != "1":
-            continue
-        table = tables.get(f"{matrix_name} {ctx.prefix}{channel}{ctx.suffix}") or tables.get(f"{matrix_name} <{channel}>")
-        index = parameter.get("calibrationIndex", "0").strip()
-        if table is None and index.isdigit() and 0 < int(index) <= len(ordered):
-            table = ordered[int(index) - 1]
+            continue  # linear display: gates stay in data units
+        table = _table_for(tables, channel, matrix_name, parameter.get("calibrationIndex", "0").strip())
         params = tuple(sorted(_table_params(table, ctx).items()))
         if params not in seen:
             tid = f"flowjo9_biex_{len(seen) + 1}"
