@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pandas loads only when a table is asked for: batch workers 
 
 from .gates.specs import gate_from_dict
 from .plan import Execution, SampleLike, compile_plan, fit_static, population_errors
+from .strategy.panel_gaps import Skipped, fit_to_panel
 from .strategy.tree import Strategy
 
 __all__ = ["gate", "GatingResult", "COUNT_COLUMNS", "BLOCK_EVENTS"]
@@ -60,6 +61,9 @@ class GatingResult:
     fitted : dict of str to dict
         Data-driven gates as fitted to this file, by population path (plain dicts
         from the fitted static gate's ``to_dict``).
+    skipped : tuple of Skipped
+        Optional dimensions and populations not applied because this file lacks
+        their channels (:mod:`cytogate.strategy.panel_gaps`).
     """
 
     sample: str
@@ -68,6 +72,7 @@ class GatingResult:
     strategy: Strategy
     masks: dict[str, np.ndarray]
     fitted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: tuple[Skipped, ...] = ()
 
     def count(self, path: str) -> int:
         return self.n_events if path == "/" else int(np.count_nonzero(self.masks[path]))
@@ -235,6 +240,7 @@ def gate(strategy: Strategy, sample: SampleLike, *, aliases: Mapping[str, str] |
     CompensationError
         A compensation the strategy asks for cannot be done on this sample.
     """
+    whole, (strategy, skipped) = strategy, fit_to_panel(strategy, sample, aliases)
     if _streamable(strategy, sample):
         masks, fitted = _gate_blocks(compile_plan(strategy, sample, aliases), sample, digest), {}
     elif hasattr(sample, "blocks") and int(sample.n_events) > 0:  # data-driven gates: fitted first
@@ -250,7 +256,8 @@ def gate(strategy: Strategy, sample: SampleLike, *, aliases: Mapping[str, str] |
         sample=_sample_name(sample),
         file="" if path is None else str(path),
         n_events=int(sample.n_events),
-        strategy=strategy,
+        strategy=whole,
         masks=masks,
         fitted=fitted,
+        skipped=skipped,
     )

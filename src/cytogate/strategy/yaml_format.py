@@ -297,6 +297,8 @@ class _Entry:
     parent_ctx: Ctx
     refs: tuple[tuple[str, Ctx], ...] = ()
     path: str = ""
+    optional: bool = False
+    optional_dimensions: tuple[str, ...] = ()
 
 
 def _defaults(doc: LocMap, b: Builder, ctx: Ctx) -> None:
@@ -505,7 +507,7 @@ def _link(entries: dict[str, _Entry]) -> list[Population]:
             gate = gate({r: path_of(r) for r, _ in entry.refs})
         parent = ROOT if entry.parent in (None, ROOT) else path_of(entry.parent)
         try:
-            out.append(Population(entry.name, parent, gate))
+            out.append(Population(entry.name, parent, gate, entry.optional, entry.optional_dimensions))
         except CytogateError as exc:
             entry.ctx.inside(entry.path).fail(exc.message)
     return out
