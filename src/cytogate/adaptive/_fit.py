@@ -42,6 +42,9 @@ class AdaptiveFit:
         Finite events the fit saw.
     diagnostics : mapping of str to Any
         Extra facts for review (peak positions, bandwidth, component weights, ...).
+    parameter : str
+        Which parameter of the gate the fit set (``CD3.min``, ``divider.CD4``; empty
+        where the fit sets the whole gate: singlet band, mixture component).
     confidence : float or None
         How clearly the data supported the fit, 0-1 (a valley's relative depth,
         how far a tail has fallen); 0 for a fallback, None where not measured.
@@ -54,6 +57,7 @@ class AdaptiveFit:
     n_events: int = 0
     diagnostics: Mapping[str, Any] = field(default_factory=dict)
     confidence: float | None = None
+    parameter: str = ""
 
     @property
     def status(self) -> str:
@@ -64,6 +68,7 @@ class AdaptiveFit:
         """Plain-dict form for manifests and JSON."""
         return {
             "method": self.method,
+            "parameter": self.parameter,
             "params": _plain(self.params),
             "used_fallback": self.used_fallback,
             "status": self.status,

@@ -173,6 +173,14 @@ class ThresholdRule:
 Bound = float | ThresholdRule | None
 
 
+def _labelled(fit: AdaptiveFit, parameter: str, rule: ThresholdRule) -> AdaptiveFit:
+    """The fit named after the gate parameter it set, with the rule and its numeric fallback (the template)."""
+    fallback = dict(rule.options).get("fallback")
+    return replace(fit, parameter=parameter, diagnostics={
+        **fit.diagnostics, "rule": rule.describe(),
+        "template": fallback if isinstance(fallback, float) else None})
+
+
 def _bound_to_dict(value: Bound) -> Any:
     return value.to_dict() if isinstance(value, ThresholdRule) else value
 
@@ -268,7 +276,7 @@ class AdaptiveRectangleGate(_Adaptive):
             if not isinstance(bound, ThresholdRule):
                 return bound
             fit = bound.fit(values[row], what=f"{side} of {self.dimensions[row].label}")
-            fits.append(fit)
+            fits.append(_labelled(fit, f"{self.dimensions[row].label}.{side}", bound))
             return float(fit.params["threshold"])
 
         mins = [resolve(b, i, "min") for i, b in enumerate(self.mins)]
@@ -366,7 +374,7 @@ class AdaptiveQuadrantGate(_Adaptive):
             if d.id not in rows:  # a divider this quadrant ignores: any cut will do
                 raise GateError(f"quadrant of {self.group!r} does not use data-driven divider {d.id!r}")
             fit = d.rule.fit(values[rows[d.id]], what=f"divider {d.id} of {self.group}")
-            fits.append(fit)
+            fits.append(_labelled(fit, f"divider.{d.id}", d.rule))
             static.append(Divider(d.id, d.dimension, (float(fit.params["threshold"]),)))
         by_id = {d.id: d for d in static}
         positions = []

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .absolute import AbsoluteOptions, absolute_counts
+from .fits import fits_table
 from .outputs import write_csv, write_parquet
 from .resume import SampleRecord
 from .samplesheet import SampleSheet
@@ -96,6 +97,7 @@ def write_tables(out: Path, records: Sequence[SampleRecord], failures: Sequence[
         "counts.csv": write_csv(out / "counts.csv", counts),
         "counts.parquet": write_parquet(out / "counts.parquet", counts),
         "stats.parquet": write_parquet(out / "stats.parquet", stats_table(records)),
+        "fits.parquet": write_parquet(out / "fits.parquet", fits_table([row for r in records for row in r.fits])),
         "failures.csv": write_csv(out / "failures.csv", pd.DataFrame(list(failures), columns=list(FAILURE_COLUMNS))),
     }
     if qc:

@@ -23,6 +23,7 @@ from typing import Any
 from .._version import __version__
 from ..errors import BatchError
 from .absolute import AbsoluteOptions
+from .fits import fits_summary
 from .inputs import expand_inputs, is_url, sha256_of
 from .local import default_workers, run_local
 from .lock import OutputLock
@@ -67,6 +68,8 @@ class BatchOptions:
     rehash : bool
         Hash every input afresh instead of using hashes remembered from earlier
         runs (:mod:`cytogate.batch.hash_index`); nothing is remembered either.
+    strict_fits : bool
+        A sample on which a data-driven gate fell back is a failed sample.
     """
 
     workers: int | None = None
@@ -79,6 +82,7 @@ class BatchOptions:
     absolute: AbsoluteOptions = field(default_factory=AbsoluteOptions)
     progress: bool | None = None
     rehash: bool = False
+    strict_fits: bool = False
 
     def __post_init__(self) -> None:
         if self.stats_scale not in SCALES:
@@ -215,7 +219,7 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
     if qc is None and getattr(strategy_obj, "qc", None) is not None:
         qc = strategy_obj.qc if isinstance(strategy_obj.qc, QcSpec) else QcSpec.from_mapping(strategy_obj.qc)
     config = RunConfig(strategy_obj, membership=options.membership, stats_scale=options.stats_scale,
-                       stats=options.stats, qc=qc, backend=backend)
+                       stats=options.stats, qc=qc, backend=backend, strict_fits=options.strict_fits)
     out_dir = Path(out).expanduser().resolve()
     if out_dir.exists() and not out_dir.is_dir():
         raise BatchError("--out exists and is not a folder", path=out_dir)
@@ -337,11 +341,12 @@ def _manifest(strategy_arg: Any, strategy: Any, tasks: Sequence[SampleTask], rec
                      "text": getattr(strategy, "source_text", None)},
         "sample_sheet": None if sheet is None else {"path": sheet.path, "sha256": sha256_of(sheet.path)},
         "options": {"membership": options.membership, "stats": options.stats, "stats_scale": options.stats_scale,
-                    "force": options.force, "workers": options.workers, "scheduler": options.scheduler,
+                    "force": options.force, "strict_fits": options.strict_fits, "workers": options.workers, "scheduler": options.scheduler,
                     "qc": None if qc is None else qc.to_dict(),
                     "absolute": {"bead_population": options.absolute.bead_population,
                                  "wbc_reference": options.absolute.wbc_reference,
                                  "lymphocyte_reference": options.absolute.lymphocyte_reference}},
+        "fits": fits_summary({t.sample: records[t.sample].fits for t in tasks if t.sample in records}),
         "totals": {"files": summary.files, "ok": summary.done, "reused": summary.cached, "failed": summary.failed,
                    "events": summary.events},
         "inputs": entries,

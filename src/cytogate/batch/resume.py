@@ -34,7 +34,7 @@ __all__ = ["CACHE_SCHEMA", "SampleRecord", "ResultCache", "cache_key", "frame_do
 #: Version of the per-sample result files and of what they hold; results cached under another
 #: version are recomputed.  2: geometric means exact at extreme magnitudes, sums of squares in
 #: four chains.
-CACHE_SCHEMA = 2
+CACHE_SCHEMA = 3  # 3: per-sample fit records (fits.parquet), gate_source in counts
 
 
 def cache_key(strategy_sha256: str, input_sha256: str, options: dict[str, Any]) -> str:
@@ -119,12 +119,13 @@ class SampleRecord:
     stats: pd.DataFrame
     qc: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    fits: list[dict[str, Any]] = field(default_factory=list)  # fits.parquet rows (cytogate.batch.fits)
 
     def to_json(self) -> dict[str, Any]:
         return record_document(sample=self.sample, file=self.file, key=self.key, sha256=self.sha256,
                                n_events=self.n_events, n_events_kept=self.n_events_kept,
                                counts=frame_document(self.counts), stats=frame_document(self.stats),
-                               qc=self.qc, seconds=self.seconds)
+                               qc=self.qc, seconds=self.seconds, fits=self.fits)
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> SampleRecord:
@@ -132,13 +133,13 @@ class SampleRecord:
             sample=doc["sample"], file=doc["file"], key=doc["key"], sha256=doc["sha256"],
             n_events=int(doc["n_events"]), n_events_kept=int(doc["n_events_kept"]),
             counts=_table_from_json(doc["counts"]), stats=_table_from_json(doc["stats"]),
-            qc=doc.get("qc"), seconds=dict(doc.get("seconds") or {}),
+            qc=doc.get("qc"), seconds=dict(doc.get("seconds") or {}), fits=list(doc.get("fits") or []),
         )
 
 
 def record_document(*, sample: str, file: str, key: str, sha256: str, n_events: int, n_events_kept: int,
                     counts: dict[str, Any], stats: dict[str, Any], qc: dict[str, Any] | None,
-                    seconds: dict[str, float]) -> dict[str, Any]:
+                    seconds: dict[str, float], fits: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """:meth:`SampleRecord.to_json` from tables already in JSON form (:func:`table_document`)."""
     return {
         "cache_schema": CACHE_SCHEMA,
@@ -152,6 +153,7 @@ def record_document(*, sample: str, file: str, key: str, sha256: str, n_events: 
         "seconds": seconds,
         "counts": counts,
         "stats": stats,
+        "fits": list(fits or []),
     }
 
 

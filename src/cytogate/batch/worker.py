@@ -21,6 +21,7 @@ import numpy as np
 
 from ..engine import COUNT_COLUMNS, COUNT_DTYPES
 from ..errors import BatchError, CytogateError
+from .fits import check_strict, fit_rows, gate_sources
 from .inputs import is_url, local_copy
 from .prehash import FileHash, file_signature
 from ..qc import QcSpec, acquisition_qc
@@ -97,11 +98,13 @@ class RunConfig:
     stats: bool = True
     qc: QcSpec | None = None
     backend: Backend = field(default_factory=Backend)
+    strict_fits: bool = False
 
     def key_options(self) -> dict[str, Any]:
         """The options that change a sample's result (part of the cache key)."""
         return {"membership": self.membership, "stats": self.stats, "stats_scale": self.stats_scale,
-                "qc": None if self.qc is None else self.qc.to_dict()}
+                "qc": None if self.qc is None else self.qc.to_dict(),
+                **({"strict_fits": True} if self.strict_fits else {})}
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,10 +199,15 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
             if (before is not None and file_signature(task.file) != before) or (
                     known is not None and not known.still_valid(task.file)):
                 raise BatchError("the file changed while it was being gated; run again", path=task.file)
+            fits = fit_rows(result, task.sample)
+            if config.strict_fits:
+                check_strict(fits, task.file)
             rows = result.count_rows()
             columns = {name: [row[i] for row in rows] for i, name in enumerate(COUNT_COLUMNS)}
             columns["sample"], columns["file"] = [task.sample] * len(rows), [task.file] * len(rows)
-            counts = table_document(COUNT_COLUMNS, COUNT_DTYPES, columns)
+            sources = gate_sources(result, fits)
+            columns["gate_source"] = [sources[row[2]] for row in rows]
+            counts = table_document((*COUNT_COLUMNS, "gate_source"), (*COUNT_DTYPES, "object"), columns)
             masks = dict(result.masks)
             seconds["gate"] = time.perf_counter() - clock
 
@@ -228,5 +236,6 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
         key=cache_key(getattr(config.strategy, "sha256", ""), sha256, config.key_options()),
         sha256=sha256, n_events=n_events, n_events_kept=n_events if keep is None else int(keep.sum()),
         counts=counts, stats=stats, qc=qc_report, seconds={k: round(v, 6) for k, v in seconds.items()},
+        fits=fits,
     )
     return SampleOutcome(task, document=document, membership=membership, seconds=seconds["total"], hashed=hashed)

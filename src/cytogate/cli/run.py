@@ -51,6 +51,8 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
     parser.add_argument("--stats-scale", choices=("raw", "compensated", "transformed"), default="raw",
                         help="scale of the intensity statistics in stats.parquet")
     parser.add_argument("--no-stats", action="store_true", help="skip intensity statistics (faster)")
+    parser.add_argument("--strict-fits", action="store_true",
+                        help="a sample on which a data-driven gate fell back counts as failed (exit 3)")
     parser.add_argument("--qc", choices=("flag", "remove"),
                         help="acquisition QC of flow rate and signal drift over Time (overrides the strategy's)")
     parser.add_argument("--force", action="store_true", help="recompute samples even if cached results match")
@@ -120,7 +122,7 @@ def _handle(args: argparse.Namespace) -> int:
             stats_scale=args.stats_scale, stats=not args.no_stats, force=args.force,
             qc=None if args.qc is None else QcSpec(mode=args.qc),
             absolute=AbsoluteOptions(args.bead_population, args.wbc_reference, args.lymphocyte_reference),
-            progress=False if args.quiet else args.progress, rehash=args.rehash,
+            progress=False if args.quiet else args.progress, rehash=args.rehash, strict_fits=args.strict_fits,
         )
         result = run_batch(args.strategy, args.inputs, args.out, samples=args.samples, options=options,
                            prehash=prehash)
@@ -129,6 +131,10 @@ def _handle(args: argparse.Namespace) -> int:
             prehash.stop()
     if not args.quiet:
         print(f"cytogate run: {result.summary.line()}; results in {result.out}", file=sys.stderr)
+    fits = result.manifest.get("fits") or {}
+    if fits.get("fallbacks") and not args.quiet:
+        print(f"cytogate run: {fits['fallbacks']} of {fits['fits']} data-driven fit(s) fell back to their "
+              f"declared fallback; see {result.out / 'fits.parquet'}", file=sys.stderr)
     if result.failures:
         print(f"cytogate run: {len(result.failures)} input(s) failed, listed in {result.out / 'failures.csv'}",
               file=sys.stderr)
