@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pandas loads only when a table is asked for: batch workers 
 
 from .gates.registry import gate_from_dict
 from .plan import Execution, SampleLike, compile_plan, fit_static, population_errors
+from .strategy.panel_gaps import Skipped, fit_to_panel
 from .strategy.tree import Strategy
 
 __all__ = ["gate", "GatingResult", "COUNT_COLUMNS", "BLOCK_EVENTS"]
@@ -62,6 +63,11 @@ class GatingResult:
         it (``follow=``), by population path (plain dicts from the gate's ``to_dict``).
     follow : tuple of FollowedGate
         With ``follow=``: where each static gate landed, its status and confidence.
+        Data-driven gates as fitted to this file, by population path (plain dicts
+        from the fitted static gate's ``to_dict``).
+    skipped : tuple of Skipped
+        Optional dimensions and populations not applied because this file lacks
+        their channels (:mod:`cytogate.strategy.panel_gaps`).
     """
 
     sample: str
@@ -71,6 +77,7 @@ class GatingResult:
     masks: dict[str, np.ndarray]
     fitted: dict[str, dict[str, Any]] = field(default_factory=dict)
     follow: tuple[Any, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
 
     def count(self, path: str) -> int:
         return self.n_events if path == "/" else int(np.count_nonzero(self.masks[path]))
@@ -249,7 +256,8 @@ def gate(strategy: Strategy, sample: SampleLike, *, aliases: Mapping[str, str] |
         ``follow``: the reference lacks a channel the gates use, or a followed
         gate's parent is empty on it.
     """
-    template, followed = strategy, ()
+    whole, (strategy, skipped) = strategy, fit_to_panel(strategy, sample, aliases)
+    followed: tuple[Any, ...] = ()
     if follow is not None:
         # the registration libraries load only when following
         from .follow import follow_gates
@@ -272,8 +280,9 @@ def gate(strategy: Strategy, sample: SampleLike, *, aliases: Mapping[str, str] |
         sample=_sample_name(sample),
         file="" if path is None else str(path),
         n_events=int(sample.n_events),
-        strategy=template,
+        strategy=whole,
         masks=masks,
         fitted={**moved, **fitted},
         follow=followed,
+        skipped=skipped,
     )

@@ -57,10 +57,12 @@ def test_density_valley_bounds_exclude_valley():
     assert fit.used_fallback and "bounds" in fit.reason
 
 
-def test_density_valley_bounds_restrict_search():
+def test_density_valley_bounds_never_cut_at_their_edge():
+    # the valley lies near 0.46: a window beside it holds no local minimum, so no fit
     x = _bimodal(np.random.default_rng(3))
-    fit = density_valley(x, bounds=(0.3, 0.35))
-    assert 0.3 <= fit.params["threshold"] <= 0.35
+    fit = density_valley(x, bounds=(0.3, 0.35), fallback=0.33)
+    assert fit.used_fallback and fit.status == "fallback" and fit.confidence == 0.0
+    assert "0.45" in fit.reason or "0.46" in fit.reason
 
 
 def test_failed_fit_without_fallback_is_a_gate_error():
@@ -163,7 +165,7 @@ def test_singlet_fallback_and_validation():
 def test_fit_record_is_json_friendly():
     fit = gmm_cluster(np.random.default_rng(0).normal(size=(500, 2)), n_components=1)
     json.dumps(fit.to_dict())
-    assert set(THRESHOLD_METHODS) == {"density_valley", "tail", "quantile"}
+    assert set(THRESHOLD_METHODS) == {"density_valley", "tail", "quantile", "mode_offset"}
 
 
 # -- gate kinds: fit -> static gate, serialisation ---------------------------------------

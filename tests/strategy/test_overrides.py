@@ -16,7 +16,30 @@ from cytogate.strategy.overrides import load_overrides, template_geometry
 
 ROOT = Path(__file__).resolve().parents[2]
 FCS = ROOT / "sample_fcs"
-STRATEGY = ROOT / "gating_strategies" / "lupus_pd.yaml"
+_SHIPPED = ROOT / "gating_strategies"
+
+
+def _with_numeric_debris_fallback() -> Path:
+    """The lupus panel with its debris cut's fallback a fixed number, which ``gate: template`` pins.
+
+    The shipped panel's fallbacks are themselves located on the data, so they have no fixed
+    template geometry; these tests need one.
+    """
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="cytogate-overrides-"))
+    for f in _SHIPPED.glob("*.yaml"):
+        shutil.copy(f, folder / f.name)
+    text = (folder / "lupus_pd.yaml").read_text()
+    shipped_cut = "range: {FSC-A: {min: {density_valley: {quantile_bounds: [0, 0.2], otherwise: {quantile: {q: 0}}}}}}"
+    assert shipped_cut in text, "the shipped debris gate changed: update this test"
+    (folder / "lupus_pd.yaml").write_text(text.replace(
+        shipped_cut, "range: {FSC-A: {min: {density_valley: {bounds: [15000, 45000], fallback: 28000}}}}"))
+    return folder / "lupus_pd.yaml"
+
+
+STRATEGY = _with_numeric_debris_fallback()
 B_CELLS = "/Cells/Singlets/Live/Lymphocytes/B cells"
 INPUTS = [FCS / "S001_BL.fcs", FCS / "S001_W24.fcs", FCS / "S002_BL.fcs"]
 

@@ -14,10 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ._fit import AdaptiveFit
-from .density import Density, density_valley, kde, quantile_threshold, tail_threshold
+from .density import Density, kde, quantile_threshold
 from .mixture import SELECT_RULES, gmm_cluster
+from .modes import MODE_ROLES, Mode, Valley, find_modes
 from .singlet import singlet_band, wedge_vertices
 from .specs import AdaptiveQuadrantGate, AdaptiveRectangleGate, GmmGate, SingletGate, ThresholdRule
+from .tail import mode_offset_threshold, tail_threshold
+from .valley import density_valley
 
 __all__ = [
     "AdaptiveFit",
@@ -25,7 +28,12 @@ __all__ = [
     "kde",
     "density_valley",
     "tail_threshold",
+    "mode_offset_threshold",
     "quantile_threshold",
+    "MODE_ROLES",
+    "Mode",
+    "Valley",
+    "find_modes",
     "gmm_cluster",
     "SELECT_RULES",
     "singlet_band",
@@ -43,4 +51,5 @@ THRESHOLD_METHODS: dict[str, Callable[..., AdaptiveFit]] = {
     "density_valley": density_valley,
     "tail": tail_threshold,
     "quantile": quantile_threshold,
+    "mode_offset": mode_offset_threshold,
 }

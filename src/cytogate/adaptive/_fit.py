@@ -42,6 +42,12 @@ class AdaptiveFit:
         Finite events the fit saw.
     diagnostics : mapping of str to Any
         Extra facts for review (peak positions, bandwidth, component weights, ...).
+    parameter : str
+        Which parameter of the gate the fit set (``CD3.min``, ``divider.CD4``; empty
+        where the fit sets the whole gate: singlet band, mixture component).
+    confidence : float or None
+        How clearly the data supported the fit, 0-1 (a valley's relative depth,
+        how far a tail has fallen); 0 for a fallback, None where not measured.
     """
 
     method: str
@@ -50,13 +56,23 @@ class AdaptiveFit:
     reason: str = ""
     n_events: int = 0
     diagnostics: Mapping[str, Any] = field(default_factory=dict)
+    confidence: float | None = None
+    parameter: str = ""
+
+    @property
+    def status(self) -> str:
+        """``fitted`` when the gate follows the data, ``fallback`` when the declared fallback was used."""
+        return "fallback" if self.used_fallback else "fitted"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form for manifests and JSON."""
         return {
             "method": self.method,
+            "parameter": self.parameter,
             "params": _plain(self.params),
             "used_fallback": self.used_fallback,
+            "status": self.status,
+            "confidence": self.confidence,
             "reason": self.reason,
             "n_events": self.n_events,
             "diagnostics": _plain(self.diagnostics),

@@ -23,7 +23,8 @@ whether the fallback was used and why); its ``to_dict`` adds them under
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -39,9 +40,13 @@ from ..gates.specs import (
     RectangleGate,
 )
 from ._fit import AdaptiveFit
-from .density import density_valley, quantile_threshold, tail_threshold
+from .density import quantile_threshold
 from .mixture import SELECT_RULES, gmm_cluster
 from .singlet import singlet_band
+from .tail import mode_offset_threshold, tail_threshold
+from .valley import density_valley
+
+log = logging.getLogger("cytogate.adaptive")
 
 __all__ = [
     "THRESHOLD_OPTIONS",
@@ -57,13 +62,17 @@ __all__ = [
     "FittedEllipsoidGate",
 ]
 
-# method -> (fitter, options it accepts besides bounds/fallback/min_events)
+# method -> (fitter, options it accepts besides bounds/fallback/min_events/otherwise)
 THRESHOLD_OPTIONS: dict[str, tuple[Any, tuple[str, ...]]] = {
-    "density_valley": (density_valley, ("adjust", "min_prominence")),
-    "tail": (tail_threshold, ("side", "fraction", "adjust")),
+    "density_valley": (density_valley, ("adjust", "min_prominence", "min_mass", "min_depth", "quantile_bounds",
+                                        "above_mode", "below_mode", "mode_mass")),
+    "tail": (tail_threshold, ("side", "fraction", "knee", "mode", "mode_mass", "adjust")),
     "quantile": (quantile_threshold, ("q",)),
+    "mode_offset": (mode_offset_threshold, ("mode", "mode_mass", "offset", "spread", "side", "adjust")),
 }
-_COMMON = ("bounds", "fallback", "min_events")
+_COMMON = ("bounds", "fallback", "min_events", "otherwise")
+_PAIRS = ("bounds", "quantile_bounds")
+_NO_FIT = float("nan")  # fallback that marks "failed" without choosing a cut (never logged, never kept)
 
 
 def _fits_dicts(fits: tuple[AdaptiveFit, ...]) -> list[dict[str, Any]]:
@@ -79,8 +88,10 @@ class ThresholdRule:
     method : str
         A key of :data:`THRESHOLD_OPTIONS`.
     options : tuple of (name, value)
-        ``bounds`` ([low, high]), ``fallback`` (number), ``min_events`` and the
-        method's own options (``adjust``, ``min_prominence``; ``side``, ``fraction``; ``q``).
+        ``bounds`` ([low, high]), ``fallback`` (a number, or a rule used when the
+        fit fails), ``otherwise`` (another rule tried first when the fit fails: a
+        tail where a marker shows no valley; its success counts as fitted),
+        ``min_events`` and the method's own options (see the fitters).
     """
 
     method: str
@@ -96,30 +107,77 @@ class ThresholdRule:
                 raise GateError(f"{self.method}: unknown option {key!r}; allowed: {', '.join(allowed)}")
         if self.method == "quantile" and "q" not in opts:
             raise GateError("quantile threshold needs q (a quantile in [0, 1])")
-        if opts.get("bounds") is not None:
-            opts["bounds"] = tuple(float(b) for b in opts["bounds"])
-        if opts.get("fallback") is not None:
-            opts["fallback"] = float(opts["fallback"])
+        for key in _PAIRS:
+            if opts.get(key) is not None:
+                opts[key] = tuple(float(b) for b in opts[key])
+        for key in ("fallback", "otherwise"):
+            value = opts.get(key)
+            if isinstance(value, Mapping):
+                opts[key] = ThresholdRule.from_dict(value)
+            elif value is not None and not isinstance(value, ThresholdRule):
+                if key == "otherwise":
+                    raise GateError(f"{self.method}: otherwise must be another threshold rule, got {value!r}")
+                opts[key] = float(value)
         object.__setattr__(self, "options", tuple(sorted(opts.items())))
 
     def fit(self, values: np.ndarray, *, what: str) -> AdaptiveFit:
-        """Fit on one dimension's values (NaN ignored)."""
-        fitter = THRESHOLD_OPTIONS[self.method][0]
-        return fitter(values, what=what, **dict(self.options))
+        """Fit on one dimension's values (NaN ignored): the method, then ``otherwise``, then ``fallback``."""
+        opts = dict(self.options)
+        otherwise = opts.pop("otherwise", None)
+        fallback = opts.get("fallback")
+        if otherwise is None and not isinstance(fallback, ThresholdRule):
+            return THRESHOLD_OPTIONS[self.method][0](values, what=what, **opts)
+        opts["fallback"] = _NO_FIT
+        first = THRESHOLD_OPTIONS[self.method][0](values, what=what, **opts)
+        if not first.used_fallback:
+            return first
+        reasons = [f"{self.method}: {first.reason}"]
+        if otherwise is not None:
+            if fallback is None:  # the alternative's own fallback is the last resort
+                fallback = dict(otherwise.options).get("fallback")
+            probe = tuple(o for o in otherwise.options if o[0] != "fallback") + (("fallback", _NO_FIT),)
+            second = replace(otherwise, options=probe).fit(values, what=what)
+            if not second.used_fallback:
+                return replace(second, reason="; ".join([*reasons, f"{second.method} used"]),
+                               diagnostics={**second.diagnostics, "failed": self.method})
+            reasons.append(f"{otherwise.method}: {second.reason}")
+        if fallback is None:
+            raise GateError(f"{what}: {'; '.join(reasons)}; no fallback is declared")
+        if isinstance(fallback, ThresholdRule):
+            last = fallback.fit(values, what=what)
+            cut, method = float(last.params["threshold"]), last.method
+        else:
+            cut, method = float(fallback), self.method
+        reason = "; ".join(reasons)
+        if not np.isnan(cut):
+            log.warning("%s: %s; fallback %.4g used", what, reason, cut)
+        return AdaptiveFit(method=method, params={"threshold": cut}, used_fallback=True, reason=reason,
+                           n_events=first.n_events, confidence=0.0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, **{k: (list(v) if isinstance(v, tuple) else v) for k, v in self.options}}
+        def plain(v: Any) -> Any:
+            return v.to_dict() if isinstance(v, ThresholdRule) else list(v) if isinstance(v, tuple) else v
+
+        return {"method": self.method, **{k: plain(v) for k, v in self.options}}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ThresholdRule:
         return cls(data["method"], tuple((k, v) for k, v in data.items() if k != "method"))
 
     def describe(self) -> str:
-        opts = ", ".join(f"{k}={v}" for k, v in self.options)
+        opts = ", ".join(f"{k}={v.describe() if isinstance(v, ThresholdRule) else v}" for k, v in self.options)
         return f"{self.method}({opts})"
 
 
 Bound = float | ThresholdRule | None
+
+
+def _labelled(fit: AdaptiveFit, parameter: str, rule: ThresholdRule) -> AdaptiveFit:
+    """The fit named after the gate parameter it set, with the rule and its numeric fallback (the template)."""
+    fallback = dict(rule.options).get("fallback")
+    return replace(fit, parameter=parameter, diagnostics={
+        **fit.diagnostics, "rule": rule.describe(),
+        "template": fallback if isinstance(fallback, float) else None})
 
 
 def _bound_to_dict(value: Bound) -> Any:
@@ -216,7 +274,7 @@ class AdaptiveRectangleGate(_Adaptive):
             if not isinstance(bound, ThresholdRule):
                 return bound
             fit = bound.fit(values[row], what=f"{side} of {self.dimensions[row].label}")
-            fits.append(fit)
+            fits.append(_labelled(fit, f"{self.dimensions[row].label}.{side}", bound))
             return float(fit.params["threshold"])
 
         mins = [resolve(b, i, "min") for i, b in enumerate(self.mins)]
@@ -313,7 +371,7 @@ class AdaptiveQuadrantGate(_Adaptive):
             if d.id not in rows:  # a divider this quadrant ignores: any cut will do
                 raise GateError(f"quadrant of {self.group!r} does not use data-driven divider {d.id!r}")
             fit = d.rule.fit(values[rows[d.id]], what=f"divider {d.id} of {self.group}")
-            fits.append(fit)
+            fits.append(_labelled(fit, f"divider.{d.id}", d.rule))
             static.append(Divider(d.id, d.dimension, (float(fit.params["threshold"]),)))
         by_id = {d.id: d for d in static}
         positions = []

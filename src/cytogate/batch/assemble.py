@@ -17,6 +17,7 @@ import pandas as pd
 
 from .absolute import AbsoluteOptions, absolute_counts
 from ..atomic import write_csv, write_parquet
+from .fits import fits_table
 from .resume import SampleRecord
 from .samplesheet import SampleSheet
 from .stats import STATS_COLUMNS
@@ -111,6 +112,7 @@ def write_tables(out: Path, records: Sequence[SampleRecord], failures: Sequence[
         "stats.parquet": write_parquet(out / "stats.parquet", stats_table(records),
                                        metadata={"cytogate_stats_schema": str(STATS_SCHEMA),
                                                  "cytogate_stats_scale": stats_scale}),
+        "fits.parquet": write_parquet(out / "fits.parquet", fits_table([row for r in records for row in r.fits])),
         "failures.csv": write_csv(out / "failures.csv", pd.DataFrame(list(failures), columns=list(FAILURE_COLUMNS))),
     }
     if qc:

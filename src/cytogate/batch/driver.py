@@ -23,6 +23,7 @@ from typing import Any
 from .._version import __version__
 from ..errors import EXIT_OK, EXIT_PARTIAL, BatchError
 from .absolute import AbsoluteOptions
+from .fits import fits_summary
 from .inputs import expand_inputs, is_url, sha256_of
 from .local import default_workers, run_local
 from .lock import OutputLock
@@ -84,6 +85,8 @@ class BatchOptions:
     sample, group : str or None
         With a FlowJo workspace: apply this sample's (name or id) or this
         group's tree to every file instead of each file's own sample.
+    strict_fits : bool
+        A sample on which a data-driven gate fell back is a failed sample.
     """
 
     workers: int | None = None
@@ -99,6 +102,7 @@ class BatchOptions:
     overrides: str | os.PathLike[str] | None = None
     sample: str | None = None
     group: str | None = None
+    strict_fits: bool = False
 
     def __post_init__(self) -> None:
         if self.stats_scale not in SCALES:
@@ -265,7 +269,7 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
     # a workspace's tasks carry their own strategies; the workspace itself stays with the driver
     config = RunConfig(None if workspace is not None else strategy_obj, membership=options.membership,
                        stats_scale=options.stats_scale, stats=options.stats, qc=qc, backend=backend,
-                       overrides=review[1])
+                       overrides=review[1], strict_fits=options.strict_fits)
     out_dir = Path(out).expanduser().resolve()
     if out_dir.exists() and not out_dir.is_dir():
         raise BatchError("--out exists and is not a folder", path=out_dir)
@@ -393,13 +397,14 @@ def _manifest(strategy_arg: Any, strategy: Any, tasks: Sequence[SampleTask], rec
                      "text": getattr(strategy, "source_text", None)},
         "sample_sheet": None if sheet is None else {"path": sheet.path, "sha256": sha256_of(sheet.path)},
         "options": {"membership": options.membership, "stats": options.stats, "stats_scale": options.stats_scale,
-                    "force": options.force, "workers": options.workers, "scheduler": options.scheduler,
+                    "force": options.force, "strict_fits": options.strict_fits, "workers": options.workers, "scheduler": options.scheduler,
                     "qc": None if qc is None else qc.to_dict(),
                     "absolute": {"bead_population": options.absolute.bead_population,
                                  "wbc_reference": options.absolute.wbc_reference,
                                  "lymphocyte_reference": options.absolute.lymphocyte_reference}},
         "statistics": {"computed": options.stats, "scale": options.stats_scale,
                        "meaning": STATS_SCALE_MEANING[options.stats_scale]},
+        "fits": fits_summary({t.sample: records[t.sample].fits for t in tasks if t.sample in records}),
         "totals": {"files": summary.files, "ok": summary.done, "reused": summary.cached, "failed": summary.failed,
                    "events": summary.events},
         "inputs": entries,

@@ -33,8 +33,8 @@ __all__ = ["CACHE_SCHEMA", "SampleRecord", "ResultCache", "cache_key", "frame_do
 
 #: Version of the per-sample result files and of what they hold; results cached under another
 #: version are recomputed.  2: geometric means exact at extreme magnitudes, sums of squares in
-#: four chains.  3: counts carry ``gate_source``; the gates applied to the sample are kept.
-#: 4: statistics on the scale the gates saw.
+#: four chains.  3: counts carry ``gate_source``; the gates applied to the sample are kept; per-sample
+#: fit records (fits.parquet).  4: statistics on the scale the gates saw.
 CACHE_SCHEMA = 4
 
 
@@ -124,12 +124,13 @@ class SampleRecord:
     qc: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     gates: dict[str, Any] = field(default_factory=dict)
+    fits: list[dict[str, Any]] = field(default_factory=list)  # fits.parquet rows (cytogate.batch.fits)
 
     def to_json(self) -> dict[str, Any]:
         return record_document(sample=self.sample, file=self.file, key=self.key, sha256=self.sha256,
                                n_events=self.n_events, n_events_kept=self.n_events_kept,
                                counts=frame_document(self.counts), stats=frame_document(self.stats),
-                               qc=self.qc, seconds=self.seconds, gates=self.gates)
+                               qc=self.qc, seconds=self.seconds, gates=self.gates, fits=self.fits)
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> SampleRecord:
@@ -138,12 +139,14 @@ class SampleRecord:
             n_events=int(doc["n_events"]), n_events_kept=int(doc["n_events_kept"]),
             counts=_table_from_json(doc["counts"]), stats=_table_from_json(doc["stats"]),
             qc=doc.get("qc"), seconds=dict(doc.get("seconds") or {}), gates=dict(doc.get("gates") or {}),
+            fits=list(doc.get("fits") or []),
         )
 
 
 def record_document(*, sample: str, file: str, key: str, sha256: str, n_events: int, n_events_kept: int,
                     counts: dict[str, Any], stats: dict[str, Any], qc: dict[str, Any] | None,
-                    seconds: dict[str, float], gates: dict[str, Any] | None = None) -> dict[str, Any]:
+                    seconds: dict[str, float], gates: dict[str, Any] | None = None,
+                    fits: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """:meth:`SampleRecord.to_json` from tables already in JSON form (:func:`table_document`)."""
     return {
         "cache_schema": CACHE_SCHEMA,
@@ -158,6 +161,7 @@ def record_document(*, sample: str, file: str, key: str, sha256: str, n_events: 
         "gates": gates or {},
         "counts": counts,
         "stats": stats,
+        "fits": list(fits or []),
     }
 
 

@@ -154,6 +154,10 @@ def _recipes(strategy: Any, sample: Any, columns: Sequence[int]) -> tuple[list[A
     from ..errors import CompensationError
     from ..plan import compile_plan
 
+    if strategy is not None:  # optional dimensions and populations dropped where this file lacks them
+        from ..strategy.panel_gaps import fit_to_panel
+
+        strategy = fit_to_panel(strategy, sample, None)[0]
     chosen = {} if strategy is None else compile_plan(strategy, sample).channel_recipes
     compensator = None
     spill_problem = None
@@ -240,4 +244,6 @@ def scaled_values(strategy: Any, sample: Any, scale: str, channels: Sequence[str
 def _plan_transforms(strategy: Any, sample: Any) -> dict[str, Any]:
     from ..plan import compile_plan
 
-    return compile_plan(strategy, sample).transforms
+    from ..strategy.panel_gaps import fit_to_panel
+
+    return compile_plan(fit_to_panel(strategy, sample, None)[0], sample).transforms

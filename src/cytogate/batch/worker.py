@@ -21,10 +21,11 @@ import numpy as np
 
 from ..engine import COUNT_COLUMNS, COUNT_DTYPES
 from ..errors import BatchError, CytogateError
+from .fits import check_strict, fit_rows, gate_sources
 from .inputs import is_url, local_copy
 from .file_identity import FileHash, file_signature
 from ..qc import QcSpec, acquisition_qc
-from .gate_record import applied_gates, gate_sources
+from .gate_record import applied_gates
 from .resume import SampleRecord, frame_document, cache_key, record_document, table_document
 from .stats import STATS_COLUMNS, intensity_stats, raw_values, scaled_values
 
@@ -104,6 +105,7 @@ class RunConfig:
     stats: bool = True
     qc: QcSpec | None = None
     backend: Backend = field(default_factory=Backend)
+    strict_fits: bool = False
     # sample name -> its reviewed gates (cytogate.strategy.overrides.SampleOverrides)
     overrides: Mapping[str, Any] = field(default_factory=dict)
     _strategies: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
@@ -111,7 +113,8 @@ class RunConfig:
     def key_options(self, sample: str | None = None) -> dict[str, Any]:
         """The options that change a sample's result (part of the cache key), with its overrides if any."""
         options = {"membership": self.membership, "stats": self.stats, "stats_scale": self.stats_scale,
-                   "qc": None if self.qc is None else self.qc.to_dict()}
+                   "qc": None if self.qc is None else self.qc.to_dict(),
+                   **({"strict_fits": True} if self.strict_fits else {})}
         if sample is not None and sample in self.overrides:
             options["overrides"] = self.overrides[sample].key()
         return options
@@ -231,12 +234,16 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
             if (before is not None and file_signature(task.file) != before) or (
                     known is not None and not known.still_valid(task.file)):
                 raise BatchError("the file changed while it was being gated; run again", path=task.file)
+            fits = fit_rows(result, task.sample)
+            if config.strict_fits:
+                check_strict(fits, task.file)
             rows = result.count_rows()
             columns = {name: [row[i] for row in rows] for i, name in enumerate(COUNT_COLUMNS)}
             columns["sample"], columns["file"] = [task.sample] * len(rows), [task.file] * len(rows)
             fitted = dict(getattr(result, "fitted", {}) or {})
             overridden = tuple(config.overrides[task.sample].gates) if task.sample in config.overrides else ()
-            columns["gate_source"] = gate_sources(columns["population"], fitted, overridden)
+            sources = {**gate_sources(result, fits), **{path: "override" for path in overridden}}
+            columns["gate_source"] = [sources[row[2]] for row in rows]
             counts = table_document((*COUNT_COLUMNS, "gate_source"), (*COUNT_DTYPES, "object"), columns)
             gates = applied_gates(strategy, fitted, overridden)
             masks = dict(result.masks)
@@ -269,5 +276,6 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
         sha256=sha256, n_events=n_events, n_events_kept=n_events if keep is None else int(keep.sum()),
         counts=counts, stats=stats, qc=qc_report, seconds={k: round(v, 6) for k, v in seconds.items()},
         gates=gates,
+        fits=fits,
     )
     return SampleOutcome(task, document=document, membership=membership, seconds=seconds["total"], hashed=hashed)

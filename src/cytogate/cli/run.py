@@ -57,6 +57,8 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
                              "with the file's spillover); 'raw' the FCS scale values; 'transformed' the gates' "
                              "display scale")
     parser.add_argument("--no-stats", action="store_true", help="skip intensity statistics (faster)")
+    parser.add_argument("--strict-fits", action="store_true",
+                        help="a sample on which a data-driven gate fell back counts as failed (exit 3)")
     parser.add_argument("--qc", choices=("flag", "remove"),
                         help="acquisition QC of flow rate and signal drift over Time (overrides the strategy's)")
     parser.add_argument("--force", action="store_true", help="recompute samples even if cached results match")
@@ -135,6 +137,7 @@ def _handle(args: argparse.Namespace) -> int:
             qc=None if args.qc is None else QcSpec(mode=args.qc),
             absolute=AbsoluteOptions(args.bead_population, args.wbc_reference, args.lymphocyte_reference),
             progress=False if args.quiet else args.progress, rehash=args.rehash, overrides=args.overrides,
+            strict_fits=args.strict_fits,
             sample=args.sample, group=args.group,
         )
         result = run_batch(args.strategy, args.inputs, args.out, samples=args.samples, options=options,
@@ -148,6 +151,10 @@ def _handle(args: argparse.Namespace) -> int:
         print(f"cytogate run: {result.summary.line()}; results in {result.out}", file=sys.stderr)
         if result.flowjo is not None:
             print(f"cytogate run: {result.flowjo.line()}", file=sys.stderr)
+    fits = result.manifest.get("fits") or {}
+    if fits.get("fallbacks") and not args.quiet:
+        print(f"cytogate run: {fits['fallbacks']} of {fits['fits']} data-driven fit(s) fell back to their "
+              f"declared fallback; see {result.out / 'fits.parquet'}", file=sys.stderr)
     if result.failures:
         print(f"cytogate run: {len(result.failures)} input(s) failed, listed in {result.out / 'failures.csv'}",
               file=sys.stderr)

@@ -18,6 +18,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from ..errors import StrategyError
+from ..strategy.yaml_gates import POPULATION_KEYS
 
 __all__ = ["NEW_STRATEGY", "StrategyDocument", "merge_lines", "merge_value", "plain"]
 
@@ -33,8 +34,8 @@ scatter_transform: none             # FSC/SSC gates in instrument units
 populations: {}
 """
 
-# Population keys that are not the gate (yaml_gates.POPULATION_KEYS).
-_NON_GATE_KEYS = ("parent", "name", "description", "compensation", "transform")
+# Population keys that are not the gate: the YAML format's own list.
+_NON_GATE_KEYS = POPULATION_KEYS
 _BOOLEAN_KINDS = ("and", "or", "not")
 
 

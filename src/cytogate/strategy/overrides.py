@@ -185,6 +185,9 @@ def template_geometry(gate: GateSpec) -> GateSpec:
 
     def fallback(rule: ThresholdRule) -> float:
         value = dict(rule.options).get("fallback")
+        if value is not None and not isinstance(value, (int, float)):
+            raise StrategyError(f"'gate: template' cannot pin the data-driven {rule.method} threshold: its "
+                                "fallback is itself located on the data; give the gate explicitly")
         if value is None:
             raise StrategyError(f"'gate: template' needs a fallback for the data-driven {rule.method} "
                                 f"threshold; give the gate explicitly")

@@ -41,8 +41,14 @@ STANDARD_ALIASES: dict[str, tuple[str, ...]] = {
     "CD11c": ("CD11c", "ITGAX"),
     "CD45RA": ("CD45RA", "CD45-RA"),
     "IgD": ("IgD", "IGHD"),
-    "Live/Dead": ("Live/Dead", "LiveDead", "Live Dead", "Viability", "Zombie", "LD", "L/D", "7-AAD", "DAPI"),
-    "Lin": ("Lin", "Lineage", "Lin-1", "Lineage cocktail"),
+    "Live/Dead": ("Live/Dead", "LiveDead", "Live Dead", "Live-Dead", "Live_Dead", "Live", "Dead", "Viability",
+                  "Viability dye", "LD", "L/D", "L-D", "7-AAD", "7AAD", "DAPI", "PI", "Propidium iodide", "DRAQ7",
+                  "SYTOX", "TO-PRO-3", "Fixable Viability", "FVS", "FVD", "Zombie", "Zombie Aqua", "Zombie Green",
+                  "Zombie NIR", "Zombie Red", "Zombie Violet", "Zombie Yellow", "LIVE/DEAD Aqua", "LIVE/DEAD Blue",
+                  "LIVE/DEAD Near-IR", "LIVE/DEAD Violet", "eF506", "eF780", "eFluor 506 viability",
+                  "eFluor 780 viability"),
+    "Lin": ("Lin", "LIN", "Lineage", "Lin-1", "Lin1", "Lin 1", "Lineage cocktail", "Lin cocktail", "Dump",
+            "Lin-Dump", "Lineage-Dump", "CD3/14/16/19/20/56", "CD3-14-16-19-20-56", "CD3 CD14 CD16 CD19 CD20 CD56"),
 }
 
 

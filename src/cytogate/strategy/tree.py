@@ -40,11 +40,18 @@ def join_path(parent: str, name: str) -> str:
 
 @dataclass(frozen=True)
 class Population:
-    """One node of the tree: ``path`` = parent path + ``/`` + ``name``."""
+    """One node of the tree: ``path`` = parent path + ``/`` + ``name``.
+
+    ``optional`` populations pass their parent's events through on a file that
+    lacks one of their channels; ``optional_dimensions`` (dimension labels) are
+    dropped from the gate on such a file (see :mod:`cytogate.strategy.panel_gaps`).
+    """
 
     name: str
     parent: str
     gate: GateSpec
+    optional: bool = False
+    optional_dimensions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -200,7 +207,10 @@ class Strategy:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "populations": [{"name": p.name, "parent": p.parent, "gate": p.gate.to_dict()} for p in self.populations],
+            "populations": [{"name": p.name, "parent": p.parent, "gate": p.gate.to_dict(),
+                             **({"optional": True} if p.optional else {}),
+                             **({"optional_dimensions": list(p.optional_dimensions)} if p.optional_dimensions else {})}
+                            for p in self.populations],
             "transforms": [t.to_dict() for t in self.transforms.values()],
             "matrices": [m.to_dict() for m in self.matrices.values()],
             **({"qc": self.qc.to_dict()} if self.qc is not None else {}),
@@ -210,7 +220,8 @@ class Strategy:
     def from_dict(cls, data: Mapping[str, Any], *, source_text: str = "", source: str | None = None,
                   format: str = "python") -> Strategy:
         """Inverse of :meth:`to_dict`."""
-        pops = tuple(Population(p["name"], p["parent"], gate_from_dict(p["gate"])) for p in data["populations"])
+        pops = tuple(Population(p["name"], p["parent"], gate_from_dict(p["gate"]), bool(p.get("optional", False)),
+                                tuple(p.get("optional_dimensions", ()))) for p in data["populations"])
         transforms = {}
         for t in data.get("transforms", []):
             params = {k: v for k, v in t.items() if k not in ("id", "kind")}

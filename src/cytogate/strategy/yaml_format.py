@@ -489,7 +489,7 @@ def _link(entries: dict[str, ParsedPopulation]) -> list[Population]:
             gate = gate({r: path_of(r) for r, _ in entry.refs})
         parent = ROOT if entry.parent in (None, ROOT) else path_of(entry.parent)
         try:
-            out.append(Population(entry.name, parent, gate))
+            out.append(Population(entry.name, parent, gate, entry.optional, entry.optional_dimensions))
         except CytogateError as exc:
             entry.ctx.inside(entry.path).fail(exc.message)
     return out

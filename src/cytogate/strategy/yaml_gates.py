@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 
 __all__ = ["YAML_GATES", "POPULATION_KEYS", "parse_population", "parse_rule", "quadrant_label"]
 
-POPULATION_KEYS = ("parent", "name", "description", "compensation", "transform")
+POPULATION_KEYS = ("parent", "name", "description", "compensation", "transform", "optional")
 
 Parsed = list[tuple[str | None, str | None, Any, tuple[tuple[str, Ctx], ...]]]
 GateParser = Callable[[Any, Ctx, "Builder", dict[str, Any], str], Parsed]  # spec, ctx, builder, overrides, key
@@ -93,15 +93,22 @@ def parse_rule(value: Any, ctx: Ctx) -> ThresholdRule | None:
         if opts is None:
             return _rule(method, (), octx)
         opts = as_mapping(opts, octx, f"options of {method}")
-        allowed = ("bounds", "fallback", "min_events", *THRESHOLD_OPTIONS[method][1])
+        allowed = ("bounds", "fallback", "min_events", "otherwise", *THRESHOLD_OPTIONS[method][1])
         check_keys(opts, allowed, octx, f"{method} options")
         items = []
         for k, v in opts.items():
             vctx = octx.at(opts.where(k))
-            if k == "bounds":
-                v = _pair(v, vctx, "bounds")
-            elif k == "side":
-                v = as_string(v, vctx, "side")
+            if k in ("bounds", "quantile_bounds"):
+                v = _pair(v, vctx, k)
+            elif k in ("side", "mode", "above_mode", "below_mode"):
+                v = as_string(v, vctx, k)
+            elif k == "knee":
+                if not isinstance(v, bool):
+                    vctx.fail(f"knee must be true or false, got {v!r}")
+            elif k == "otherwise" or (k == "fallback" and isinstance(v, (str, LocMap))):
+                v = parse_rule(v, vctx)
+                if v is None:
+                    vctx.fail(f"{k} must be a threshold rule ({', '.join(THRESHOLD_OPTIONS)})")
             else:
                 v = as_number(v, vctx, k)
             items.append((k, v))
@@ -160,7 +167,9 @@ def _rectangle(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], key: str =
             lo_ctx, hi_ctx = dctx.at(bounds.where(0)), dctx.at(bounds.where(1))
         else:
             bounds = as_mapping(bounds, dctx, f"bounds of {name!r}")
-            check_keys(bounds, ("min", "max", "compensation", "transform"), dctx, f"bounds of {name!r}")
+            check_keys(bounds, ("min", "max", "compensation", "transform", "optional"), dctx, f"bounds of {name!r}")
+            if not isinstance(bounds.get("optional", False), bool):
+                dctx.at(bounds.where("optional")).fail(f"optional must be true or false, got {bounds['optional']!r}")
             lo, hi = bounds.get("min"), bounds.get("max")
             lo_ctx, hi_ctx = dctx.at(bounds.where("min")), dctx.at(bounds.where("max"))
             if "compensation" in bounds:
@@ -469,8 +478,20 @@ def parse_population(key: str, spec: Any, ctx: Ctx, b: Builder, registry: dict[s
     if kind == "quadrant" and "name" in spec:
         ctx.at(spec.key_marks["name"]).fail("a quadrant's key names the quadrant group; name its populations "
                                             "under quadrant.populations")
+    optional = spec.get("optional", False)
+    if not isinstance(optional, bool):
+        ctx.at(spec.where("optional")).fail(f"optional must be true or false, got {optional!r}")
+    optional_dims = _optional_dimensions(spec[kind], made) if kind in ("range", "rectangle") else ()
     entries = []
     for sub_key, sub_name, gate, refs in made:
         entries.append(ParsedPopulation(key=sub_key or key, name=sub_name or name, parent=parent, gate=gate,
-                              ctx=ctx, parent_ctx=parent_ctx, refs=refs))
+                              ctx=ctx, parent_ctx=parent_ctx, refs=refs, optional=optional,
+                              optional_dimensions=optional_dims))
     return entries
+
+
+def _optional_dimensions(spec: LocMap, made: Parsed) -> tuple[str, ...]:
+    """Labels of the rectangle dimensions written with ``optional: true`` (spec order = gate order)."""
+    gate = made[0][2]
+    return tuple(dim.label for dim, bounds in zip(gate.dimensions, spec.values())
+                 if isinstance(bounds, LocMap) and bounds.get("optional") is True)

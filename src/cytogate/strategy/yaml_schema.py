@@ -340,3 +340,5 @@ class ParsedPopulation:
     parent_ctx: Ctx
     refs: tuple[tuple[str, Ctx], ...] = ()
     path: str = ""
+    optional: bool = False
+    optional_dimensions: tuple[str, ...] = ()

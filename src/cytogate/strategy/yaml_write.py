@@ -59,9 +59,14 @@ def _dim_key(dim: AnyDimension) -> str:
 def _bound(value: Any) -> Any:
     if value is None or isinstance(value, (int, float)):
         return None if value is None else _num(value)
-    rule = value.to_dict()  # a ThresholdRule
+    return _rule_yaml(value.to_dict())  # a ThresholdRule
+
+
+def _rule_yaml(rule: dict[str, Any]) -> Any:
+    """A rule's plain dict in the YAML form ``{method: {options}}`` (nested rules too)."""
     method = rule.pop("method")
-    return {method: rule} if rule else method
+    body = {k: _rule_yaml(dict(v)) if isinstance(v, dict) and "method" in v else v for k, v in rule.items()}
+    return {method: body} if body else method
 
 
 def _rectangle(gate: Any, keys: dict[str, str]) -> dict[str, Any]:

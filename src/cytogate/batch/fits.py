@@ -1,0 +1,141 @@
+"""The per-sample gate record of a run: ``fits.parquet`` and its manifest summary.
+
+One row per sample x population x gate parameter that was not simply the
+strategy's fixed value: where each data-driven gate landed on each file, and
+each optional dimension or population skipped because the file lacks its
+channel.  Columns (:data:`FITS_COLUMNS`, schema :data:`FITS_SCHEMA`):
+
+``schema`` (1), ``sample``, ``population`` (path as in ``counts.csv``), ``gate``
+(the strategy's gate kind), ``parameter`` (``FSC-A.min``, ``divider.CD4``,
+``ratio_high``, ``mean.CD14``), ``value`` (where the gate landed on this file),
+``template`` (the strategy's own number, its fallback, or null), ``status``
+(``fitted``, ``fallback``, ``skipped``, and ``template`` / ``followed`` /
+``override`` for sources that write this table too), ``confidence`` (0-1 or
+null), ``reason`` and ``rule`` (the rule or bounds the fit followed).
+
+``counts.csv`` gets a ``gate_source`` column from the same facts
+(:func:`gate_sources`).  Rows are built in the worker as plain lists (no
+pandas there) and stored in each sample's cached record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import GateError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["FITS_SCHEMA", "FITS_COLUMNS", "StrictFitError", "fit_rows", "gate_sources", "fits_table",
+           "fits_summary", "check_strict"]
+
+FITS_SCHEMA = 1
+FITS_COLUMNS = ("schema", "sample", "population", "gate", "parameter", "value", "template", "status",
+                "confidence", "reason", "rule")
+_FLOATS = ("value", "template", "confidence")
+
+
+class StrictFitError(GateError):
+    """A data-driven gate fell back on a run that asked for strict fits."""
+
+
+def _params(fit: Mapping[str, Any], labels: Sequence[str]) -> list[tuple[str, float]]:
+    """``(parameter, value)`` of one fit record."""
+    params = fit.get("params", {})
+    if "threshold" in params:
+        return [(fit.get("parameter") or "threshold", float(params["threshold"]))]
+    if "ratio_low" in params:
+        return [(name, float(params[name])) for name in ("ratio_low", "ratio_high")]
+    if "mean" in params:
+        return [(f"mean.{label}", float(v)) for label, v in zip(labels, params["mean"])]
+    return []
+
+
+def fit_rows(result: Any, sample: str) -> list[dict[str, Any]]:
+    """The ``fits.parquet`` rows of one gating result (``cytogate.GatingResult``)."""
+    rows = []
+    for pop in result.strategy.populations:
+        fitted = result.fitted.get(pop.path)
+        if fitted is None:
+            continue
+        labels = [d.label for d in pop.gate.dimensions]
+        for fit in fitted.get("fits", []):
+            diagnostics = fit.get("diagnostics", {})
+            template, rule = diagnostics.get("template"), diagnostics.get("rule", fit.get("method", ""))
+            for parameter, value in _params(fit, labels):
+                rows.append({"schema": FITS_SCHEMA, "sample": sample, "population": pop.path,
+                             "gate": pop.gate.kind, "parameter": parameter, "value": value,
+                             "template": None if template is None else float(template),
+                             "status": fit.get("status", "fallback" if fit.get("used_fallback") else "fitted"),
+                             "confidence": fit.get("confidence"), "reason": fit.get("reason", ""),
+                             "rule": str(rule)})
+    kinds = {p.path: p.gate.kind for p in result.strategy.populations}
+    for skip in getattr(result, "skipped", ()):
+        rows.append({"schema": FITS_SCHEMA, "sample": sample, "population": skip.population,
+                     "gate": kinds.get(skip.population, ""), "parameter": skip.parameter, "value": None,
+                     "template": None, "status": "skipped", "confidence": None, "reason": skip.reason,
+                     "rule": ""})
+    return rows
+
+
+def gate_sources(result: Any, rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Where each population's gate came from on this file: ``template``, ``fitted``, ``fallback`` or ``skipped``."""
+    passed = {s.population for s in getattr(result, "skipped", ()) if s.reason.endswith("passes its parent through")
+              or "every dimension" in s.reason}
+    out = {}
+    for pop in result.strategy.populations:
+        statuses = {r["status"] for r in rows if r["population"] == pop.path}
+        if pop.path in passed:
+            out[pop.path] = "skipped"
+        elif "fallback" in statuses:
+            out[pop.path] = "fallback"
+        elif "fitted" in statuses:
+            out[pop.path] = "fitted"
+        else:
+            out[pop.path] = "template"
+    return out
+
+
+def check_strict(rows: Sequence[Mapping[str, Any]], path: str) -> None:
+    """Raise :class:`StrictFitError` naming the first fit that fell back."""
+    for row in rows:
+        if row["status"] == "fallback":
+            raise StrictFitError(f"--strict-fits: {row['parameter']} fell back ({row['reason']})", path=path,
+                                 population=row["population"])
+
+
+def fits_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """The ``fits.parquet`` table from the rows of every sample, in the order given."""
+    import pandas as pd
+
+    table = pd.DataFrame(list(rows), columns=list(FITS_COLUMNS))
+    table["schema"] = table["schema"].astype("int64")
+    for column in _FLOATS:
+        table[column] = pd.to_numeric(table[column], errors="coerce").astype("float64")
+    for column in set(FITS_COLUMNS) - set(_FLOATS) - {"schema"}:
+        table[column] = table[column].astype(object)
+    return table
+
+
+def fits_summary(per_sample: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
+    """Manifest summary: how many fits there were, fell back or were skipped, in all and per population."""
+    populations: dict[str, dict[str, Any]] = {}
+    totals = {"fits": 0, "fallbacks": 0, "skipped": 0}
+    for sample, rows in per_sample.items():
+        for row in rows:
+            entry = populations.setdefault(row["population"], {"fits": 0, "fallbacks": 0, "skipped": 0,
+                                                               "fallback_samples": []})
+            if row["status"] == "skipped":
+                entry["skipped"] += 1
+                totals["skipped"] += 1
+                continue
+            entry["fits"] += 1
+            totals["fits"] += 1
+            if row["status"] == "fallback":
+                entry["fallbacks"] += 1
+                totals["fallbacks"] += 1
+                if sample not in entry["fallback_samples"]:
+                    entry["fallback_samples"].append(sample)
+    return {"schema": FITS_SCHEMA, "file": "fits.parquet", **totals, "populations": populations}
