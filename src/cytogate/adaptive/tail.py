@@ -9,6 +9,8 @@ fit, which uses the declared fallback, says why and warns.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..errors import GateError
@@ -74,13 +76,7 @@ def tail_threshold(
     x = finite_values(values, what=what)
     low, high = check_bounds(bounds, what=what)
     try:
-        if x.size < min_events:
-            raise FitFailed(f"only {x.size} events (< {min_events})")
-        est = kde(x, adjust=adjust)
-        modes = find_modes(est, min_prominence=0.02, min_mass=0.01)
-        if not modes:
-            raise FitFailed("no density mode found")
-        k = pick_mode(modes, mode, mode_mass)
+        est, modes, k = _located_mode(x, min_events, adjust, mode, mode_mass)
         peak = modes[k].index
         # the flank ends at the valley before the neighbouring mode on that side (or the grid's end)
         if side == "right":
@@ -148,13 +144,8 @@ def mode_offset_threshold(
     x = finite_values(values, what=what)
     low, high = check_bounds(bounds, what=what)
     try:
-        if x.size < min_events:
-            raise FitFailed(f"only {x.size} events (< {min_events})")
-        est = kde(x, adjust=adjust)
-        modes = find_modes(est, min_prominence=0.02, min_mass=0.01)
-        if not modes:
-            raise FitFailed("no density mode found")
-        chosen = modes[pick_mode(modes, mode, mode_mass)]
+        est, modes, k = _located_mode(x, min_events, adjust, mode, mode_mass)
+        chosen = modes[k]
         flank = est.density[chosen.index:] if side == "right" else est.density[chosen.index::-1]
         fallen = np.flatnonzero(flank < np.exp(-0.5) * chosen.height)
         step = float(est.grid[1] - est.grid[0])
@@ -172,3 +163,14 @@ def mode_offset_threshold(
         diagnostics={"mode": chosen.location, "mode_mass": chosen.mass, "half_width": half_width,
                      "bandwidth": est.bandwidth},
     )
+
+
+def _located_mode(x: np.ndarray, min_events: int, adjust: float, mode: str, mode_mass: float) -> tuple[Any, Any, int]:
+    """The density of ``x``, its modes and the index of the one ``mode`` names; FitFailed when there is none."""
+    if x.size < min_events:
+        raise FitFailed(f"only {x.size} events (< {min_events})")
+    est = kde(x, adjust=adjust)
+    modes = find_modes(est, min_prominence=0.02, min_mass=0.01)
+    if not modes:
+        raise FitFailed("no density mode found")
+    return est, modes, pick_mode(modes, mode, mode_mass)
