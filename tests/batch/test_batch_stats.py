@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -194,3 +195,24 @@ def test_default_scale_is_the_gates_own_compensation_with_the_file_spillover_els
     raw_stats = pd.read_parquet(tmp_path / "raw" / "stats.parquet")
     row = raw_stats[(raw_stats.population == "/") & (raw_stats.channel == "FL3-A")].iloc[0]
     assert row["scale"] == "raw" and row["median"] == pytest.approx(np.median(raw[:, 3]), rel=1e-9)
+
+
+def test_transformed_scale_applies_each_gated_channel_s_own_transform():
+    import cytogate
+    from cytogate.plan import compile_plan
+
+    strategy = cytogate.load_strategy(Path(__file__).resolve().parents[2] / "gating_strategies" / "lupus_pd.yaml")
+    sample = cytogate.read_fcs(Path(__file__).resolve().parents[2] / "sample_fcs" / "S001_BL.fcs")
+    channels = list(sample.channels)
+    compensated, _ = scaled_values(strategy, sample, "compensated", channels)
+    compensated = compensated.copy()  # the next call reuses the buffer
+    transformed, labels = scaled_values(strategy, sample, "transformed", channels)
+    plan = compile_plan(strategy, sample)
+    assert "transformed" in labels
+    for j, label in enumerate(labels):
+        recipe = plan.channel_recipes.get(j)
+        if label == "transformed":
+            expected = plan.transforms[recipe.transform_id].apply(compensated[:, j])
+            np.testing.assert_array_equal(transformed[:, j], expected)
+        else:
+            np.testing.assert_array_equal(transformed[:, j], compensated[:, j])

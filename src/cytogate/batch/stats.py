@@ -141,7 +141,7 @@ def intensity_stats(
 
 
 def _recipes(strategy: Any, sample: Any, columns: Sequence[int]) -> tuple[list[Any], list[str]]:
-    """Per wanted column, (sample columns, weights, transform id) as the gates read it, and its scale label.
+    """Per wanted column, (sample columns, weights, transform or None) as the gates read it, and its scale label.
 
     A channel a gate reads is compensated exactly as that gate compensates it (the
     first such gate in strategy order); a channel no gate reads is compensated
@@ -158,7 +158,8 @@ def _recipes(strategy: Any, sample: Any, columns: Sequence[int]) -> tuple[list[A
         from ..strategy.panel_gaps import fit_to_panel
 
         strategy = fit_to_panel(strategy, sample, None)[0]
-    chosen = {} if strategy is None else compile_plan(strategy, sample).channel_recipes
+    plan = None if strategy is None else compile_plan(strategy, sample)
+    chosen = {} if plan is None else plan.channel_recipes
     compensator = None
     spill_problem = None
     if getattr(sample, "spillover", None) is not None:
@@ -173,7 +174,8 @@ def _recipes(strategy: Any, sample: Any, columns: Sequence[int]) -> tuple[list[A
         if recipe is not None and recipe.base.ratio is None:
             base = recipe.base
             weights = (1.0,) if base.coefs is None else base.coefs
-            recipes.append((base.channels, weights, recipe.transform_id))
+            transform = None if recipe.transform_id is None else plan.transforms[recipe.transform_id]  # type: ignore[union-attr]  # chosen is empty without a plan
+            recipes.append((base.channels, weights, transform))
             labels.append("compensated")
             continue
         found = compensator.weights(c) if compensator is not None else None
@@ -233,17 +235,8 @@ def scaled_values(strategy: Any, sample: Any, scale: str, channels: Sequence[str
             part = weighted_sums(block, read, weights, out=mixed_out[:, :block.shape[0]])
             out[mixed, start:stop] = part
     if scale == "transformed":
-        plan_transforms = _plan_transforms(strategy, sample)
-        for q, (_, _, tid) in enumerate(recipes):
-            if tid is not None:
-                out[q] = plan_transforms[tid].apply(out[q])
+        for q, (_, _, transform) in enumerate(recipes):
+            if transform is not None:
+                out[q] = transform.apply(out[q])
                 labels[q] = "transformed"
     return out.T, labels
-
-
-def _plan_transforms(strategy: Any, sample: Any) -> dict[str, Any]:
-    from ..plan import compile_plan
-
-    from ..strategy.panel_gaps import fit_to_panel
-
-    return compile_plan(fit_to_panel(strategy, sample, None)[0], sample).transforms
