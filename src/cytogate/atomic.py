@@ -50,7 +50,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike[str], writer: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path: str | os.PathLike[str], writer: Callable[[BinaryIO], object]) -> Path:
     """Write a file atomically.
 
     Parameters

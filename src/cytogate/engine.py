@@ -264,8 +264,9 @@ def gate(strategy: Strategy, sample: SampleLike, *, aliases: Mapping[str, str] |
 
         outcome = follow_gates(strategy, follow, sample, aliases=aliases)
         strategy, followed = outcome.strategy, outcome.gates
+    fitted: dict[str, dict[str, Any]] = {}
     if _streamable(strategy, sample):
-        masks, fitted = _gate_blocks(compile_plan(strategy, sample, aliases), sample, digest), {}
+        masks = _gate_blocks(compile_plan(strategy, sample, aliases), sample, digest)
     elif int(sample.n_events) > 0:  # data-driven gates: fitted first
         static, fitted = _fit_by_passes(strategy, sample, aliases)
         masks = _gate_blocks(compile_plan(static, sample, aliases), sample, digest)

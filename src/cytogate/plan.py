@@ -55,11 +55,20 @@ class SampleLike(Protocol):
     columns by how many channels it reads.
     """
 
-    channels: Any
-    markers: Any
-    spillover: Any
-    n_events: int
-    path: Any
+    @property
+    def channels(self) -> Any: ...
+
+    @property
+    def markers(self) -> Any: ...
+
+    @property
+    def spillover(self) -> Any: ...
+
+    @property
+    def n_events(self) -> int: ...
+
+    @property
+    def path(self) -> Any: ...
 
     @property
     def events(self) -> np.ndarray: ...
@@ -192,9 +201,10 @@ def _compile(strategy: Strategy, sample: SampleLike, aliases: Mapping[str, str] 
             idx = resolve_dimension(name, sample, aliases)
             if sample.spillover is None:
                 return _Base((idx,), None)  # Gating-ML: nothing to compensate with
-            if compensator[0] is None:
-                compensator[0] = Compensator(sample.spillover, channels)
-            weights = compensator[0].weights(idx)
+            comp = compensator[0]
+            if comp is None:
+                comp = compensator[0] = Compensator(sample.spillover, channels)
+            weights = comp.weights(idx)
             if weights is None:  # a channel outside the matrix is not changed by compensation
                 return _Base((idx,), None)
             return _weighted(weights[0], weights[1])
@@ -281,7 +291,7 @@ class Execution:
     indices: dict[str, np.ndarray | None] = field(default_factory=dict)
     fitted: dict[str, dict[str, Any]] = field(default_factory=dict)
     _raw: dict[int, np.ndarray] = field(default_factory=dict)
-    _values: dict[tuple[Any, str], np.ndarray] = field(default_factory=dict)
+    _values: dict[tuple[Any, str | None], np.ndarray] = field(default_factory=dict)  # (what, owner population)
     _events: tuple[np.ndarray | None] | None = None
     out: Mapping[str, np.ndarray] | None = None  # where to write each population's mask (views of a whole file)
     brute_force: bool = False  # the oracle: transform every event instead of mapping box bounds back
@@ -417,7 +427,7 @@ class Execution:
         """The gate on the events ``idx`` (None = all), as a mask over those events."""
         columns = self.plan.raw_columns(gate)
         matrix = self._matrix() if columns is not None else None
-        if matrix is not None and (idx is None or idx.size):
+        if matrix is not None and columns is not None and (idx is None or idx.size):
             mask = gate.evaluate_rows(matrix, _ALL_ROWS if idx is None else idx, columns)
             if mask is not None:
                 return mask

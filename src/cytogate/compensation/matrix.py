@@ -151,13 +151,13 @@ class SpectrumMatrix:
         if not np.all(np.isfinite(m)):
             raise CompensationError(f"spectrumMatrix {self.id!r} has non-finite coefficients")
         if self.inverted_already:
-            unmix = m.T if m.shape[0] != m.shape[1] else m
+            unmix: np.ndarray = m.T if m.shape[0] != m.shape[1] else m
         else:
             if np.linalg.matrix_rank(m) < len(fl):
                 raise CompensationError(f"spectrumMatrix {self.id!r} is singular and cannot be inverted")
             unmix = np.linalg.inv(m) if m.shape[0] == m.shape[1] else np.linalg.pinv(m)
         m.setflags(write=False)
-        unmix = np.ascontiguousarray(unmix)
+        unmix = np.ascontiguousarray(unmix, dtype=np.float64)
         unmix.setflags(write=False)
         object.__setattr__(self, "fluorochromes", fl)
         object.__setattr__(self, "detectors", det)

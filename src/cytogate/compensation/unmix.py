@@ -33,7 +33,7 @@ _CHUNK = 2048  # events per block: the needed rows of a block stay in L1/L2 whil
 
 
 @numba.njit(cache=True, inline="always")
-def _columns_chunk(block, counts, rows, weights, out, lo, hi):  # type: ignore[no-untyped-def]
+def _columns_chunk(block, counts, rows, weights, out, lo, hi):
     for q in range(out.shape[0]):
         for i in range(lo, hi):
             out[q, i] = 0.0
@@ -45,7 +45,7 @@ def _columns_chunk(block, counts, rows, weights, out, lo, hi):  # type: ignore[n
 
 
 @numba.njit(cache=True, inline="always")
-def _rows_chunk(events, needed, counts, rows, weights, out, lo, hi):  # type: ignore[no-untyped-def]
+def _rows_chunk(events, needed, counts, rows, weights, out, lo, hi):
     # each block of rows is transposed once into a small buffer, so every needed value is read once
     k = needed.shape[0]
     buf = np.empty((k, hi - lo))
@@ -63,34 +63,34 @@ def _rows_chunk(events, needed, counts, rows, weights, out, lo, hi):  # type: ig
 
 
 @numba.njit(cache=True, parallel=True)
-def _columns_threaded(block, counts, rows, weights, out):  # type: ignore[no-untyped-def]
+def _columns_threaded(block, counts, rows, weights, out):
     n = block.shape[1]
     for c in numba.prange((n + _CHUNK - 1) // _CHUNK):
         _columns_chunk(block, counts, rows, weights, out, c * _CHUNK, min(c * _CHUNK + _CHUNK, n))
 
 
 @numba.njit(cache=True)
-def _columns_serial(block, counts, rows, weights, out):  # type: ignore[no-untyped-def]
+def _columns_serial(block, counts, rows, weights, out):
     n = block.shape[1]
     for c in range((n + _CHUNK - 1) // _CHUNK):
         _columns_chunk(block, counts, rows, weights, out, c * _CHUNK, min(c * _CHUNK + _CHUNK, n))
 
 
 @numba.njit(cache=True, parallel=True)
-def _rows_threaded(events, needed, counts, rows, weights, out):  # type: ignore[no-untyped-def]
+def _rows_threaded(events, needed, counts, rows, weights, out):
     n = events.shape[0]
     for c in numba.prange((n + _CHUNK - 1) // _CHUNK):
         _rows_chunk(events, needed, counts, rows, weights, out, c * _CHUNK, min(c * _CHUNK + _CHUNK, n))
 
 
 @numba.njit(cache=True)
-def _rows_serial(events, needed, counts, rows, weights, out):  # type: ignore[no-untyped-def]
+def _rows_serial(events, needed, counts, rows, weights, out):
     n = events.shape[0]
     for c in range((n + _CHUNK - 1) // _CHUNK):
         _rows_chunk(events, needed, counts, rows, weights, out, c * _CHUNK, min(c * _CHUNK + _CHUNK, n))
 
 
-def _unmix_columns(block, counts, rows, weights, out):  # type: ignore[no-untyped-def]
+def _unmix_columns(block, counts, rows, weights, out):
     """``out[q] = sum_j weights[q, j] * block[rows[q, j]]`` for ``j < counts[q]``.
 
     ``block`` is (n_needed, n_events), one raw column per row; only non-zero
@@ -101,7 +101,7 @@ def _unmix_columns(block, counts, rows, weights, out):  # type: ignore[no-untype
     kernel(block, counts, rows, weights, out)
 
 
-def _unmix_rows(events, needed, counts, rows, weights, out):  # type: ignore[no-untyped-def]
+def _unmix_rows(events, needed, counts, rows, weights, out):
     """As :func:`_unmix_columns` with the raw columns ``events[:, needed]`` of a row-major matrix."""
     kernel = _rows_threaded if use_parallel(events.shape[0]) else _rows_serial
     kernel(events, needed, counts, rows, weights, out)

@@ -9,7 +9,7 @@ __all__ = ["unpack_bits"]
 
 
 @numba.njit(cache=True)
-def unpack_bits(data, n_events, bits_per_event, bit_offset, width):  # type: ignore[no-untyped-def]
+def unpack_bits(data, n_events, bits_per_event, bit_offset, width):
     """Extract one packed parameter of every event.
 
     Parameters

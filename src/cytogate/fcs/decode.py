@@ -192,7 +192,7 @@ def read_uniform(path: Path, start: int, n_events: int, fmt: DataFormat) -> np.n
     assert dtype is not None
     native = dtype.newbyteorder("=")
     out = np.empty((n_events, len(fmt.params)), dtype=native)
-    view = memoryview(out).cast("B")
+    view = out.data.cast("B")
     # Unbuffered reads straight into the array; the first read stops at a page boundary of
     # the file so that the large one copies whole page-cache pages (as np.fromfile's does).
     head = min((-start) % 4096, out.nbytes)

@@ -206,7 +206,7 @@ class FileEvents:
                     if hashed[slot] is not None:  # this buffer's previous block must be hashed first
                         hashed[slot].result()  # type: ignore[union-attr]
                     m = min(n_rows, self.n_events - start)
-                    view = memoryview(raw)[:m * per_event]
+                    view = raw.data[:m * per_event]
                     got = 0
                     while got < len(view):
                         n = handle.readinto(view[got:])
@@ -216,7 +216,7 @@ class FileEvents:
                     if got != len(view):
                         raise FcsError(f"DATA segment truncated: read {got} of {len(view)} bytes of events "
                                        f"{start}-{start + m}", path=self.path, offset=self.start + start * per_event)
-                    if hasher is not None:
+                    if hasher is not None and digest is not None:
                         hashed[slot] = hasher.submit(digest.update, view)  # in order: one hashing thread
                     if out is None:  # float32/64 stored natively: the read buffer is the block
                         block = raw[:m * per_event].view(self.dtype).reshape(m, len(self.indices))
@@ -224,13 +224,13 @@ class FileEvents:
                         block = self._decode_block(raw[:m * per_event], m, out)
                     block.setflags(write=False)  # a view of a shared buffer, like the read-only events
                     yield start, block
-                if hasher is not None:
+                if hasher is not None and digest is not None:
                     for future in hashed:
                         if future is not None:
                             future.result()
                     tail = raws[0]
-                    while n := handle.readinto(tail):  # anything after the events
-                        digest.update(memoryview(tail)[:n])
+                    while n := handle.readinto(tail.data):  # anything after the events
+                        digest.update(tail.data[:n])
             except OSError as exc:
                 raise FcsError(f"cannot read: {exc.strerror or exc}", path=self.path) from None
             finally:

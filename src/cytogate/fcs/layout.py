@@ -41,8 +41,8 @@ class DataLocation:
 
 
 def _candidates(header: Header, keywords: Mapping[str, str], path: Path) -> list[tuple[str, int, int]]:
-    begin = get_int(keywords, "$BEGINDATA", path, default=0)
-    end = get_int(keywords, "$ENDDATA", path, default=0)
+    begin = get_int(keywords, "$BEGINDATA", path) or 0
+    end = get_int(keywords, "$ENDDATA", path) or 0
     text = (header.base + begin, header.base + end) if (begin or end) else None
     head = (header.data_start, header.data_end) if (header.data_start or header.data_end) else None
     found: list[tuple[str, int, int]] = []

@@ -38,7 +38,7 @@ class _DataSet:
     keywords: dict[str, str]
 
 
-def _read_at(handle, start: int, size: int) -> bytes:  # type: ignore[no-untyped-def]
+def _read_at(handle, start: int, size: int) -> bytes:
     try:
         handle.seek(start)
         return handle.read(size)
@@ -46,7 +46,7 @@ def _read_at(handle, start: int, size: int) -> bytes:  # type: ignore[no-untyped
         raise FcsError(f"cannot read: {exc.strerror or exc}", path=handle.name, offset=start) from None
 
 
-def _read_dataset(handle, base: int, file_size: int, path: Path) -> _DataSet:  # type: ignore[no-untyped-def]
+def _read_dataset(handle, base: int, file_size: int, path: Path) -> _DataSet:
     header = parse_header(_read_at(handle, base, HEADER_LENGTH), path, base=base)
     start, end = header.text_start, header.text_end
     if start == 0 and end == 0:
@@ -68,7 +68,7 @@ def _read_dataset(handle, base: int, file_size: int, path: Path) -> _DataSet:  #
     return _DataSet(header, keywords)
 
 
-def _merge_supplemental(handle, header: Header, keywords: dict[str, str], file_size: int, path: Path) -> None:  # type: ignore[no-untyped-def]
+def _merge_supplemental(handle, header: Header, keywords: dict[str, str], file_size: int, path: Path) -> None:
     try:
         begin = get_int(keywords, "$BEGINSTEXT", path, default=0) or 0
         end = get_int(keywords, "$ENDSTEXT", path, default=0) or 0

@@ -146,10 +146,15 @@ class Sample:
             source=ArrayEvents(array),
         )
 
+    @property
+    def _source(self) -> EventSource:
+        assert self.source is not None  # __post_init__ always sets one
+        return self.source
+
     @cached_property
     def events(self) -> np.ndarray:
         """(n_events, n_channels) read-only array; decoded on first access and cached."""
-        values = self.source.matrix()
+        values = self._source.matrix()
         if values.flags.writeable:
             values.setflags(write=False)
         return values
@@ -169,7 +174,7 @@ class Sample:
             return self.events[:, index]
         cached = self._columns.get(index)
         if cached is None:
-            cached = self.source.column(index)
+            cached = self._source.column(index)
             if cached.flags.writeable:
                 cached.setflags(write=False)
             self._columns[index] = cached
@@ -233,12 +238,11 @@ class Sample:
             for start in range(0, self.n_events, n_rows):
                 yield start, events[start:start + n_rows]
             return
-        assert self.source is not None
-        yield from self.source.blocks(n_rows, digest)
+        yield from self._source.blocks(n_rows, digest)
 
     def update_digest(self, digest: Any) -> None:
         """Feed the bytes :meth:`sha256` hashes to ``digest.update`` (the file, or the events in memory)."""
-        self.source.update_digest(digest)
+        self._source.update_digest(digest)
 
     @property
     def decoded(self) -> bool:

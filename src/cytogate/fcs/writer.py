@@ -228,7 +228,7 @@ def write_fcs(
             handle.write(text)
             for first in range(0, array.shape[0], _CHUNK_ROWS):
                 block = np.ascontiguousarray(array[first : first + _CHUNK_ROWS], dtype=dtype)
-                handle.write(memoryview(block).cast("B"))
+                handle.write(block.data.cast("B"))
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; a data file is meant to be shared

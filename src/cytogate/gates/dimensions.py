@@ -30,8 +30,11 @@ FCS = "FCS"
 
 
 class _SampleLike(Protocol):
-    channels: tuple[str, ...] | list[str]
-    markers: tuple[str, ...] | list[str]
+    @property
+    def channels(self) -> Any: ...
+
+    @property
+    def markers(self) -> Any: ...
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ _POLYGON_CHUNK = 2048
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
-def _even_odd_chunk(px, py, vx, vy, inside):  # type: ignore[no-untyped-def]
+def _even_odd_chunk(px, py, vx, vy, inside):
     """Even-odd rule for a chunk of points: ``inside`` (False on entry) toggles at each crossing.
 
     A horizontal ray from (px, py) towards +x crosses edge (j, k) when
@@ -378,5 +378,5 @@ def select_subset(rows: np.ndarray, inside: np.ndarray, full: np.ndarray) -> np.
         keep = inside[i]
         out[k] = r
         full[r] = keep  # rows are distinct, so this writes each event once
-        k += np.int64(keep)
+        k += np.int64(keep)  # type: ignore[assignment]  # numba types k as int64 throughout
     return out[:k].copy()

@@ -133,7 +133,7 @@ class ChangeSettings:
             spec["windows"] = tuple(VisitWindow.from_mapping(k, v) for k, v in spec["windows"].items())
         if isinstance(spec.get("lloq"), Mapping):
             lloq = dict(spec["lloq"])
-            spec["lloq"] = LloqRule(float(lloq.get("limit", math.nan)), lloq.get("rule", lloq.get("mode", "half")))
+            spec["lloq"] = LloqRule(float(lloq.get("limit", math.nan)), str(lloq.get("rule", lloq.get("mode", "half"))))  # type: ignore[arg-type]  # LloqRule checks the mode
         elif isinstance(spec.get("lloq"), (int, float)):
             spec["lloq"] = LloqRule(float(spec["lloq"]))
         if isinstance(spec.get("subgroup"), Mapping):
@@ -245,7 +245,8 @@ def run_change_analysis(
         keep.append(s.subgroup.column)
     change = change_from_baseline(
         table, subject=s.subject, arm=s.arm, visit=s.visit, value=s.value, baseline=s.baseline, by=s.by,
-        day=s.day, baseline_method=s.baseline_method, lookback=s.lookback, windows=s.windows or None,
+        day=s.day, baseline_method=s.baseline_method,  # type: ignore[arg-type]  # checked in __post_init__
+        lookback=s.lookback, windows=s.windows or None,
         lloq=s.lloq, visits=s.visits, control=s.control, keep=keep,
     )  # fmt: skip
     notes = []
@@ -254,7 +255,7 @@ def run_change_analysis(
     n_zero = int(change["pct_change_undefined"].sum())
     if n_zero:
         notes.append(f"{n_zero} rows with baseline 0: % change undefined (NaN)")
-    compare = dict(control=s.control, model=s.model, scale=s.scale, adjust=s.adjust, family=s.adjust_family,
+    compare: dict[str, Any] = dict(control=s.control, model=s.model, scale=s.scale, adjust=s.adjust, family=s.adjust_family,
                    alpha=s.alpha, cov=s.cov, method=s.method, df=s.df)  # fmt: skip
     summary = summarize_change(change, by=s.by, alpha=s.alpha)
     contrasts = compare_to_control(change, by=s.by, **compare)

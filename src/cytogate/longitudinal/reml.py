@@ -308,17 +308,17 @@ def optimise(lik: Likelihood, start: np.ndarray) -> Optimum:
             up[k] += h
             down[k] -= h
             jac[:, k] = (structure.phi_from_theta(up, t) - structure.phi_from_theta(down, t)) / (2 * h)
+        assert ev.grad is not None  # order 1 was asked for
         return ev.value, jac.T @ ev.grad
 
     options = {"maxiter": 100, "gtol": 1e-7, "ftol": 1e-14}
     result = optimize.minimize(fun, start, jac=True, method="L-BFGS-B", options=options)
     phi = structure.phi_from_theta(result.x, t)
-    ev = lik.evaluate(phi, 2)
-    if ev is None:
-        ev = lik.evaluate(phi, 0) or empty_evaluation(lik)
-        return Optimum(phi, ev, False, "covariance not positive definite at the optimum", int(result.nit))
-    phi, ev, converged, message, iterations = newton_steps(lik, phi, ev, 50)
-    return Optimum(phi, ev, converged, message, int(result.nit) + iterations)
+    final = lik.evaluate(phi, 2)
+    if final is None:
+        return Optimum(phi, lik.evaluate(phi, 0) or empty_evaluation(lik), False, "covariance not positive definite at the optimum", int(result.nit))
+    phi, final, converged, message, iterations = newton_steps(lik, phi, final, 50)
+    return Optimum(phi, final, converged, message, int(result.nit) + iterations)
 
 
 def fixed_optimum(lik: Likelihood, phi: np.ndarray) -> Optimum:

@@ -143,19 +143,19 @@ def _forward_one(
 
 
 @numba.njit(cache=True, parallel=True)
-def _forward_parallel(x, out, x1, scale, p, q, b, d, lin, small, inv_slope0, key0, table):  # type: ignore[no-untyped-def]
+def _forward_parallel(x, out, x1, scale, p, q, b, d, lin, small, inv_slope0, key0, table):
     for i in numba.prange(x.shape[0]):
         out[i] = _forward_one(x[i], x1, scale, p, q, b, d, lin, small, inv_slope0, key0, table)
 
 
 @numba.njit(cache=True)
-def _forward_serial(x, out, x1, scale, p, q, b, d, lin, small, inv_slope0, key0, table):  # type: ignore[no-untyped-def]
+def _forward_serial(x, out, x1, scale, p, q, b, d, lin, small, inv_slope0, key0, table):
     for i in range(x.shape[0]):
         out[i] = _forward_one(x[i], x1, scale, p, q, b, d, lin, small, inv_slope0, key0, table)
 
 
 @numba.njit(cache=True)
-def _forward_exact(x, out, x1, scale, p, q, b, d, lin):  # type: ignore[no-untyped-def]
+def _forward_exact(x, out, x1, scale, p, q, b, d, lin):
     for i in range(x.shape[0]):
         v = x[i]
         delta = _solve(abs(v), p, q, b, d, lin)
@@ -171,13 +171,13 @@ def _inverse_one(y: float, x1: float, inv_scale: float, p: float, q: float, b: f
 
 
 @numba.njit(cache=True, parallel=True)
-def _inverse_parallel(y, out, x1, inv_scale, p, q, b, d, lin):  # type: ignore[no-untyped-def]
+def _inverse_parallel(y, out, x1, inv_scale, p, q, b, d, lin):
     for i in numba.prange(y.shape[0]):
         out[i] = _inverse_one(y[i], x1, inv_scale, p, q, b, d, lin)
 
 
 @numba.njit(cache=True)
-def _inverse_serial(y, out, x1, inv_scale, p, q, b, d, lin):  # type: ignore[no-untyped-def]
+def _inverse_serial(y, out, x1, inv_scale, p, q, b, d, lin):
     for i in range(y.shape[0]):
         out[i] = _inverse_one(y[i], x1, inv_scale, p, q, b, d, lin)
 

@@ -17,13 +17,13 @@ __all__ = ["affine_into", "log_into", "exp10_into", "asinh_into", "sinh_into", "
 
 
 @numba.njit(cache=True)
-def _affine_loop(x, out, shift, divisor, scale, post):  # type: ignore[no-untyped-def]
+def _affine_loop(x, out, shift, divisor, scale, post):
     for i in range(x.shape[0]):
         out[i] = (np.float64(x[i]) + shift) / divisor * scale + post
 
 
 @numba.njit(cache=True)
-def _log_loop(x, out, scale, shift):  # type: ignore[no-untyped-def]
+def _log_loop(x, out, scale, shift):
     # y = scale*log10(x) + shift; x < 0 -> NaN, x == 0 -> -inf (math.log10 would raise)
     for i in range(x.shape[0]):
         v = np.float64(x[i])
@@ -36,7 +36,7 @@ def _log_loop(x, out, scale, shift):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True)
-def _clamped_log_loop(x, out, floor, scale, shift):  # type: ignore[no-untyped-def]
+def _clamped_log_loop(x, out, floor, scale, shift):
     # y = scale*log10(max(x, floor)) + shift, NaN stays NaN
     for i in range(x.shape[0]):
         v = np.float64(x[i])
@@ -46,21 +46,21 @@ def _clamped_log_loop(x, out, floor, scale, shift):  # type: ignore[no-untyped-d
 
 
 @numba.njit(cache=True)
-def _exp10_loop(y, out, scale, shift, factor):  # type: ignore[no-untyped-def]
+def _exp10_loop(y, out, scale, shift, factor):
     # x = factor * 10**(scale*y + shift)
     for i in range(y.shape[0]):
         out[i] = factor * 10.0 ** (scale * np.float64(y[i]) + shift)
 
 
 @numba.njit(cache=True)
-def _asinh_loop(x, out, k, shift, scale):  # type: ignore[no-untyped-def]
+def _asinh_loop(x, out, k, shift, scale):
     # y = (asinh(k*x) + shift) * scale
     for i in range(x.shape[0]):
         out[i] = (math.asinh(k * np.float64(x[i])) + shift) * scale
 
 
 @numba.njit(cache=True)
-def _sinh_loop(y, out, k, shift, scale):  # type: ignore[no-untyped-def]
+def _sinh_loop(y, out, k, shift, scale):
     # x = sinh(y*scale - shift) / k
     for i in range(y.shape[0]):
         out[i] = math.sinh(np.float64(y[i]) * scale - shift) / k
