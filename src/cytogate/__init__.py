@@ -29,6 +29,8 @@ _LAZY = {
     "Sample": "cytogate.fcs",
     "Spillover": "cytogate.compensation",
     "load_strategy": "cytogate.strategy",
+    "save_strategy": "cytogate.strategy",
+    "describe": "cytogate.fcs",
     "gate": "cytogate.engine",
 }
 

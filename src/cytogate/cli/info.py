@@ -1,6 +1,6 @@
 """``cytogate info FILE... [--json]``: what an FCS file holds, without reading its events.
 
-Uses :func:`cytogate.fcs.read_metadata`, so the DATA segment is never read
+Uses :func:`cytogate.fcs.describe` (HEADER and TEXT only), so the DATA segment is never read
 (instant on a 5 GB file).  With several files, a bad one is reported on stderr
 and the others are still described; the exit code is then 2.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import EXIT_BAD_INPUT, EXIT_OK, CytogateError
 from .workspace_listing import describe_workspace, is_workspace_file, workspace_lines
 
-__all__ = ["register", "describe"]
+__all__ = ["register"]
 
 
 # Keywords worth showing by default (when present), in this order.
@@ -42,55 +42,6 @@ def register(subparsers: Any, formatter_class: type[argparse.HelpFormatter]) -> 
     parser.add_argument("--dataset", type=int, default=0, help="data set of multi-data-set files (from 0)")
     parser.add_argument("--keywords", action="store_true", help="list every TEXT keyword, not a selection")
     parser.set_defaults(handler=run)
-
-
-def describe(path: str, *, dataset: int = 0) -> dict[str, Any]:
-    """Metadata of one file as a JSON-ready dictionary (raises CytogateError)."""
-    from ..fcs import read_metadata
-
-    sample = read_metadata(path, dataset=dataset)
-    words = sample.keywords
-    channels = []
-    for n, (name, marker) in enumerate(zip(sample.channels, sample.markers), start=1):
-        channels.append(
-            {
-                "index": n,
-                "name": name,
-                "raw_name": words.get(f"$P{n}N", "").strip() or name,
-                "marker": marker,
-                "bits": _clean(words.get(f"$P{n}B")),
-                "range": _clean(words.get(f"$P{n}R")),
-                "amplification": _clean(words.get(f"$P{n}E")),
-                "gain": _clean(words.get(f"$P{n}G")),
-            }
-        )
-    spill = sample.spillover
-    return {
-        "path": str(sample.path),
-        "name": sample.name,
-        "version": sample.version,
-        "n_events": sample.n_events,
-        "n_channels": len(sample.channels),
-        "n_datasets": sample.n_datasets,
-        "dataset": sample.dataset,
-        "channels": channels,
-        "spillover": None
-        if spill is None
-        else {
-            "source": spill.source,
-            "channels": list(spill.channels),
-            "matrix": spill.matrix.tolist(),
-            "identity": spill.is_identity,
-        },
-        "keywords": dict(words),
-    }
-
-
-def _clean(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
 
 
 def _table(rows: list[list[str]]) -> list[str]:
@@ -128,6 +79,8 @@ def _human(info: dict[str, Any], all_keywords: bool) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Describe every file; return 2 if any failed."""
+    from ..fcs.summary import describe  # the FCS reader loads only when describing
+
     described: list[dict[str, Any]] = []
     failed = 0
     for path in args.files:

@@ -16,9 +16,10 @@ from typing import Any
 from ..errors import StrategyError
 from .documents import document_kind, open_document, strategy_of
 from .gatingml_read import read_gatingml
+from .save import convert_strategy, save_strategy
 from .tree import ROOT, Population, SpectrumMatrix, Strategy, TransformSpec, join_path
 
-__all__ = ["load_strategy", "open_document", "Strategy", "Population", "TransformSpec", "SpectrumMatrix", "ROOT", "join_path"]
+__all__ = ["load_strategy", "open_document", "save_strategy", "convert_strategy", "Strategy", "Population", "TransformSpec", "SpectrumMatrix", "ROOT", "join_path"]
 
 
 def _looks_like_xml(text: str) -> bool:
