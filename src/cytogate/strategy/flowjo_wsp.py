@@ -28,7 +28,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
@@ -184,7 +184,7 @@ class _Ctx:
     counts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def fail(self, message: str, population: str | None = None) -> None:
+    def fail(self, message: str, population: str | None = None) -> NoReturn:
         raise StrategyError(message, path=self.source, population=population)
 
 
@@ -334,7 +334,7 @@ def _gate(el: Element, path: str, ctx: _Ctx) -> GateSpec:
             verts = [_coords(v, 2, path, ctx) for v in el.findall("gating:vertex", _NS)]
             xs = _to_display(dims[0], [v[0] for v in verts], ctx)
             ys = _to_display(dims[1], [v[1] for v in verts], ctx)
-            return PolygonGate(tuple(dims), tuple(zip(xs, ys)))
+            return PolygonGate(tuple(dims), tuple((float(x), float(y)) for x, y in zip(xs, ys)))  # type: ignore[arg-type]  # vertices are never None
         if kind == "EllipsoidGate":
             return _ellipse(el, dims, names, path, ctx)
     except CytogateError as exc:
@@ -486,7 +486,10 @@ def import_sample(root: Element, element: Element, info: WspSample, source: str,
     _read_matrices(root, element, ctx)
     _read_transforms(element, ctx)
     populations: list[Population] = []
-    _walk(element.find("SampleNode") if tree is None else tree, populations, ctx)
+    node = element.find("SampleNode") if tree is None else tree
+    if node is None:
+        ctx.fail("the sample has no SampleNode (no gating tree)")
+    _walk(node, populations, ctx)
     used_t = {d.transform for p in populations for d in p.gate.dimensions if d.transform}
     used_m = {d.compensation for p in populations for d in p.gate.dimensions}
     try:

@@ -149,22 +149,27 @@ def _ellipsoid(el: Element, gid: str, ctx: _Context) -> list[tuple[str, Callable
     return [(gid, lambda _ids: gate)]
 
 
+def _constant(gate: GateSpec) -> Callable[[dict[str, str]], GateSpec]:
+    """A builder that needs no other gate's id (a quadrant's own gate)."""
+    return lambda _ids: gate
+
+
 def _quadrant(el: Element, gid: str, ctx: _Context) -> list[tuple[str, Callable[[dict[str, str]], GateSpec]]]:
     dividers = []
     for div in el.findall(_g("divider")):
         did = _attr(div, NS_GATING, "id")
         values = tuple(_float(v.text, "divider value", gid) for v in div.findall(_g("value")))
         dividers.append(Divider(did, ctx.dimension(div, gid), values))
-    out = []
+    out: list[tuple[str, Callable[[dict[str, str]], GateSpec]]] = []
     for q in el.findall(_g("Quadrant")):
         qid = _attr(q, NS_GATING, "id")
         if not qid:
             raise ctx.error("Quadrant without an id", gid)
-        positions = tuple((_attr(p, NS_GATING, "divider_ref"), _float(_attr(p, NS_GATING, "location"),
+        positions: tuple[tuple[str, float], ...] = tuple((_attr(p, NS_GATING, "divider_ref"), _float(_attr(p, NS_GATING, "location"),
                                                                         "location", qid))
                           for p in q.findall(_g("position")))
         gate = QuadrantGate(gid, tuple(dividers), positions)
-        out.append((qid, lambda _ids, gate=gate: gate))
+        out.append((qid, _constant(gate)))
     if not out:
         raise ctx.error("QuadrantGate defines no Quadrant", gid)
     return out

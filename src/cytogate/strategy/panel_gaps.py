@@ -74,7 +74,7 @@ def _absent(dim: AnyDimension, sample: Any, aliases: Mapping[str, Any] | None) -
     missing = []
     for name in _channel_names(dim):
         try:
-            resolve_dimension(name, sample, aliases)  # type: ignore[arg-type]
+            resolve_dimension(name, sample, aliases)
         except MarkerError as exc:
             if "not found" in exc.message:
                 missing.append(name)

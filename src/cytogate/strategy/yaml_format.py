@@ -370,8 +370,9 @@ def load_yaml_strategy(text: str, *, source: str | os.PathLike[str] | None = Non
         pctx = ctx.at(pops.key_marks[key]).inside(tentative[key])
         for entry in parse_population(key, spec, pctx, b, YAML_GATES):
             if entry.key in entries:
+                first = entries[entry.key].ctx.mark
                 entry.ctx.fail(f"population id {entry.key!r} is defined twice (first at line "
-                               f"{entries[entry.key].ctx.mark.line})")
+                               f"{first.line if first else '?'})")
             entries[entry.key] = entry
     strategy_pops = _link(entries)
     qc = _qc_step(doc, ctx) if "qc" in doc else None

@@ -221,9 +221,9 @@ def load_located(text: str, *, source: str = "<string>") -> Any:
         ctx.fail("the document is nested too deeply")
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = Mark(mark.line + 1, mark.column + 1) if mark is not None else None
+        at = Mark(mark.line + 1, mark.column + 1) if mark is not None else None
         problem = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        Ctx(source, where, owner(where.line) if where else None).fail(f"YAML syntax error: {problem}")
+        Ctx(source, at, owner(at.line) if at else None).fail(f"YAML syntax error: {problem}")
     except yaml.YAMLError as exc:
         ctx.fail(f"YAML syntax error: {exc}")
     if not nodes:
@@ -237,9 +237,9 @@ def load_located(text: str, *, source: str = "<string>") -> Any:
     except StrategyError as exc:
         line = getattr(exc, "line", None)
         population = owner(line) if line else None
-        if population is None or "population" in exc.location:
+        if line is None or population is None or "population" in exc.location:
             raise
-        Ctx(source, Mark(line, exc.column), population).fail(exc.message)  # type: ignore[attr-defined]
+        Ctx(source, Mark(line, getattr(exc, "column", 0)), population).fail(exc.message)
 
 
 def _population_lines(text: str) -> Any:
