@@ -131,9 +131,10 @@ def _qc_table(data: ReportData) -> dict[str, Any]:
             rows.append({"sample": r.sample, "flag": "override",
                          "detail": f"{r.population}: gate overridden for this sample (see the manifest for who, "
                                    f"when and why); gate plots draw the strategy's template"})
-    recorded = data.fits is not None and len(data.fits) > 0
-    if recorded:  # every sample's fallbacks, from the run's own record
-        for r in data.fits[data.fits["status"] == "fallback"].itertuples(index=False):
+    fits = data.fits
+    recorded = fits is not None and len(fits) > 0
+    if fits is not None and recorded:  # every sample's fallbacks, from the run's own record
+        for r in fits[fits["status"] == "fallback"].itertuples(index=False):
             rows.append({"sample": r.sample, "flag": "fit fallback",
                          "detail": f"{r.population} {r.parameter} = {r.value:.4g}: {r.reason}"})
     for s in data.samples:
