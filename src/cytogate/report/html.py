@@ -158,6 +158,7 @@ def _fits_table(data: ReportData) -> dict[str, Any]:
         fell = list(dict.fromkeys(group.loc[status == "fallback", "sample"].astype(str)))
         rows.append({"population": population, "parameter": parameter, "fitted": int((status == "fitted").sum()),
                      "fallback": len(fell), "skipped": int((status == "skipped").sum()),
+                     "overridden": int((status == "override").sum()),
                      "median": float(values.median()) if len(values) else None,
                      "range": f"{values.min():.4g} – {values.max():.4g}" if len(values) else "",
                      "fell back in": ", ".join(fell[:5]) + (f" … (+{len(fell) - 5})" if len(fell) > 5 else "")})
