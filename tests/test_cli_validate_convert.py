@@ -46,6 +46,26 @@ def test_validate_against_fcs(tmp_path, capsys):
     assert "CD303" in capsys.readouterr().err
 
 
+
+def test_validate_says_what_a_file_would_skip(tmp_path, capsys):
+    fcs = tmp_path / "s.fcs"
+    write_fcs(fcs, np.ones((5, 4), dtype=np.float32), ["FSC-A", "SSC-A", "B530-A", "R670-A"],
+              markers=[None, None, "CD3", "CD123"])
+    strategy = tmp_path / "s.yaml"
+    strategy.write_text("cytogate_strategy: 1\ncompensation: none\npopulations:\n"
+                        "  S: {optional: true, singlet: {area: FSC-A, height: FSC-H}}\n"
+                        "  P: {parent: S, rectangle: {CD3: {max: 1}, CD123: {min: 1}, CD303: {min: 1, optional: true}}}\n")
+    assert main(["validate", str(strategy), "--fcs", str(fcs), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)["files"][0]
+    assert {(s["population"], s["parameter"]) for s in found["skipped"]} == {("/S", "FSC-H"), ("/S/P", "CD303")}
+    assert "FSC-H" not in found["resolved"] and found["resolved"]["CD123"] == "R670-A (CD123)"
+    assert main(["validate", str(strategy), "--fcs", str(fcs)]) == 0
+    out = capsys.readouterr().out
+    assert "2 optional part(s) would be skipped" in out and "skip /S/P CD303" in out and "(optional: CD303)" in out
+    strategy.write_text(strategy.read_text().replace("CD3: {max: 1}", "CD8: {max: 1}"))
+    assert main(["validate", str(strategy), "--fcs", str(fcs)]) == 2  # a required channel stays an error
+    assert "CD8" in capsys.readouterr().err
+
 @pytest.mark.corpus
 def test_convert_gatingml_yaml_gatingml(tmp_path, capsys):
     src = corpus_path("whitews+FlowKit/data/gate_ref/gml/gml_all_gates.xml")

@@ -30,6 +30,7 @@ from .errors import CompensationError, CytogateError, GateError, MarkerError, St
 from .gates import kernels
 from .gates.dimensions import FCS, UNCOMPENSATED, AnyDimension, Dimension, RatioDimension, resolve_dimension
 from .gates.specs import GateSpec
+from .strategy.panel_gaps import fit_to_panel
 from .strategy.tree import Strategy
 
 __all__ = ["Plan", "Execution", "compile_plan", "MONOTONE_KINDS", "SampleLike"]
@@ -173,7 +174,13 @@ _PLAN_CACHE_MAX = 64
 
 
 def compile_plan(strategy: Strategy, sample: SampleLike, aliases: Mapping[str, str] | None = None) -> Plan:
-    """The plan of ``strategy`` for ``sample``'s channel layout (cached)."""
+    """The plan of ``strategy`` for ``sample``'s channel layout (cached).
+
+    Optional dimensions and populations whose channels the sample lacks are
+    dropped first (:func:`~cytogate.strategy.panel_gaps.fit_to_panel`), as the
+    engine drops them; ``plan.strategy`` is the strategy as it applies there.
+    """
+    strategy = fit_to_panel(strategy, sample, aliases)[0]
     if aliases is None and strategy.aliases:
         aliases = strategy.aliases  # type: ignore[assignment]  # the strategy's own marker panel
     alias_key = None if not aliases else tuple(sorted(aliases.items()))

@@ -150,6 +150,12 @@ def test_run_changes_only_the_overridden_population_and_its_descendants(tmp_path
     assert [(a["sample"], a["population"], a["author"], a["date"]) for a in applied] == [
         ("S001_W24", B_CELLS, "jdoe", "2026-12-01"), ("S002_BL", "/Cells", "jdoe", "2026-12-01")]
     assert applied[1]["reason"] == "pin the debris cut at the template"
+    fits = pd.read_parquet(run / "fits.parquet")
+    overridden = fits[fits["status"] == "override"]
+    assert sorted(zip(overridden["sample"], overridden["population"])) == [("S001_W24", B_CELLS), ("S002_BL", "/Cells")]
+    assert "pin the debris cut at the template (jdoe, 2026-12-01)" in set(overridden["reason"])
+    assert not len(fits[(fits["sample"] == "S002_BL") & (fits["population"] == "/Cells") & (fits["status"] == "fitted")])
+    assert manifest["fits"]["overrides"] == 2 and manifest["fits"]["populations"]["/Cells"]["overrides"] == 1
 
 
 def test_resume_recomputes_exactly_the_samples_whose_overrides_changed(tmp_path):

@@ -270,3 +270,19 @@ def test_truth_membership_by_path():
     np.testing.assert_array_equal(by_path["/Cells/Singlets/Live/Lymphocytes/pDC"], s.membership("pDC"))
     with pytest.raises(SynthError, match="by must be"):
         truth_membership(s, by="label")
+
+
+def test_drop_leaves_channels_out_and_keeps_the_truth():
+    from cytogate.errors import SynthError
+    from cytogate.synth import synthesize_sample, truth_counts
+
+    full = synthesize_sample("lupus_pd", 5000, seed=9)
+    lean = synthesize_sample("lupus_pd", 5000, seed=9, drop=("FSC-H", "CD303", "CD45"))
+    assert "FSC-H" not in lean.channels and not {"CD303", "CD45"} & set(lean.markers)
+    assert lean.events.shape == (5000, len(full.channels) - 3) and len(lean.spillover.channels) == 12
+    assert truth_counts(lean) == truth_counts(full)
+    assert lean.keywords()["CYTOGATE_SYNTH_DROP"] == "FSC-H,CD303,CD45"
+    for bad, message in ((("CD999",), "no channel or marker CD999"), (("SSC-A",), "cannot be dropped"),
+                         ("FSC-H", "sequence of channel names")):
+        with pytest.raises(SynthError, match=message):
+            synthesize_sample("lupus_pd", 100, seed=1, drop=bad)

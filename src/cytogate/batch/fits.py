@@ -9,8 +9,9 @@ channel.  Columns (:data:`FITS_COLUMNS`, schema :data:`FITS_SCHEMA`):
 (the strategy's gate kind), ``parameter`` (``FSC-A.min``, ``divider.CD4``,
 ``ratio_high``, ``mean.CD14``), ``value`` (where the gate landed on this file),
 ``template`` (the strategy's own number, its fallback, or null), ``status``
-(``fitted``, ``fallback``, ``skipped``, and ``template`` / ``followed`` /
-``override`` for sources that write this table too), ``confidence`` (0-1 or
+(``fitted``, ``fallback``, ``skipped``, ``override`` for a reviewer's per-sample gate,
+with its reason, author and date; ``template`` / ``followed`` for sources that write this
+table too), ``confidence`` (0-1 or
 null), ``reason`` and ``rule`` (the rule or bounds the fit followed).
 
 ``counts.csv`` gets a ``gate_source`` column from the same facts
@@ -28,8 +29,8 @@ from ..errors import GateError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["FITS_SCHEMA", "FITS_COLUMNS", "StrictFitError", "fit_rows", "gate_sources", "fits_table",
-           "fits_summary", "check_strict"]
+__all__ = ["FITS_SCHEMA", "FITS_COLUMNS", "StrictFitError", "fit_rows", "override_rows", "gate_sources",
+           "fits_table", "fits_summary", "check_strict"]
 
 FITS_SCHEMA = 1
 FITS_COLUMNS = ("schema", "sample", "population", "gate", "parameter", "value", "template", "status",
@@ -80,6 +81,18 @@ def fit_rows(result: Any, sample: str) -> list[dict[str, Any]]:
     return rows
 
 
+def override_rows(strategy: Any, sample: str, overrides: Any) -> list[dict[str, Any]]:
+    """One ``override`` row per population a reviewer overrode on this sample (``SampleOverrides``)."""
+    if overrides is None:
+        return []
+    kinds = {p.path: p.gate.kind for p in strategy.populations}
+    return [{"schema": FITS_SCHEMA, "sample": sample, "population": entry.population,
+             "gate": kinds.get(entry.population, ""), "parameter": "gate", "value": None, "template": None,
+             "status": "override", "confidence": None,
+             "reason": f"{entry.reason} ({entry.author}, {entry.date})", "rule": ""}
+            for entry in overrides.entries]
+
+
 def gate_sources(result: Any, rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """Where each population's gate came from on this file: ``template``, ``fitted``, ``fallback`` or ``skipped``."""
     passed = {s.population for s in getattr(result, "skipped", ()) if s.reason.endswith("passes its parent through")
@@ -87,7 +100,9 @@ def gate_sources(result: Any, rows: Sequence[Mapping[str, Any]]) -> dict[str, st
     out = {}
     for pop in result.strategy.populations:
         statuses = {r["status"] for r in rows if r["population"] == pop.path}
-        if pop.path in passed:
+        if "override" in statuses:
+            out[pop.path] = "override"
+        elif pop.path in passed:
             out[pop.path] = "skipped"
         elif "fallback" in statuses:
             out[pop.path] = "fallback"
@@ -127,9 +142,10 @@ def fits_summary(per_sample: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[
         for row in rows:
             entry = populations.setdefault(row["population"], {"fits": 0, "fallbacks": 0, "skipped": 0,
                                                                "fallback_samples": []})
-            if row["status"] == "skipped":
-                entry["skipped"] += 1
-                totals["skipped"] += 1
+            if row["status"] in ("skipped", "override"):
+                key = "skipped" if row["status"] == "skipped" else "overrides"
+                entry[key] = entry.get(key, 0) + 1
+                totals[key] = totals.get(key, 0) + 1
                 continue
             entry["fits"] += 1
             totals["fits"] += 1

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..engine import COUNT_COLUMNS, COUNT_DTYPES
 from ..errors import BatchError, CytogateError
-from .fits import check_strict, fit_rows, gate_sources
+from .fits import check_strict, fit_rows, gate_sources, override_rows
 from .inputs import is_url, local_copy
 from .file_identity import FileHash, file_signature
 from ..qc import QcSpec, acquisition_qc
@@ -234,7 +234,8 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
             if (before is not None and file_signature(task.file) != before) or (
                     known is not None and not known.still_valid(task.file)):
                 raise BatchError("the file changed while it was being gated; run again", path=task.file)
-            fits = fit_rows(result, task.sample)
+            fits = fit_rows(result, task.sample) + override_rows(strategy, task.sample,
+                                                                  config.overrides.get(task.sample))
             if config.strict_fits:
                 check_strict(fits, task.file)
             rows = result.count_rows()

@@ -28,13 +28,17 @@ examples:
   cytogate synth sample --panel lupus_pd --events 50000 --seed 1 --out s1.fcs
   cytogate synth sample --seed 2 --shift fsc=1.15,fluorescence=0.8,CD25=0.6 --out drifted.fcs
   cytogate synth sample --seed 3 --shift random=1.5 --labels s3_truth.parquet --out s3.fcs
+  cytogate synth sample --seed 4 --shift scatter=1.3 --drop FSC-H CD45 CD303 --out other_lab.fcs
 
 --shift takes comma-separated KEY=FACTOR items: fsc, ssc, scatter (both),
 fluorescence (all detectors), a detector name (B530-A=1.3: that detector's
 gain), a marker (CD25=0.6: staining intensity), and random[=STRENGTH] for a
 seeded random day-to-day drift that the other items then override.
 --labels writes one row per event: the truth label (leaf population, or Dead
-cell / Doublet / Debris / Bead) and one boolean column per truth population."""
+cell / Doublet / Debris / Bead) and one boolean column per truth population.
+--drop leaves channels out as another lab's panel would: FSC-H is not
+recorded, a dropped marker is not stained (no signal, no spillover); the truth
+labels stay the same."""
 
 _TRIAL_EPILOG = """\
 The default design follows the iberdomide lupus trial scaled down: arms
@@ -72,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
     sample.add_argument("--name", default=None, help="sample name ($SRC; default: the file's stem)")
     sample.add_argument("--labels", type=Path, default=None, metavar="FILE",
                         help="also write per-event truth (.parquet or .csv)")  # fmt: skip
+    sample.add_argument("--drop", nargs="+", default=(), metavar="CHANNEL",
+                        help="channels or markers the tube lacks (FSC-H, CD45, CD303 ...)")
     sample.set_defaults(handler=_run_sample)
 
     trial = sub.add_parser(
@@ -106,7 +112,8 @@ def _run_sample(args: argparse.Namespace) -> int:
         raise SynthError(f"--events must be ≥ 1, got {args.events}")
     name = args.name or args.out.stem
     sample = synthesize_sample(
-        args.panel, args.events, args.seed, args.shift, beads_per_test=args.beads, volume_ul=args.volume, name=name
+        args.panel, args.events, args.seed, args.shift, beads_per_test=args.beads, volume_ul=args.volume, name=name,
+        drop=tuple(args.drop),
     )
     sample.write(args.out)
     if args.labels is not None:

@@ -4,7 +4,9 @@ Loads the strategy (YAML, Gating-ML or a FlowJo workspace, told apart by
 content; every error names file, line, column and population) and prints its
 tree.  With ``--fcs`` it also resolves every gate dimension in each file
 ($PnN, $PnS, then the strategy's marker aliases) and checks that the requested
-compensation is possible, without gating.  A workspace is checked sample by
+compensation is possible, without gating; optional populations and dimensions
+the file lacks are listed as what the run would skip there (a required channel
+that is missing stays an error).  A workspace is checked sample by
 sample (``--list`` lists its samples and groups; ``--sample`` shows one tree;
 with ``--fcs`` each file is checked against its own sample's tree).
 """
@@ -61,29 +63,34 @@ def _validate_strategy(strategy_path: str, strategy: Any, fcs: list[str] | None)
     from ..fcs import read_fcs
     from ..gates.dimensions import resolve_dimension
     from ..plan import compile_plan
+    from ..strategy.panel_gaps import fit_to_panel
 
     report: dict[str, Any] = {
         "strategy": strategy_path,
         "format": strategy.format,
         "populations": [
-            {"path": p.path, "gate": p.gate.describe(), "data_driven": bool(p.gate.needs_fit)}
+            {"path": p.path, "gate": p.gate.describe(), "data_driven": bool(p.gate.needs_fit),
+             **({"optional": True} if p.optional else {}),
+             **({"optional_dimensions": list(p.optional_dimensions)} if p.optional_dimensions else {})}
             for p in strategy.populations
         ],
         "transforms": sorted(strategy.transforms),
         "matrices": sorted(strategy.matrices),
         "files": [],
     }
-    names = sorted({n for _, d in strategy.dimensions() for n in d.inputs})
     for path in fcs or []:
         sample = read_fcs(path)
-        compile_plan(strategy, sample)  # raises on any unresolvable dimension or compensation
+        applied, skipped = fit_to_panel(strategy, sample)
+        compile_plan(applied, sample)  # raises on any unresolvable required dimension or compensation
         channels = list(sample.channels)
         mapping = {}
-        for name in names:
+        for name in sorted({n for _, d in applied.dimensions() for n in d.inputs}):
             idx = resolve_dimension(name, sample, strategy.aliases or None)
             marker = sample.markers[idx]
             mapping[name] = channels[idx] + (f" ({marker})" if marker else "")
-        report["files"].append({"file": path, "resolved": mapping})
+        report["files"].append({"file": path, "resolved": mapping,
+                                "skipped": [{"population": s.population, "parameter": s.parameter,
+                                             "reason": s.reason} for s in skipped]})
     return report
 
 
@@ -127,9 +134,16 @@ def _run(args: argparse.Namespace) -> int:
           f"({fitted} data-driven), {len(report['transforms'])} transforms, {len(report['matrices'])} matrices")
     for p in pops:
         depth = p["path"].count("/") - 1
-        print(f"  {'  ' * depth}{p['path'].rsplit('/', 1)[-1]}: {p['gate']}")
+        optional = " (optional)" if p.get("optional") else ""
+        if p.get("optional_dimensions"):
+            optional += f" (optional: {', '.join(p['optional_dimensions'])})"
+        print(f"  {'  ' * depth}{p['path'].rsplit('/', 1)[-1]}: {p['gate']}{optional}")
     for f in report["files"]:
-        print(f"{f['file']}: every dimension resolves")
+        skipped = f.get("skipped", [])
+        print(f"{f['file']}: every required dimension resolves"
+              + (f"; {len(skipped)} optional part(s) would be skipped" if skipped else ""))
         for name, channel in f["resolved"].items():
             print(f"  {name} -> {channel}")
+        for s in skipped:
+            print(f"  skip {s['population']} {s['parameter']}: {s['reason']}")
     return 0

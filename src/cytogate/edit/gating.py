@@ -18,6 +18,7 @@ import numpy as np
 from ..gates.dimensions import AnyDimension
 from ..plan import Execution, compile_plan, population_errors
 from ..qc import QcSpec, acquisition_qc
+from ..strategy.panel_gaps import fit_to_panel
 from ..strategy.tree import Strategy
 
 __all__ = ["SampleGating", "changed_gates", "changed_populations", "load_sample"]
@@ -86,8 +87,10 @@ class SampleGating:
         A population is gated again when its own gate changed or a population it
         depends on (its parent, a boolean reference) came out different; one whose
         inputs all came out the same keeps its mask (a moved fit bound that left the
-        fitted cut in place re-gates nothing below it).
+        fitted cut in place re-gates nothing below it).  Optional parts the file lacks
+        are dropped first, as a run drops them.
         """
+        strategy = fit_to_panel(strategy, self.sample)[0]
         direct = changed_gates(self.strategy, strategy)
         ex = Execution(compile_plan(strategy, self.sample), self.sample)
         old = {p: m for p, m in self.masks.items() if p in strategy.by_path}
@@ -117,7 +120,7 @@ class SampleGating:
     def values(self, dims: tuple[AnyDimension, ...], parent: str, strategy: Strategy | None = None) -> np.ndarray:
         """``(len(dims), m)`` values of ``dims`` (compensated and transformed as the gates see them) on
         ``parent``'s events; ``strategy`` (default: the current one) must contain the dimensions."""
-        strategy = self.strategy if strategy is None else strategy
+        strategy = self.strategy if strategy is None else fit_to_panel(strategy, self.sample)[0]
         assert strategy is not None
         ex = Execution(compile_plan(strategy, self.sample), self.sample)
         idx = None if parent == "/" else np.flatnonzero(self.masks[parent])

@@ -1,7 +1,7 @@
 """From a run folder to one self-contained HTML file: :func:`build_report`.
 
 Reads what ``cytogate run`` wrote (``manifest.json``, ``counts.parquet`` or
-``counts.csv``, ``failures.csv``, ``qc.csv``), finds outlier samples, re-gates
+``counts.csv``, ``failures.csv``, ``qc.csv``, ``fits.parquet``), finds outlier samples, re-gates
 a bounded number of samples to draw their gates (outliers and QC-flagged
 samples first, then input order) and checks that the re-gated counts equal the
 table's, draws the drift of every data-driven threshold across those files,
@@ -186,6 +186,7 @@ def build_report(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str]
         raise BatchError("no counts.parquet or counts.csv in the run folder", path=run)
     failures = _read_table(run, "failures")
     qc = _read_table(run, "qc")
+    fits = _read_table(run, "fits")
     outliers = robust_outliers(counts)
     notes: list[str] = []
 
@@ -241,7 +242,7 @@ def build_report(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str]
         change_tables, change_figures = _change(cdir)
     data = ReportData(run, manifest, counts, failures if failures is not None else pd.DataFrame(), qc, outliers,
                       samples, drift, cdir if cdir.is_dir() else None, change_tables, change_figures, notes,
-                      strategy_name=_strategy_name(manifest))
+                      strategy_name=_strategy_name(manifest), fits=fits)
     html = render_html(data)
     target = Path(out) if out is not None else run / "report.html"
     write_text(target, html)

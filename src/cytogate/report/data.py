@@ -39,6 +39,7 @@ class ReportData:
     change_figures: list[tuple[str, bytes]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     strategy_name: str = ""
+    fits: pd.DataFrame | None = None  # fits.parquet: where each data-driven gate landed, per sample
 
 
 def b64(data: bytes) -> str:

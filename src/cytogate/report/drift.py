@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..plan import Execution, compile_plan
+from ..strategy.panel_gaps import fit_to_panel
 from .gateplot import AxisInfo, axis_info, set_ticks
 
 __all__ = ["DriftTrace", "drift_traces", "plot_drift", "drift_key"]
@@ -91,7 +92,7 @@ def drift_traces(result: Any, sample: Any, *, max_events: int = 4000, seed: int 
         One per data-driven bound of an adaptive range/rectangle (other data-driven
         kinds, e.g. singlet wedges, are shown by their gate plots).
     """
-    strategy = result.strategy
+    strategy = fit_to_panel(result.strategy, sample)[0]  # optional parts this file lacks dropped, as gated
     plan = None
     ex = None
     rng = np.random.default_rng(seed)

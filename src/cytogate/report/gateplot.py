@@ -30,6 +30,7 @@ from ..gates.dimensions import UNCOMPENSATED, Dimension, resolve_dimension
 from ..gates.registry import gate_from_dict
 from ..gates.specs import GateSpec
 from ..plan import Execution, compile_plan
+from ..strategy.panel_gaps import fit_to_panel
 
 __all__ = ["AxisInfo", "GateView", "axis_info", "gate_view", "draw_view", "plot_gate", "set_ticks", "decade_ticks",
            "ellipse_outline", "title_of", "GATE_DRAWERS", "DENSITY_CMAP"]
@@ -93,6 +94,9 @@ class GateView:
     plotted_fraction : float
         Share of the (prefiltered) parent events that were plotted.
     sample : str
+    skipped : tuple of str
+        Optional parts of this gate the file lacks (a dropped dimension, or the whole
+        population passing its parent through), as the run records them.
     """
 
     path: str
@@ -111,6 +115,7 @@ class GateView:
     prefilter: str
     plotted_fraction: float
     sample: str
+    skipped: tuple[str, ...] = ()
 
     @property
     def freq_parent(self) -> float:
@@ -221,7 +226,9 @@ def gate_view(result: Any, sample: Any, path: str, *, max_events: int = 60_000, 
     StrategyError
         ``path`` is not a population of the result's strategy.
     """
-    strategy = result.strategy
+    result.strategy.population(path)  # raises for an unknown path
+    # the strategy as it applied to this file: optional parts it lacks dropped (as the engine did)
+    strategy, skips = fit_to_panel(result.strategy, sample)
     pop = strategy.population(path)
     fitted = result.fitted.get(path)
     gate = gate_from_dict(fitted) if fitted is not None else pop.gate
@@ -233,7 +240,7 @@ def gate_view(result: Any, sample: Any, path: str, *, max_events: int = 60_000, 
     child = result.masks[path]
     common = dict(path=path, name=pop.name, parent=pop.parent, gate=gate, data_driven=fitted is not None,
                   fits=fits, count=count, parent_count=parent_count, n_events=result.n_events,
-                  sample=result.sample)
+                  sample=result.sample, skipped=tuple(s.reason for s in skips if s.population == path))
     drawn = _drawn_dimensions(gate)
     if not drawn:  # boolean gates have no axes
         return GateView(axes=(), drawn=(), values=np.empty((0, 0)), inside=np.empty(0, dtype=bool),
@@ -480,11 +487,14 @@ def draw_view(ax: Any, view: GateView, *, compact: bool = False, draw_gate: bool
     ax.set_title(title_of(view), fontsize=fs + 1, loc="left")
     notes = [n for n in (view.prefilter and f"on {view.prefilter}",
                          view.data_driven and _fit_note(view),
-                         view.plotted_fraction < 1 and f"{100 * view.plotted_fraction:.0f}% of events shown")
+                         view.plotted_fraction < 1 and f"{100 * view.plotted_fraction:.0f}% of events shown",
+                         *(f"skipped: {reason}" for reason in view.skipped))
              if n]
     if not view.axes:
         ax.set_axis_off()
-        ax.text(0.5, 0.5, f"{view.gate.describe()}\n(boolean gate, no axes)", ha="center", va="center",
+        what = "optional population, not gated on this file" if view.gate.kind == "pass_through" else \
+            "boolean gate, no axes"
+        ax.text(0.5, 0.5, f"{view.gate.describe()}\n({what})", ha="center", va="center",
                 fontsize=fs, wrap=True, transform=ax.transAxes)
         return
     if len(view.axes) == 1:

@@ -131,12 +131,47 @@ def _qc_table(data: ReportData) -> dict[str, Any]:
             rows.append({"sample": r.sample, "flag": "override",
                          "detail": f"{r.population}: gate overridden for this sample (see the manifest for who, "
                                    f"when and why); gate plots draw the strategy's template"})
+    fits = data.fits
+    recorded = fits is not None and len(fits) > 0
+    if fits is not None and recorded:  # every sample's fallbacks, from the run's own record
+        for r in fits[fits["status"] == "fallback"].itertuples(index=False):
+            rows.append({"sample": r.sample, "flag": "fit fallback",
+                         "detail": f"{r.population} {r.parameter} = {r.value:.4g}: {r.reason}"})
     for s in data.samples:
         for f in s.flags:
+            if recorded and ": fallback threshold (" in f:
+                continue  # listed above from fits.parquet
             rows.append({"sample": s.sample, "flag": "gate", "detail": f})
         if s.error:
             rows.append({"sample": s.sample, "flag": "plot", "detail": s.error})
     return _table(pd.DataFrame(rows, columns=["sample", "flag", "detail"]))
+
+
+def _fits_table(data: ReportData) -> dict[str, Any]:
+    """One row per gate parameter: how many samples fitted, fell back or skipped it, and where it landed."""
+    if data.fits is None or not len(data.fits):
+        return {"columns": [], "rows": []}
+    rows = []
+    for (population, parameter), group in data.fits.groupby(["population", "parameter"], sort=False):
+        status = group["status"]
+        values = group.loc[status.isin(["fitted", "fallback"]), "value"].astype(float)
+        fell = list(dict.fromkeys(group.loc[status == "fallback", "sample"].astype(str)))
+        rows.append({"population": population, "parameter": parameter, "fitted": int((status == "fitted").sum()),
+                     "fallback": len(fell), "skipped": int((status == "skipped").sum()),
+                     "overridden": int((status == "override").sum()),
+                     "median": float(values.median()) if len(values) else None,
+                     "range": f"{values.min():.4g} – {values.max():.4g}" if len(values) else "",
+                     "fell back in": ", ".join(fell[:5]) + (f" … (+{len(fell) - 5})" if len(fell) > 5 else "")})
+    return _table(pd.DataFrame(rows))
+
+
+def _fits_summary(data: ReportData) -> str:
+    summary = data.manifest.get("fits") or {}
+    if not summary and (data.fits is None or not len(data.fits)):
+        return "No data-driven gates or skipped parts recorded (no fits.parquet in the run folder)."
+    return (f"From fits.parquet: {summary.get('fits', '?')} fits, {summary.get('fallbacks', '?')} fell back to "
+            f"their declared fallback, {summary.get('skipped', '?')} optional parts skipped because a file lacks "
+            "the channel.  Gate plots mark a fallback in red.")
 
 
 def _sample_blocks(data: ReportData) -> tuple[str, list[dict[str, Any]]]:
@@ -178,6 +213,7 @@ def render_html(data: ReportData) -> str:
                            labels={"freq_parent": "% of parent", "batch_median": "batch median %",
                                    "robust_z": "robust z"}),
         "inputs": _inputs_table(m),
+        "fits": _fits_table(data),
     }
     change_html = ""
     for name, frame in data.change_tables.items():
@@ -203,7 +239,7 @@ def render_html(data: ReportData) -> str:
         f"<script>{_ERRORS_JS}</script></head><body>",
         "<nav><b>cytogate</b> <a href='#summary'>Summary</a><a href='#counts'>Counts</a>"
         "<a href='#samples'>Gate plots</a><a href='#qc'>QC</a><a href='#outliers'>Outliers</a>"
-        "<a href='#drift'>Drift</a><a href='#change'>Change</a><a href='#failures'>Failures</a>"
+        "<a href='#fits'>Fits</a><a href='#drift'>Drift</a><a href='#change'>Change</a><a href='#failures'>Failures</a>"
         "<a href='#provenance'>Provenance</a></nav><main>",
         f"<h1>{_esc(title)}</h1>",
         f"<section id='summary'><h2>Summary</h2><p>{_esc(summary)}</p>"
@@ -218,6 +254,8 @@ def render_html(data: ReportData) -> str:
         "<section id='outliers'><h2>Outlier samples</h2><p class='muted'>Robust z-score of logit(% of parent) "
         "against the batch (median, 1.4826·MAD), |z| ≥ 3.5.</p>"
         "<div class='tbl' data-table='outliers'></div></section>",
+        f"<section id='fits'><h2>Data-driven fits</h2><p class='muted'>{_esc(_fits_summary(data))}</p>"
+        "<div class='tbl' data-table='fits'></div></section>",
         f"<section id='drift'><h2>Data-driven gates across files</h2>{drift}</section>",
         f"<section id='change'><h2>Change from baseline</h2>{change_html}</section>",
         f"<section id='failures'><h2>Failures ({n_fail})</h2><div class='tbl' data-table='failures'></div></section>",

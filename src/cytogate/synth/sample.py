@@ -15,7 +15,7 @@ so a gating strategy can be scored on shifted samples.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 
@@ -26,7 +26,7 @@ from .._version import __version__
 from ..compensation.matrix import Spillover
 from .generate import Composition, generate_events
 from ..errors import SynthError
-from .panels import SCATTER_RANGE, Panel, get_panel
+from .panels import SCATTER_CHANNELS, SCATTER_RANGE, Panel, get_panel
 from .populations import CATEGORIES, TRUTH, baseline_concentrations
 from .shift import Shift
 
@@ -171,6 +171,7 @@ def synthesize_sample(
     dead: float = 0.04,
     name: str = "synthetic",
     keywords: Mapping[str, str] | None = None,
+    drop: Sequence[str] = (),
 ) -> SyntheticSample:
     """Generate one stained, acquired blood sample with known truth.
 
@@ -198,12 +199,17 @@ def synthesize_sample(
         Sample name (``$SRC``).
     keywords : mapping, optional
         Extra FCS keywords stored with the sample.
+    drop : sequence of str
+        Channels the tube does not have: a scatter channel (``"FSC-H"``) is not
+        recorded; a marker (``"CD303"``) or its detector is not stained, so it
+        neither appears nor spills.  The truth labels do not change, so a
+        strategy can be scored on a panel that lacks a channel.
 
     Returns
     -------
     SyntheticSample
     """
-    spec = get_panel(panel)
+    spec, no_scatter = _without(get_panel(panel), drop)
     seed_value = _seed_int(seed)
     rng = np.random.default_rng(seed)
     if isinstance(shift, str):
@@ -215,11 +221,15 @@ def synthesize_sample(
     )  # fmt: skip
     gen = generate_events(spec, composition, int(n_events), rng, shift)
     events = np.column_stack([gen.scatter, gen.raw, gen.time]).astype(np.float32)
+    keep = [i for i, c in enumerate(spec.channels) if c not in no_scatter]
+    extra = dict(keywords or {})
+    if drop:
+        extra.setdefault("CYTOGATE_SYNTH_DROP", ",".join(drop))
     return SyntheticSample(
         panel=spec,
-        events=events,
-        channels=spec.channels,
-        markers=spec.channel_markers,
+        events=np.ascontiguousarray(events[:, keep]),
+        channels=tuple(spec.channels[i] for i in keep),
+        markers=tuple(spec.channel_markers[i] for i in keep),
         spillover=Spillover(gen.spillover, spec.fluorescence_channels, source=f"cytogate.synth:{spec.name}"),
         codes=gen.codes,
         unmixed=gen.unmixed,
@@ -227,8 +237,27 @@ def synthesize_sample(
         shift=shift,
         seed=seed_value,
         name=name,
-        extra_keywords=dict(keywords or {}),
+        extra_keywords=extra,
     )
+
+
+def _without(spec: Panel, drop: Sequence[str]) -> tuple[Panel, tuple[str, ...]]:
+    """``spec`` without the detectors ``drop`` names (by marker or ``$PnN``), and the scatter channels it names."""
+    if isinstance(drop, str):
+        raise SynthError(f"drop must be a sequence of channel names, got the string {drop!r}")
+    names = set(drop)
+    scatter = tuple(c for c in SCATTER_CHANNELS if c in names)
+    if "FSC-A" in scatter or "SSC-A" in scatter:
+        raise SynthError("FSC-A and SSC-A cannot be dropped: every cytometer records them")
+    detectors = tuple(d for d in spec.detectors if d.marker not in names and d.name not in names)
+    known = set(SCATTER_CHANNELS) | {d.marker for d in spec.detectors} | {d.name for d in spec.detectors}
+    unknown = sorted(names - known)
+    if unknown:
+        raise SynthError(f"drop: panel {spec.name} has no channel or marker {', '.join(unknown)}; "
+                         f"it has {', '.join(spec.channels[:-1])} and markers {', '.join(spec.markers)}")
+    if len(detectors) == len(spec.detectors):
+        return spec, scatter
+    return Panel(spec.name, spec.title, detectors, spec.truth), scatter
 
 
 def truth_membership(sample: SyntheticSample, *, by: str = "name") -> dict[str, np.ndarray]:

@@ -1,0 +1,144 @@
+"""Each way a data-driven gate fails on another instrument, gated by the ready-made strategies as shipped.
+
+Synthetic samples with per-event truth, one per failure class: the true valley outside the
+absolute bounds the strategies used to carry (side scatter x1.6 moves the lymphocyte /
+monocyte valley above the old [0.72, 0.80]; CD268 stained at a quarter moves its valley below
+the old [0.35, 0.55]), a one-mode marker (no memory B cells: CD27 has one mode in the B cells),
+a scatter gain of 1.3, and panels without FSC-H, without CD45 and without CD303.  Every file
+goes through ``cytogate run`` (exit 0, every fit in ``fits.parquet``) and through the library
+for F1 against the truth.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cytogate
+from cytogate.cli import main
+from cytogate.fcs import Sample
+from cytogate.synth import TRUTH, synthesize_sample, truth_membership
+
+STRATEGIES = Path(cytogate.__file__).resolve().parent / "gating_strategies"
+EVENTS = 100_000
+LYMPH = "/Cells/Singlets/Live/Lymphocytes"
+
+# (file stem, strategy, panel, shift, frequencies, dropped channels)
+CASES = [
+    ("ssc_gain_1_6", "lupus_pd.yaml", "lupus_pd", "ssc=1.6", None, ()),
+    ("scatter_gain_1_3", "lupus_pd.yaml", "lupus_pd", "scatter=1.3", None, ()),
+    ("no_fsch_cd45_cd303", "lupus_pd.yaml", "lupus_pd", None, None, ("FSC-H", "CD45", "CD303")),
+    ("dc_no_fsch_cd45_cd303", "dendritic_cells.yaml", "dc", "random", None, ("FSC-H", "CD45", "CD303")),
+    ("cd268_dim", "b_cells.yaml", "b_cell", "CD268=0.25", None, ()),
+    ("no_memory_b", "b_cells.yaml", "b_cell", None, {"Memory B": 0.0}, ()),
+    ("b_scatter_gain_1_3", "b_cells.yaml", "b_cell", "scatter=1.3", None, ()),
+    ("nk_scatter_gain_1_3", "nk_monocytes.yaml", "nk_mono", "scatter=1.3", None, ()),
+]
+
+
+def _f1(gated: np.ndarray, truth: np.ndarray) -> float:
+    denominator = int(gated.sum() + truth.sum())
+    return 2.0 * int(np.sum(gated & truth)) / denominator if denominator else 1.0
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory):
+    """Each case gated in the library, plus one ``cytogate run`` folder per strategy."""
+    root = tmp_path_factory.mktemp("failure_classes")
+    out: dict[str, dict] = {}
+    for seed, (stem, strategy, panel, shift, frequencies, drop) in enumerate(CASES, start=40):
+        synthetic = synthesize_sample(panel, EVENTS, seed=seed, shift=shift, frequencies=frequencies, drop=drop,
+                                      name=stem)
+        folder = root / strategy.removesuffix(".yaml")
+        folder.mkdir(exist_ok=True)
+        synthetic.write(folder / f"{stem}.fcs")
+        sample = Sample.from_arrays(synthetic.events, synthetic.channels, markers=synthetic.markers,
+                                    spillover=synthetic.spillover)
+        result = cytogate.gate(cytogate.load_strategy(STRATEGIES / strategy), sample)
+        out[stem] = {"synthetic": synthetic, "result": result, "strategy": strategy}
+    runs = {}
+    for strategy in sorted({c[1] for c in CASES}):
+        folder = root / strategy.removesuffix(".yaml")
+        run = root / f"run_{folder.name}"
+        code = main(["run", str(STRATEGIES / strategy), str(folder), "--out", str(run), "--workers", "1",
+                     "--no-progress", "--no-stats"])
+        runs[strategy] = (code, run)
+    return out, runs
+
+
+def _scores(case, minimum=1000) -> dict[str, float]:
+    result, synthetic = case["result"], case["synthetic"]
+    return {name: _f1(result.masks[TRUTH[name].path], truth) for name, truth in truth_membership(synthetic).items()
+            if TRUTH[name].path in result.masks and truth.sum() >= minimum}
+
+
+def _fits(case) -> list[dict]:
+    return [dict(f, population=p) for p, gate in case["result"].fitted.items() for f in gate.get("fits", [])]
+
+
+def test_every_case_runs_as_shipped_with_every_fit_recorded(cases):
+    gated, runs = cases
+    for strategy, (code, run) in runs.items():
+        assert code == 0, strategy
+        fits = pd.read_parquet(run / "fits.parquet")
+        for stem, case in gated.items():
+            if case["strategy"] != strategy:
+                continue
+            rows = fits[fits["sample"] == stem]
+            expected = {(f["population"], f["parameter"] or "threshold") for f in _fits(case) if "threshold" in f["params"]}
+            recorded = {(r.population, r.parameter) for r in rows.itertuples() if r.status in ("fitted", "fallback")}
+            assert expected and expected <= recorded, (stem, sorted(expected - recorded))
+
+
+def test_the_true_valley_outside_the_old_bounds_is_found(cases):
+    gated, _ = cases
+    lymph = next(f for f in _fits(gated["ssc_gain_1_6"]) if f["population"] == LYMPH)
+    assert lymph["status"] == "fitted" and lymph["method"] == "density_valley"
+    assert lymph["params"]["threshold"] > 0.80  # above the bounds [0.72, 0.80] the strategies used to carry
+    cd268 = next(f for f in _fits(gated["cd268_dim"]) if f["population"].endswith("/CD268+ B"))
+    assert cd268["status"] == "fitted" and cd268["params"]["threshold"] < 0.35  # below the old [0.35, 0.55]
+    for stem in ("ssc_gain_1_6", "cd268_dim"):
+        low = {k: round(v, 3) for k, v in _scores(gated[stem]).items() if v < 0.95}
+        assert not low, (stem, low)
+    assert _scores(gated["cd268_dim"])["CD268+ B"] >= 0.95
+
+
+def test_a_one_mode_marker_gets_a_tail_cut(cases):
+    case = cases[0]["no_memory_b"]
+    cd27 = [f for f in _fits(case) if f["parameter"].startswith("CD27")]
+    assert cd27 and all(f["status"] == "fitted" and f["method"] == "tail" for f in cd27)
+    assert all("density_valley" in f["reason"] for f in cd27)  # says why the valley was not used
+    scores = _scores(case, minimum=50)
+    for name in ("B cells", "Naive B", "Transitional B", "Plasmablasts"):
+        assert scores[name] >= 0.95, (name, round(scores[name], 3))
+    assert case["result"].masks[TRUTH["Memory B"].path].sum() < 0.01 * case["result"].masks[TRUTH["B cells"].path].sum()
+
+
+@pytest.mark.parametrize("stem", ["scatter_gain_1_3", "b_scatter_gain_1_3", "nk_scatter_gain_1_3"])
+def test_a_scatter_gain_of_1_3(cases, stem):
+    case = cases[0][stem]
+    scores = _scores(case)
+    assert len(scores) >= 8
+    low = {k: round(v, 3) for k, v in scores.items() if v < 0.95}
+    assert not low, low
+    assert not [f for f in _fits(case) if f["status"] == "fallback"]
+
+
+@pytest.mark.parametrize("stem", ["no_fsch_cd45_cd303", "dc_no_fsch_cd45_cd303"])
+def test_a_panel_without_fsc_h_cd45_or_cd303(cases, stem):
+    gated, runs = cases
+    case = gated[stem]
+    skipped = {(s.population.rsplit("/", 1)[1], s.parameter) for s in case["result"].skipped}
+    assert {("Singlets", "FSC-H"), ("Leukocytes", "CD45"), ("pDC", "CD303")} <= skipped
+    scores = _scores(case)
+    # without FSC-H doublets stay in: lymphocyte doublets sit in the monocyte scatter
+    low = {k: round(v, 3) for k, v in scores.items() if v < (0.90 if k == "Monocytes" else 0.95)}
+    assert not low, low
+    assert _scores(case, minimum=50)["pDC"] >= 0.9
+    fits = pd.read_parquet(runs[case["strategy"]][1] / "fits.parquet")
+    rows = fits[(fits["sample"] == stem) & (fits["status"] == "skipped")]
+    assert {"FSC-H", "CD45", "CD303"} <= set(rows["parameter"])
+
