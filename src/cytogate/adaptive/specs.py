@@ -350,7 +350,8 @@ class AdaptiveQuadrantGate(_Adaptive):
         for ref, index in cells:
             if ref not in by_id:
                 raise GateError(f"quadrant of {self.group!r} refers to unknown divider {ref!r}")
-            n_cuts = len(by_id[ref].values) if isinstance(by_id[ref], Divider) else 1
+            divider = by_id[ref]
+            n_cuts = len(divider.values) if isinstance(divider, Divider) else 1
             if not 0 <= index <= n_cuts:
                 raise GateError(f"quadrant of {self.group!r}: cell {index} of divider {ref!r} "
                                 f"is outside 0..{n_cuts}")
@@ -493,12 +494,13 @@ class GmmGate(_Adaptive):
         if (self.fallback_mean is None) != (self.fallback_covariance is None):
             raise GateError("gmm fallback needs both mean and covariance")
         if self.fallback_mean is not None:
+            assert self.fallback_covariance is not None  # both or neither, checked above
             EllipsoidGate(self.dimensions, self.fallback_mean, self.fallback_covariance, 1.0)  # validates
 
     def fit(self, values: np.ndarray) -> FittedEllipsoidGate:
         labels = [d.label for d in self.dimensions]
         bounds = dict(self.bounds)
-        fallback = None
+        fallback: dict[str, Any] | None = None
         if self.fallback_mean is not None:
             fallback = {"mean": self.fallback_mean, "covariance": self.fallback_covariance}
         fit = gmm_cluster(

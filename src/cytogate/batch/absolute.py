@@ -61,9 +61,8 @@ class AbsoluteOptions:
 
 
 def _number(metadata: Mapping[str, Any], column: str) -> float | None:
-    value = metadata.get(column)
     try:
-        value = float(value)
+        value = float(metadata.get(column))  # type: ignore[arg-type]  # None and text fail below
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) and value > 0 else None

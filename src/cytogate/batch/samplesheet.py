@@ -239,8 +239,8 @@ class SampleSheet:
                 raise SampleSheetError(f"two inputs are named {entry.name!r}; cannot match them to the sheet",
                                        path=self.path)
             seen.add(entry.name)
-            row = by_name.get(entry.name)
-            if row is None:
+            found = by_name.get(entry.name)
+            if found is None:
                 raise SampleSheetError(f"input {entry.name!r} has no row in the sample sheet", path=self.path)
-            matched.append(SheetRow(row.line, entry.path, row.sample, row.metadata))
+            matched.append(SheetRow(found.line, entry.path, found.sample, found.metadata))
         return matched

@@ -173,7 +173,7 @@ def plot_drift(traces: Sequence[DriftTrace], *, max_files: int = 48, figsize: tu
         ax.fill_between(centres, base, base + h, color="#cfdcf0", linewidth=0)
         ax.plot(centres, base + h, color="#2c4f86", linewidth=0.7)
         if np.isfinite(t.threshold):
-            j = min(max(np.searchsorted(centres, t.threshold), 0), len(centres) - 1)
+            j = min(max(int(np.searchsorted(centres, t.threshold)), 0), len(centres) - 1)
             ax.plot([t.threshold, t.threshold], [base, base + max(h[j], 0.35)],
                     color="#e07b00" if t.used_fallback else "black", linewidth=1.6)
     if finite_t.size:

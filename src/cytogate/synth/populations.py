@@ -79,6 +79,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
@@ -156,15 +157,15 @@ def _t(per_ul: float, **profile: float) -> Leaf:
 def _named(name: str, leaf: Leaf, **changes: object) -> Leaf:
     fields = {**leaf.__dict__, "name": name, **changes}
     fields["profile"] = {k: v for k, v in fields["profile"].items() if k != "Lin"}
-    return Leaf(**fields)  # type: ignore[arg-type]
+    return Leaf(**fields)
 
 
 _CD4 = {"CD4": 6000.0}
 _CD8 = {"CD8": 12000.0}
 _B = {"CD45": 15000.0, "CD19": 6000.0, "CD20": 15000.0, "HLA-DR": 15000.0, "CD45RA": 8000.0, "CCR7": 2000.0,
       "CD268": 4000.0}  # fmt: skip
-_LYMPH_B = dict(fsc=50000, ssc=10000, autofluorescence=60)
-_MONO = dict(fsc=92000, ssc=40000, autofluorescence=150, scatter_spread=(0.1, 0.2))
+_LYMPH_B: dict[str, Any] = dict(fsc=50000, ssc=10000, autofluorescence=60)
+_MONO: dict[str, Any] = dict(fsc=92000, ssc=40000, autofluorescence=150, scatter_spread=(0.1, 0.2))
 
 LEAVES: tuple[Leaf, ...] = (
     # --- T cells -----------------------------------------------------------------------
@@ -261,8 +262,8 @@ def _select(*prefixes: str, exact: tuple[str, ...] = ()) -> frozenset[str]:
 _LIVE = frozenset(LEAF_NAMES)
 _T_LEAVES = _select("CD4 ", "CD8 ", "CD4-CD8- T", "Naive Treg", "Memory Treg")
 _TREG = _select(exact=("Naive Treg", "Memory Treg"))
-_CD4 = _select("CD4 naive", "CD4 CM", "CD4 EM", "CD4 TEMRA") | _TREG
-_CD8 = _select("CD8 ")
+_CD4_LEAVES = _select("CD4 naive", "CD4 CM", "CD4 EM", "CD4 TEMRA") | _TREG
+_CD8_LEAVES = _select("CD8 ")
 _B_LEAVES = _select(exact=("Naive B", "CD268lo naive B", "Transitional B", "Unswitched memory B",
                            "Switched memory B", "Plasmablasts"))  # fmt: skip
 _NK = _select(exact=("CD56bright NK", "CD56dim NK"))
@@ -290,13 +291,13 @@ _nodes = [
               _select(exact=("Non-classical monocytes",))),  # fmt: skip
     TruthNode("Lymphocytes", _Y, _LYMPH, "lymphocyte scatter: T, B, NK, pDC, mDC, basophils"),
     TruthNode("T cells", f"{_Y}/T cells", _T_LEAVES, "CD3+"),
-    TruthNode("CD4 T", f"{_Y}/T cells/CD4 T", _CD4, "CD3+ CD4+ CD8−"),
+    TruthNode("CD4 T", f"{_Y}/T cells/CD4 T", _CD4_LEAVES, "CD3+ CD4+ CD8−"),
     TruthNode("CD4 Naive", f"{_Y}/T cells/CD4 T/CD4 Naive", _select(exact=("CD4 naive Tconv", "Naive Treg"))),
     TruthNode("CD4 CM", f"{_Y}/T cells/CD4 T/CD4 CM", _select(exact=("CD4 CM Tconv", "Memory Treg"))),
     TruthNode("CD4 EM", f"{_Y}/T cells/CD4 T/CD4 EM", _select(exact=("CD4 EM Tconv",))),
     TruthNode("CD4 TEMRA", f"{_Y}/T cells/CD4 T/CD4 TEMRA", _select(exact=("CD4 TEMRA Tconv",))),
     TruthNode("Tregs", f"{_Y}/T cells/CD4 T/Tregs", _TREG, "CD25hi CD127lo"),
-    TruthNode("CD8 T", f"{_Y}/T cells/CD8 T", _CD8, "CD3+ CD8+ CD4−"),
+    TruthNode("CD8 T", f"{_Y}/T cells/CD8 T", _CD8_LEAVES, "CD3+ CD8+ CD4−"),
     TruthNode("CD8 Naive", f"{_Y}/T cells/CD8 T/CD8 Naive", _select(exact=("CD8 naive",))),
     TruthNode("CD8 CM", f"{_Y}/T cells/CD8 T/CD8 CM", _select(exact=("CD8 CM",))),
     TruthNode("CD8 EM", f"{_Y}/T cells/CD8 T/CD8 EM", _select(exact=("CD8 EM",))),
