@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter, map_coordinates
 
-from .settings import METHODS, FollowSettings
+from ..strategy.follow_settings import METHODS, FollowSettings
 
 __all__ = ["METHODS", "LineMap", "PlaneMap", "correlation", "register_line", "register_plane"]
 
