@@ -66,7 +66,7 @@ class FollowSettings:
     min_confidence: float = 0.5
     bins: int = 64
     bins_1d: int = 256
-    max_events: int = 200_000
+    max_events: int = 50_000
     method: str = "affine+tvl1"
 
     def __post_init__(self) -> None:
