@@ -173,3 +173,23 @@ def test_same_gates_bit_for_bit_on_one_and_two_workers_and_on_dask(files, tmp_pa
     assert _outputs(tmp_path / "dask") == reference
     fits = pd.read_parquet(tmp_path / "one" / "fits.parquet")
     assert (fits["value"] != fits["template"]).any()  # gates did move: the comparison is not of templates
+
+
+def test_a_reviewed_gate_keeps_the_reviewers_geometry_while_the_others_follow(files, tmp_path):
+    t_cells = "/Cells/Singlets/Live/Lymphocytes/T cells"
+    review = tmp_path / "review.yaml"
+    review.write_text("cytogate_overrides: 1\noverrides:\n"
+                      f"  - sample: drifted\n    population: {t_cells}\n"
+                      "    gate: {rectangle: {CD3: {min: 0.30}, CD19: {max: 0.45}}}\n"
+                      "    reason: dim CD3 on this tube\n    author: jdoe\n    date: 2026-12-01\n")
+    result = _run(files, tmp_path / "out", workers=1, overrides=str(review))
+    assert result.exit_code == 0
+    counts = pd.read_csv(tmp_path / "out" / "counts.csv").set_index(["sample", "population"])
+    assert counts.loc[("drifted", t_cells), "gate_source"] == "override"
+    assert counts.loc[("plain", t_cells), "gate_source"] == "followed"
+    assert counts.loc[("drifted", "/Cells"), "gate_source"] == "followed"
+    gates = json.loads((tmp_path / "out" / "gates.json").read_text())["samples"]["drifted"]
+    assert gates[t_cells]["source"] == "override" and gates[t_cells]["gate"]["mins"][0] == 0.30
+    fits = pd.read_parquet(tmp_path / "out" / "fits.parquet")
+    pinned = fits[(fits["sample"] == "drifted") & (fits["population"] == t_cells)]
+    assert set(pinned["status"]) == {"template"}  # not followed: the reviewer's gate stands
