@@ -24,6 +24,8 @@ from .._version import __version__
 from ..errors import EXIT_OK, EXIT_PARTIAL, BatchError
 from .absolute import AbsoluteOptions
 from .fits import fits_summary
+from .follow_run import FollowRun, follow_summary, resolve_follow
+from ..strategy.follow_settings import is_follow_row
 from .inputs import expand_inputs, is_url, sha256_of
 from .local import default_workers, run_local
 from .lock import OutputLock
@@ -87,6 +89,12 @@ class BatchOptions:
         group's tree to every file instead of each file's own sample.
     strict_fits : bool
         A sample on which a data-driven gate fell back is a failed sample.
+    follow : path-like or None
+        Template following: every static gate follows each sample from this
+        reference file (the file the gates were drawn on); None uses the
+        strategy's ``follow: {reference: ...}`` if any (:mod:`cytogate.batch.follow_run`).
+    no_follow : bool
+        Gate with the static template even when the strategy names a reference.
     """
 
     workers: int | None = None
@@ -103,12 +111,16 @@ class BatchOptions:
     sample: str | None = None
     group: str | None = None
     strict_fits: bool = False
+    follow: str | os.PathLike[str] | None = None
+    no_follow: bool = False
 
     def __post_init__(self) -> None:
         if self.stats_scale not in SCALES:
             raise BatchError(f"unknown stats scale {self.stats_scale!r}; choose one of {', '.join(SCALES)}")
         if self.workers is not None and self.workers < 1:
             raise BatchError(f"--workers must be at least 1, not {self.workers}")
+        if self.follow is not None and self.no_follow:
+            raise BatchError("--follow and --no-follow contradict each other")
 
 
 @dataclass(frozen=True)
@@ -237,13 +249,24 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
 
         reviewed = load_overrides(options.overrides)
         per_sample = reviewed.resolve(strategy_obj, [t.sample for t in tasks])
+    follow = _follow_run(strategy_obj, workspace, options, backend)  # a bad reference: an error now
     if prehash is None:  # hash while numba loads its kernels
         prehash = HashAhead((t.file for t in tasks), index=None if options.rehash else True)
     try:
         return _run(strategy, strategy_obj, tasks, metadata, sheet, out, options, backend, prehash, started_at,
-                    clock, (reviewed, per_sample), workspace)
+                    clock, (reviewed, per_sample), workspace, follow)
     finally:
         prehash.stop()
+
+
+def _follow_run(strategy_obj: Any, workspace: WorkspacePlan | None, options: BatchOptions,
+                backend: Backend) -> FollowRun | None:
+    if workspace is not None:
+        if options.follow is not None:
+            raise BatchError("--follow moves one strategy's gates; a FlowJo workspace run gates each file with its "
+                             "own sample's tree (convert the template sample first: cytogate convert)")
+        return None
+    return resolve_follow(strategy_obj, options.follow, disabled=options.no_follow, read=backend.read)
 
 
 def _known_hash(prehash: HashAhead, path: str) -> tuple[FileHash | None, bool]:
@@ -262,14 +285,14 @@ def _known_hash(prehash: HashAhead, path: str) -> tuple[FileHash | None, bool]:
 def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: dict[str, dict[str, Any]],
          sheet: SampleSheet | None, out: str | os.PathLike[str], options: BatchOptions, backend: Backend,
          prehash: HashAhead, started_at: str, clock: float, review: tuple[Any, dict[str, Any]],
-         workspace: WorkspacePlan | None = None) -> BatchResult:
+         workspace: WorkspacePlan | None = None, follow: FollowRun | None = None) -> BatchResult:
     qc = options.qc
     if qc is None and getattr(strategy_obj, "qc", None) is not None:
         qc = strategy_obj.qc if isinstance(strategy_obj.qc, QcSpec) else QcSpec.from_mapping(strategy_obj.qc)
     # a workspace's tasks carry their own strategies; the workspace itself stays with the driver
     config = RunConfig(None if workspace is not None else strategy_obj, membership=options.membership,
                        stats_scale=options.stats_scale, stats=options.stats, qc=qc, backend=backend,
-                       overrides=review[1], strict_fits=options.strict_fits)
+                       overrides=review[1], strict_fits=options.strict_fits, follow=follow)
     out_dir = Path(out).expanduser().resolve()
     if out_dir.exists() and not out_dir.is_dir():
         raise BatchError("--out exists and is not a folder", path=out_dir)
@@ -346,6 +369,10 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
         manifest = _manifest(strategy, strategy_obj, tasks, records, failures, reused, options, qc, sheet,
                              runner, started_at, time.perf_counter() - clock, summary)
         manifest["overrides"] = None if review[0] is None else review[0].manifest_entry()
+        if follow is not None:
+            manifest["follow"] = {**follow.manifest(),
+                                  **follow_summary({r.sample: [f for f in r.fits if is_follow_row(f)]
+                                                    for r in ordered})}
         if workspace is not None and flowjo is not None:
             add_workspace_to_manifest(manifest, workspace, flowjo)
         write_json(out_dir / "manifest.json", manifest)
@@ -397,7 +424,9 @@ def _manifest(strategy_arg: Any, strategy: Any, tasks: Sequence[SampleTask], rec
                      "text": getattr(strategy, "source_text", None)},
         "sample_sheet": None if sheet is None else {"path": sheet.path, "sha256": sha256_of(sheet.path)},
         "options": {"membership": options.membership, "stats": options.stats, "stats_scale": options.stats_scale,
-                    "force": options.force, "strict_fits": options.strict_fits, "workers": options.workers, "scheduler": options.scheduler,
+                    "force": options.force, "strict_fits": options.strict_fits,
+                    "follow": None if options.follow is None else os.fspath(options.follow),
+                    "no_follow": options.no_follow, "workers": options.workers, "scheduler": options.scheduler,
                     "qc": None if qc is None else qc.to_dict(),
                     "absolute": {"bead_population": options.absolute.bead_population,
                                  "wbc_reference": options.absolute.wbc_reference,

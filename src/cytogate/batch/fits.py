@@ -14,6 +14,12 @@ with its reason, author and date; ``template`` / ``followed`` for sources that w
 table too), ``confidence`` (0-1 or
 null), ``reason`` and ``rule`` (the rule or bounds the fit followed).
 
+Followed static gates (template following, :mod:`cytogate.follow`) write
+one row per gate parameter too (``vertex3.x``, ``CD3.min``, ``divider.CD4``):
+``status`` ``followed``, ``fallback`` (template kept, flagged) or ``template``
+(pinned), their ``confidence``, and ``rule`` ``template following``; the rows
+of one sample and population are that gate's whole geometry.
+
 ``counts.csv`` gets a ``gate_source`` column from the same facts
 (:func:`gate_sources`).  Rows are built in the worker as plain lists (no
 pandas there) and stored in each sample's cached record.
@@ -25,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GateError
+from ..strategy.follow_settings import is_follow_row
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,6 +79,11 @@ def fit_rows(result: Any, sample: str) -> list[dict[str, Any]]:
                              "status": fit.get("status", "fallback" if fit.get("used_fallback") else "fitted"),
                              "confidence": fit.get("confidence"), "reason": fit.get("reason", ""),
                              "rule": str(rule)})
+    followed = getattr(result, "follow", ())
+    if followed:
+        from ..follow import fit_rows as follow_rows
+
+        rows += follow_rows(sample, followed)
     kinds = {p.path: p.gate.kind for p in result.strategy.populations}
     for skip in getattr(result, "skipped", ()):
         rows.append({"schema": FITS_SCHEMA, "sample": sample, "population": skip.population,
@@ -94,7 +106,11 @@ def override_rows(strategy: Any, sample: str, overrides: Any) -> list[dict[str, 
 
 
 def gate_sources(result: Any, rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Where each population's gate came from on this file: ``template``, ``fitted``, ``fallback`` or ``skipped``."""
+    """Where each population's gate came from on this file.
+
+    ``template``, ``fitted``, ``followed``, ``fallback`` (a fit's fallback, or a
+    followed gate that kept its template geometry) or ``skipped``.
+    """
     passed = {s.population for s in getattr(result, "skipped", ()) if s.reason.endswith("passes its parent through")
               or "every dimension" in s.reason}
     out = {}
@@ -108,15 +124,17 @@ def gate_sources(result: Any, rows: Sequence[Mapping[str, Any]]) -> dict[str, st
             out[pop.path] = "fallback"
         elif "fitted" in statuses:
             out[pop.path] = "fitted"
+        elif "followed" in statuses:
+            out[pop.path] = "followed"
         else:
             out[pop.path] = "template"
     return out
 
 
 def check_strict(rows: Sequence[Mapping[str, Any]], path: str) -> None:
-    """Raise :class:`StrictFitError` naming the first fit that fell back."""
+    """Raise :class:`StrictFitError` naming the first data-driven fit that fell back."""
     for row in rows:
-        if row["status"] == "fallback":
+        if row["status"] == "fallback" and not is_follow_row(row):
             raise StrictFitError(f"--strict-fits: {row['parameter']} fell back ({row['reason']})", path=path,
                                  population=row["population"])
 
@@ -140,6 +158,8 @@ def fits_summary(per_sample: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[
     totals = {"fits": 0, "fallbacks": 0, "skipped": 0}
     for sample, rows in per_sample.items():
         for row in rows:
+            if is_follow_row(row):  # counted in the manifest's "follow" block
+                continue
             entry = populations.setdefault(row["population"], {"fits": 0, "fallbacks": 0, "skipped": 0,
                                                                "fallback_samples": []})
             if row["status"] in ("skipped", "override"):

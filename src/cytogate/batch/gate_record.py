@@ -2,7 +2,8 @@
 
 A batch run records, per sample, the gate every population was actually
 gated with whenever it is not the strategy's own static gate: a data-driven
-gate's fit on that file (``fitted``) or a reviewer's correction (``override``).
+gate's fit on that file (``fitted``), a static gate moved onto the file by
+template following (``followed``) or a reviewer's correction (``override``).
 ``counts.csv`` carries the source in its ``gate_source`` column, and the run
 folder's ``gates.json`` (:data:`GATES_SCHEMA`) keeps the geometry, so a run can
 be re-applied or exported (``cytogate export``) exactly as it was counted.
@@ -42,18 +43,20 @@ def gate_sources(paths: Iterable[str], fitted: Mapping[str, Any], overridden: It
 
 
 def applied_gates(strategy: Any, fitted: Mapping[str, Mapping[str, Any]],
-                  overridden: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+                  overridden: Iterable[str] = (), followed: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
     """``{path: {"source", "gate"}}`` for every population not gated with the template's static gate.
 
     ``strategy`` is the strategy the sample was gated with (overrides already
-    applied); ``fitted`` is the engine's ``GatingResult.fitted``.
+    applied); ``fitted`` is the engine's ``GatingResult.fitted``; ``followed``
+    the paths of the static gates template following moved.
     """
-    overridden = set(overridden)
+    overridden, followed = set(overridden), set(followed)
     out: dict[str, dict[str, Any]] = {}
     for pop in strategy.populations:
         if pop.path in fitted:
             gate = {k: v for k, v in fitted[pop.path].items() if k != _FIT_RECORD}
-            out[pop.path] = {"source": "override" if pop.path in overridden else "fitted", "gate": gate}
+            source = "override" if pop.path in overridden else "followed" if pop.path in followed else "fitted"
+            out[pop.path] = {"source": source, "gate": gate}
         elif pop.path in overridden:
             out[pop.path] = {"source": "override", "gate": pop.gate.to_dict()}
     return out

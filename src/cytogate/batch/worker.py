@@ -42,10 +42,10 @@ def _read(path: str) -> Any:
     return read_fcs(path)
 
 
-def _gate(strategy: Any, sample: Any, *, digest: Any | None = None) -> Any:
+def _gate(strategy: Any, sample: Any, *, digest: Any | None = None, follow: Any | None = None) -> Any:
     from .. import gate
 
-    return gate(strategy, sample, digest=digest)
+    return gate(strategy, sample, digest=digest, follow=follow)
 
 
 def _subset(sample: Any, keep: np.ndarray) -> Any:
@@ -63,7 +63,8 @@ class Backend:
     """How a sample is read, gated and cut to the events QC keeps (swappable for tests).
 
     ``gate(strategy, sample, *, digest=None)`` must feed ``digest`` the file's
-    bytes (see :func:`cytogate.gate`) when it is given.
+    bytes (see :func:`cytogate.gate`) when it is given; on a run that follows a
+    reference it is also given ``follow=`` (a prepared reference).
     """
 
     read: Callable[[str], Any] = _read
@@ -108,6 +109,8 @@ class RunConfig:
     strict_fits: bool = False
     # sample name -> its reviewed gates (cytogate.strategy.overrides.SampleOverrides)
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    # template following: the reference and settings (cytogate.batch.follow_run.FollowRun)
+    follow: Any = None
     _strategies: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     def key_options(self, sample: str | None = None) -> dict[str, Any]:
@@ -117,6 +120,8 @@ class RunConfig:
                    **({"strict_fits": True} if self.strict_fits else {})}
         if sample is not None and sample in self.overrides:
             options["overrides"] = self.overrides[sample].key()
+        if self.follow is not None:
+            options["follow"] = self.follow.key()
         return options
 
     def strategy_for(self, sample: str) -> Any:
@@ -227,7 +232,12 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
             stage, clock = "gate", time.perf_counter()
             if task.strategy is None:  # the run's strategy, with this sample's overrides if any
                 strategy = config.strategy_for(task.sample)
-            result = config.backend.gate(strategy, sample, digest=digest)
+            overridden = tuple(config.overrides[task.sample].gates) if task.sample in config.overrides else ()
+            if config.follow is not None:
+                reference = config.follow.reference(strategy, pinned=overridden)
+                result = config.backend.gate(strategy, sample, digest=digest, follow=reference)
+            else:
+                result = config.backend.gate(strategy, sample, digest=digest)
             if digest is not None:  # hashed while the events streamed through the gates
                 sha256 = digest.hexdigest()
             # the hash (and, with data-driven gates, each of several reads) must describe one file
@@ -242,11 +252,11 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
             columns = {name: [row[i] for row in rows] for i, name in enumerate(COUNT_COLUMNS)}
             columns["sample"], columns["file"] = [task.sample] * len(rows), [task.file] * len(rows)
             fitted = dict(getattr(result, "fitted", {}) or {})
-            overridden = tuple(config.overrides[task.sample].gates) if task.sample in config.overrides else ()
             sources = {**gate_sources(result, fits), **{path: "override" for path in overridden}}
             columns["gate_source"] = [sources[row[2]] for row in rows]
             counts = table_document((*COUNT_COLUMNS, "gate_source"), (*COUNT_DTYPES, "object"), columns)
-            gates = applied_gates(strategy, fitted, overridden)
+            moved = [g.path for g in getattr(result, "follow", ()) if g.status == "followed"]
+            gates = applied_gates(strategy, fitted, overridden, moved)
             masks = dict(result.masks)
             seconds["gate"] = time.perf_counter() - clock
 

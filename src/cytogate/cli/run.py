@@ -68,6 +68,13 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
     parser.add_argument("--overrides", metavar="FILE",
                         help="per-sample gate corrections (cytogate_overrides: 1, with reason, author and date); "
                              "only the named samples' populations and their descendants change")
+    follow = parser.add_mutually_exclusive_group()
+    follow.add_argument("--follow", metavar="REF.fcs",
+                        help="template following: move every static gate onto each sample's own data, REF.fcs "
+                             "being the file the gates were drawn on (overrides the strategy's follow: reference; "
+                             "see docs/follow.md); where each gate landed goes into fits.parquet and gates.json")
+    follow.add_argument("--no-follow", action="store_true",
+                        help="gate with the static template even when the strategy names a follow reference")
     parser.add_argument("--bead-population", metavar="PATH", help="counting-bead population (default: 'Beads')")
     parser.add_argument("--wbc-reference", metavar="PATH",
                         help="population the sheet's wbc_per_ul refers to (default: 'Leukocytes'/'CD45+')")
@@ -137,7 +144,7 @@ def _handle(args: argparse.Namespace) -> int:
             qc=None if args.qc is None else QcSpec(mode=args.qc),
             absolute=AbsoluteOptions(args.bead_population, args.wbc_reference, args.lymphocyte_reference),
             progress=False if args.quiet else args.progress, rehash=args.rehash, overrides=args.overrides,
-            strict_fits=args.strict_fits,
+            strict_fits=args.strict_fits, follow=args.follow, no_follow=args.no_follow,
             sample=args.sample, group=args.group,
         )
         result = run_batch(args.strategy, args.inputs, args.out, samples=args.samples, options=options,
@@ -155,6 +162,10 @@ def _handle(args: argparse.Namespace) -> int:
     if fits.get("fallbacks") and not args.quiet:
         print(f"cytogate run: {fits['fallbacks']} of {fits['fits']} data-driven fit(s) fell back to their "
               f"declared fallback; see {result.out / 'fits.parquet'}", file=sys.stderr)
+    follow = result.manifest.get("follow") or {}
+    if follow.get("fallback") and not args.quiet:
+        print(f"cytogate run: {follow['fallback']} followed gate(s) kept their template geometry (low confidence "
+              f"or failed registration); see the fallback rows of {result.out / 'fits.parquet'}", file=sys.stderr)
     if result.failures:
         print(f"cytogate run: {len(result.failures)} input(s) failed, listed in {result.out / 'failures.csv'}",
               file=sys.stderr)

@@ -18,7 +18,7 @@ from typing import Any
 from ..strategy.tree import Strategy
 from .core import FollowedGate, FollowOutcome, Reference, follow_sample
 from .records import FIT_COLUMNS, fit_rows, gate_parameters
-from .settings import SETTING_KEYS, FollowError, FollowSettings, FollowSpec
+from ..strategy.follow_settings import SETTING_KEYS, FollowError, FollowSettings, FollowSpec
 
 __all__ = [
     "FIT_COLUMNS",

@@ -44,7 +44,7 @@ from .register import (
     register_line,
     register_plane,
 )
-from .settings import FollowError, FollowSettings
+from ..strategy.follow_settings import FollowError, FollowSettings
 
 __all__ = ["MIN_REFERENCE_EVENTS", "FollowOutcome", "FollowedGate", "Reference", "follow_sample"]
 

@@ -55,9 +55,9 @@ def stride_rows(values: np.ndarray, max_events: int) -> np.ndarray:
 
 def common_axis(reference: np.ndarray, target: np.ndarray, bins: int) -> Axis:
     """The grid of one axis covering the bulk of both samples' values."""
-    parts = [v for v in (reference, target) if v.size]
-    lo = min(float(np.quantile(v, _LOW_Q)) for v in parts)
-    hi = max(float(np.quantile(v, _HIGH_Q)) for v in parts)
+    bounds = [np.quantile(v, (_LOW_Q, _HIGH_Q)) for v in (reference, target) if v.size]
+    lo = min(float(b[0]) for b in bounds)
+    hi = max(float(b[1]) for b in bounds)
     if not hi > lo:
         lo, hi = lo - 0.5, hi + 0.5
     pad = (hi - lo) * _PAD

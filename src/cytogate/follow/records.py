@@ -5,7 +5,7 @@ One row per sample x population x gate parameter, in the shared shape:
 (kind), ``parameter`` (``CD3.min``, ``vertex3.x``, ``divider.CD4``,
 ``mean.CD19``, ``covariance.CD3.CD19``), ``value`` (where the gate landed
 on this sample), ``template`` (the strategy's own value), ``status``,
-``confidence`` and ``reason``.
+``confidence``, ``reason`` and ``rule`` (:data:`FOLLOW_RULE`: how the row was made).
 """
 
 from __future__ import annotations
@@ -20,14 +20,17 @@ from ..gates.specs import (
     QuadrantGate,
     RectangleGate,
 )
+from ..strategy.follow_settings import FOLLOW_RULE, is_follow_row
 from .core import FollowedGate
 
-__all__ = ["FIT_COLUMNS", "FIT_DTYPES", "FIT_SCHEMA", "fit_rows", "gate_parameters"]
+__all__ = ["FIT_COLUMNS", "FIT_DTYPES", "FIT_SCHEMA", "FOLLOW_RULE", "fit_rows", "gate_parameters", "is_follow_row"]
 
 FIT_SCHEMA = 1
 FIT_COLUMNS = ("schema", "sample", "population", "gate", "parameter", "value", "template", "status",
-               "confidence", "reason")
-FIT_DTYPES = ("int64", "object", "object", "object", "object", "float64", "float64", "object", "float64", "object")
+               "confidence", "reason", "rule")
+FIT_DTYPES = ("int64", "object", "object", "object", "object", "float64", "float64", "object", "float64", "object",
+              "object")
+
 
 
 def gate_parameters(gate: GateSpec) -> list[tuple[str, float]]:
@@ -60,5 +63,5 @@ def fit_rows(sample: str, gates: Iterable[FollowedGate]) -> list[dict[str, Any]]
             rows.append({"schema": FIT_SCHEMA, "sample": sample, "population": record.path,
                          "gate": record.template.kind, "parameter": name, "value": value,
                          "template": template.get(name), "status": record.status,
-                         "confidence": record.confidence, "reason": record.reason})
+                         "confidence": record.confidence, "reason": record.reason, "rule": FOLLOW_RULE})
     return rows

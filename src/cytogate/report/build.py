@@ -4,7 +4,8 @@ Reads what ``cytogate run`` wrote (``manifest.json``, ``counts.parquet`` or
 ``counts.csv``, ``failures.csv``, ``qc.csv``, ``fits.parquet``), finds outlier samples, re-gates
 a bounded number of samples to draw their gates (outliers and QC-flagged
 samples first, then input order) and checks that the re-gated counts equal the
-table's, draws the drift of every data-driven threshold across those files,
+table's (a run that followed a reference is re-gated following it, and each
+followed gate is drawn over its template's), draws the drift of every data-driven threshold across those files,
 adds a change analysis when one exists (``DIR/change`` or ``change_dir``) and
 writes the page (:mod:`.html`).  Samples are drawn in worker processes.
 """
@@ -60,18 +61,45 @@ def _load_strategy(manifest: dict[str, Any]) -> Any:
     raise BatchError("manifest.json records no usable strategy (file moved and no text)")
 
 
-def _plot_one(job: tuple[Any, str, str, pd.DataFrame | None, bool]) -> tuple[SamplePlots | None, list[Any]]:
+def _follow_reference(manifest: dict[str, Any], strategy: Any) -> Any:
+    """The reference a followed run was gated with, prepared again (None when the run did not follow).
+
+    Raises
+    ------
+    BatchError
+        The reference file is gone or changed since the run.
+    """
+    info = manifest.get("follow")
+    if not info:
+        return None
+    from ..fcs import read_fcs
+    from ..follow import FollowSettings, Reference
+
+    path = info.get("reference")
+    if not path or not Path(path).is_file():
+        raise BatchError("the run followed a reference that is no longer there", path=path)
+    settings = FollowSettings.from_mapping(info.get("settings") or {})
+    per = {p: (None if s is False else FollowSettings.from_mapping(s))
+           for p, s in (info.get("per_population") or {}).items()}
+    reference = Reference(strategy, read_fcs(path), settings, per_population=per)
+    if reference.sha256 != info.get("reference_sha256"):
+        raise BatchError("the follow reference changed since the run", path=path)
+    reference.sample = None  # what is sent to the drawing processes: the arrays only
+    return reference
+
+
+def _plot_one(job: tuple[Any, str, str, pd.DataFrame | None, bool, Any]) -> tuple[SamplePlots | None, list[Any]]:
     """Read and gate one sample; draw it when asked; its drift traces (runs in a worker process)."""
     from ..engine import gate
     from ..fcs import read_fcs
     from .drift import drift_traces
     from .overview import render_panels
 
-    strategy, sample_name, file, expected, draw = job
+    strategy, sample_name, file, expected, draw, reference = job
     plots = SamplePlots(sample_name)
     try:
         sample = read_fcs(file)
-        result = gate(strategy, sample)
+        result = gate(strategy, sample) if reference is None else gate(strategy, sample, follow=reference)
         result = replace(result, sample=sample_name)
         traces = drift_traces(result, sample)
         if not draw:
@@ -193,20 +221,22 @@ def build_report(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str]
     samples: list[SamplePlots] = []
     drift: list[tuple[str, bytes]] = []
     chosen = _choose(counts, manifest, outliers, qc, max(0, int(max_samples_with_plots)))
-    strategy = None
+    strategy = reference = None
     if chosen:
         try:
             strategy = _load_strategy(manifest)
+            reference = _follow_reference(manifest, strategy)
         except CytogateError as exc:
+            strategy = None
             notes.append(f"gate plots skipped: {exc}")
     if strategy is not None:
         by_sample = {s: g for s, g in counts.groupby("sample", sort=False)}
-        jobs = [(strategy, s, f, by_sample.get(s), True) for s, f in chosen]
+        jobs = [(strategy, s, f, by_sample.get(s), True, reference) for s, f in chosen]
         # more files for the drift overlays: gating without drawing is cheap
         drawn = {s for s, _ in chosen}
         extra = [(s, f) for s, f in _choose(counts, manifest, outliers.iloc[:0], None, max_files_for_drift)
                  if s not in drawn][:max(0, max_files_for_drift - len(chosen))]
-        jobs += [(strategy, s, f, None, False) for s, f in extra]
+        jobs += [(strategy, s, f, None, False, reference) for s, f in extra]
         n_workers = max(1, min(len(jobs), workers or os.cpu_count() or 1))
         log.info("drawing the gates of %d sample(s) (and re-gating %d more for drift) with %d process(es)",
                  len(chosen), len(extra), n_workers)

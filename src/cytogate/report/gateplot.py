@@ -41,6 +41,7 @@ SCATTER_BELOW = 800
 DENSITY_CMAP = "turbo"
 _OWNER = "\0report"  # an owner name the engine never caches values under
 _GATE_COLOR = "black"
+_TEMPLATE_COLOR = "#888888"  # the template's gate under a followed one
 _BINS = 128
 
 
@@ -97,6 +98,10 @@ class GateView:
     skipped : tuple of str
         Optional parts of this gate the file lacks (a dropped dimension, or the whole
         population passing its parent through), as the run records them.
+    template : GateSpec or None
+        With template following: the template's gate, drawn dashed under the followed one.
+    follow_note : str
+        With template following: how the gate followed (``followed 0.98``, or the fallback's reason).
     """
 
     path: str
@@ -116,6 +121,8 @@ class GateView:
     plotted_fraction: float
     sample: str
     skipped: tuple[str, ...] = ()
+    template: GateSpec | None = None
+    follow_note: str = ""
 
     @property
     def freq_parent(self) -> float:
@@ -233,6 +240,14 @@ def gate_view(result: Any, sample: Any, path: str, *, max_events: int = 60_000, 
     fitted = result.fitted.get(path)
     gate = gate_from_dict(fitted) if fitted is not None else pop.gate
     fits = list(fitted.get("fits", [])) if fitted is not None else []
+    followed = next((g for g in getattr(result, "follow", ()) if g.path == path), None)
+    template, follow_note = None, ""
+    if followed is not None:
+        fitted = None  # a followed gate is the template moved, not a data-driven fit
+        if followed.status == "followed":
+            template, follow_note = followed.template, f"followed (confidence {followed.confidence:.2f})"
+        else:
+            follow_note = "template kept: " + (followed.reason or followed.status)
     parent_mask = None if pop.parent == "/" else result.masks[pop.parent]
     idx = None if parent_mask is None else np.flatnonzero(parent_mask)
     parent_count = result.n_events if idx is None else int(idx.size)
@@ -240,7 +255,8 @@ def gate_view(result: Any, sample: Any, path: str, *, max_events: int = 60_000, 
     child = result.masks[path]
     common = dict(path=path, name=pop.name, parent=pop.parent, gate=gate, data_driven=fitted is not None,
                   fits=fits, count=count, parent_count=parent_count, n_events=result.n_events,
-                  sample=result.sample, skipped=tuple(s.reason for s in skips if s.population == path))
+                  sample=result.sample, skipped=tuple(s.reason for s in skips if s.population == path),
+                  template=template, follow_note=follow_note)
     drawn = _drawn_dimensions(gate)
     if not drawn:  # boolean gates have no axes
         return GateView(axes=(), drawn=(), values=np.empty((0, 0)), inside=np.empty(0, dtype=bool),
@@ -462,6 +478,20 @@ NOT_DRAWN: dict[str, str] = {
 }
 
 
+def _draw_template(ax: Any, view: GateView, drawer: Callable[[Any, GateView], None]) -> None:
+    """The template's gate under a followed one: the same drawing, grey and dashed."""
+    from dataclasses import replace
+
+    patches, lines = len(ax.patches), len(ax.lines)
+    drawer(ax, replace(view, gate=view.template))
+    for patch in list(ax.patches)[patches:]:
+        patch.set_edgecolor(_TEMPLATE_COLOR)
+        patch.set_linestyle("--")
+    for line in list(ax.lines)[lines:]:
+        line.set_color(_TEMPLATE_COLOR)
+        line.set_linestyle("--")
+
+
 def _fit_note(view: GateView) -> str:
     notes = []
     for fit in view.fits:
@@ -486,7 +516,7 @@ def draw_view(ax: Any, view: GateView, *, compact: bool = False, draw_gate: bool
     fs = 7 if compact else 9
     ax.set_title(title_of(view), fontsize=fs + 1, loc="left")
     notes = [n for n in (view.prefilter and f"on {view.prefilter}",
-                         view.data_driven and _fit_note(view),
+                         view.data_driven and _fit_note(view), view.follow_note,
                          view.plotted_fraction < 1 and f"{100 * view.plotted_fraction:.0f}% of events shown",
                          *(f"skipped: {reason}" for reason in view.skipped))
              if n]
@@ -512,12 +542,14 @@ def draw_view(ax: Any, view: GateView, *, compact: bool = False, draw_gate: bool
     if not draw_gate:
         pass
     elif drawer is not None:
+        if view.template is not None and view.template.kind == view.gate.kind:
+            _draw_template(ax, view, drawer)
         drawer(ax, view)
     else:
         notes.append(f"{view.gate.kind} gate not drawn")
     if notes:
         ax.text(0.01, 0.99, "\n".join(notes), transform=ax.transAxes, ha="left", va="top", fontsize=fs - 2,
-                color="#a33" if any("fallback" in n for n in notes) else "0.25",
+                color="#a33" if any("fallback" in n or "template kept" in n for n in notes) else "0.25",
                 bbox=dict(facecolor="white", alpha=0.7, edgecolor="none", pad=1.0))
 
 

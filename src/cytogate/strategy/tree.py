@@ -25,6 +25,7 @@ from ..gates.dimensions import FCS, UNCOMPENSATED, AnyDimension
 from ..gates.registry import gate_from_dict
 from ..gates.specs import GateSpec
 from ..qc import QcSpec
+from .follow_settings import FollowSpec
 
 __all__ = ["ROOT", "Population", "TransformSpec", "SpectrumMatrix", "Strategy", "join_path"]
 
@@ -128,6 +129,8 @@ class Strategy:
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # optional acquisition-QC step run before gating (YAML ``qc:``)
     qc: QcSpec | None = None
+    # template following (YAML ``follow:``): the reference file and settings, per-population pins
+    follow: FollowSpec | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "populations", tuple(self.populations))
@@ -214,6 +217,7 @@ class Strategy:
             "transforms": [t.to_dict() for t in self.transforms.values()],
             "matrices": [m.to_dict() for m in self.matrices.values()],
             **({"qc": self.qc.to_dict()} if self.qc is not None else {}),
+            **({"follow": self.follow.to_dict()} if self.follow is not None else {}),
         }
 
     @classmethod
@@ -230,7 +234,9 @@ class Strategy:
                                             np.asarray(m["matrix"]), bool(m.get("inverted_already", False)))
                     for m in data.get("matrices", [])}
         qc = QcSpec.from_mapping(data["qc"]) if data.get("qc") is not None else None
-        return cls(pops, transforms, matrices, source_text=source_text, source=source, format=format, qc=qc)
+        follow = FollowSpec.from_dict(data["follow"]) if data.get("follow") is not None else None
+        return cls(pops, transforms, matrices, source_text=source_text, source=source, format=format, qc=qc,
+                   follow=follow)
 
     # -- validation ----------------------------------------------------------------
     def _validate(self) -> None:
@@ -254,4 +260,8 @@ class Strategy:
                 if d.transform is not None and d.transform not in self.transforms:
                     raise StrategyError(f"dimension {d.label!r} refers to unknown transformation "
                                         f"{d.transform!r}", path=self.source, population=p.path)
+        if self.follow is not None:
+            for path in self.follow.populations:
+                if path not in seen:
+                    raise StrategyError(f"follow settings for unknown population {path!r}", path=self.source)
         _ = self.evaluation_order  # raises on cycles

@@ -54,6 +54,7 @@ from .yaml_schema import (
     load_located,
     matrix,
 )
+from .yaml_follow import follow_spec
 from .yaml_gates import YAML_GATES, parse_population
 
 __all__ = ["FORMAT_VERSION", "TOP_KEYS", "TRANSFORM_KINDS", "load_yaml_strategy", "Builder", "is_scatter"]
@@ -63,7 +64,7 @@ FORMAT_VERSION = 1
 TOP_KEYS = (
     "cytogate_strategy", "name", "description", "references", "panel", "markers", "compensation",
     "spillover", "transforms", "transform", "scatter_transform", "marker_transforms", "ratios", "qc",
-    "populations",
+    "follow", "populations",
 )
 
 # YAML transform names -> cytogate.transforms kinds (the kinds themselves are accepted too)
@@ -376,9 +377,10 @@ def load_yaml_strategy(text: str, *, source: str | os.PathLike[str] | None = Non
             entries[entry.key] = entry
     strategy_pops = _link(entries)
     qc = _qc_step(doc, ctx) if "qc" in doc else None
+    follow = follow_spec(doc, entries, ctx, base_dir)
     try:
         return Strategy(tuple(strategy_pops), b.transforms, b.matrices, source_text=text, source=src,
-                        format="yaml", aliases=panels.expand(b.aliases), qc=qc)
+                        format="yaml", aliases=panels.expand(b.aliases), qc=qc, follow=follow)
     except CytogateError as exc:
         ctx.fail(exc.message)
 

@@ -46,6 +46,7 @@ from ..gates.specs import (
     QuadrantGate,
     RectangleGate,
 )
+from .yaml_follow import population_follow
 from .yaml_schema import (
     Ctx,
     LocList,
@@ -66,7 +67,7 @@ if TYPE_CHECKING:
 
 __all__ = ["YAML_GATES", "POPULATION_KEYS", "parse_population", "parse_rule", "quadrant_label"]
 
-POPULATION_KEYS = ("parent", "name", "description", "compensation", "transform", "optional")
+POPULATION_KEYS = ("parent", "name", "description", "compensation", "transform", "optional", "follow")
 
 Parsed = list[tuple[str | None, str | None, Any, tuple[tuple[str, Ctx], ...]]]
 GateParser = Callable[[Any, Ctx, "Builder", dict[str, Any], str], Parsed]  # spec, ctx, builder, overrides, key
@@ -482,11 +483,15 @@ def parse_population(key: str, spec: Any, ctx: Ctx, b: Builder, registry: dict[s
     if not isinstance(optional, bool):
         ctx.at(spec.where("optional")).fail(f"optional must be true or false, got {optional!r}")
     optional_dims = _optional_dimensions(spec[kind], made) if kind in ("range", "rectangle") else ()
+    follow = None
+    if "follow" in spec:
+        fctx = ctx.at(spec.where("follow"))
+        follow = (population_follow(spec["follow"], fctx), fctx)
     entries = []
     for sub_key, sub_name, gate, refs in made:
         entries.append(ParsedPopulation(key=sub_key or key, name=sub_name or name, parent=parent, gate=gate,
                               ctx=ctx, parent_ctx=parent_ctx, refs=refs, optional=optional,
-                              optional_dimensions=optional_dims))
+                              optional_dimensions=optional_dims, follow=follow))
     return entries
 
 

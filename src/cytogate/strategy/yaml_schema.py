@@ -342,3 +342,4 @@ class ParsedPopulation:
     path: str = ""
     optional: bool = False
     optional_dimensions: tuple[str, ...] = ()
+    follow: Any = None  # (True / False / settings mapping, Ctx) when the population says ``follow:``

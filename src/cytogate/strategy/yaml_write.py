@@ -21,6 +21,7 @@ import yaml
 from ..errors import StrategyError
 from ..gates.dimensions import FCS, UNCOMPENSATED, AnyDimension, RatioDimension
 from ..gates.specs import GateSpec
+from .follow_settings import FollowSettings, FollowSpec
 from .tree import ROOT, Strategy
 from .yaml_format import FORMAT_VERSION, KIND_NAMES
 
@@ -215,6 +216,11 @@ def strategy_to_document(strategy: Strategy, *, name: str | None = None) -> dict
         doc["ratios"] = ratios
     if strategy.transforms:
         doc["transforms"] = {t.id: _transform_doc(t.kind, t.param_dict) for t in strategy.transforms.values()}
+    follow = strategy.follow
+    if follow is not None:
+        top = {**({"reference": follow.reference} if follow.reference is not None else {}),
+               **follow.differences(follow.settings, FollowSettings())}
+        doc["follow"] = top
     keys = _unique_keys(strategy)
     pops: dict[str, Any] = {}
     grouped: dict[tuple[str, str], list[tuple[str, GateSpec]]] = {}
@@ -230,7 +236,7 @@ def strategy_to_document(strategy: Strategy, *, name: str | None = None) -> dict
                 continue
             written_groups.add(group)
             gkey = p.gate.group if p.gate.group not in pops else f"{p.gate.group} in {p.parent.rsplit('/', 1)[-1]}"
-            pops[gkey] = {**parent, **_quadrant_group(grouped[group])}
+            pops[gkey] = {**parent, **_quadrant_group(grouped[group]), **_follow_entry(follow, p.path)}
             continue
         writer = GATE_WRITERS.get(p.gate.kind)
         if writer is None:
@@ -239,9 +245,18 @@ def strategy_to_document(strategy: Strategy, *, name: str | None = None) -> dict
         if keys[p.path] != p.name:
             entry["name"] = p.name
         entry.update(writer(p.gate, keys))
+        entry.update(_follow_entry(follow, p.path))
         pops[keys[p.path]] = entry
     doc["populations"] = pops
     return doc
+
+
+def _follow_entry(follow: FollowSpec | None, path: str) -> dict[str, Any]:
+    """A population's ``follow:`` key: false when pinned, its own settings, or nothing."""
+    if follow is None or path not in follow.populations:
+        return {}
+    own = follow.populations[path]
+    return {"follow": False if own is None else follow.differences(own)}
 
 
 class _Dumper(yaml.SafeDumper):

@@ -16,7 +16,15 @@ from ..errors import StrategyError
 #: Ways of registering two dimensions (the benchmark compares them; the first is the default).
 METHODS = ("affine+tvl1", "affine+flow", "affine", "flow")
 
-__all__ = ["METHODS", "SETTING_KEYS", "FollowError", "FollowSettings", "FollowSpec"]
+__all__ = ["FOLLOW_RULE", "METHODS", "SETTING_KEYS", "FollowError", "FollowSettings", "FollowSpec", "is_follow_row"]
+
+#: The ``rule`` of every gate-record row (``fits.parquet``) written for a followed gate.
+FOLLOW_RULE = "template following"
+
+
+def is_follow_row(row: Mapping[str, Any]) -> bool:
+    """True for a gate-record row written by template following (data-driven fits name their own rule)."""
+    return row.get("rule") == FOLLOW_RULE
 
 
 class FollowError(StrategyError):
@@ -58,7 +66,7 @@ class FollowSettings:
     min_confidence: float = 0.5
     bins: int = 64
     bins_1d: int = 256
-    max_events: int = 200_000
+    max_events: int = 50_000
     method: str = "affine+tvl1"
 
     def __post_init__(self) -> None:
@@ -111,3 +119,21 @@ class FollowSpec:
     reference: str | None = None
     settings: FollowSettings = FollowSettings()
     populations: Mapping[str, FollowSettings | None] = field(default_factory=dict)
+
+    def differences(self, settings: FollowSettings, base: FollowSettings | None = None) -> dict[str, Any]:
+        """The settings of ``settings`` that differ from ``base`` (the strategy's when None)."""
+        base = self.settings if base is None else base
+        return {k: v for k, v in settings.to_dict().items() if getattr(base, k) != v}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (what :meth:`Strategy.to_dict` and the run manifest hold)."""
+        return {"reference": self.reference, "settings": self.settings.to_dict(),
+                "populations": {p: (False if s is None else s.to_dict()) for p, s in self.populations.items()}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FollowSpec:
+        """Inverse of :meth:`to_dict`."""
+        settings = FollowSettings.from_mapping(data.get("settings") or {})
+        populations = {str(p): (None if s is False or s is None else FollowSettings.from_mapping(s))
+                       for p, s in (data.get("populations") or {}).items()}
+        return cls(data.get("reference"), settings, populations)
