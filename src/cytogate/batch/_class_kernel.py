@@ -147,10 +147,10 @@ def scatter_columns(src, src_columns, dst_rows, start, positions, out):  # pragm
 def _two_sum_add(s, comp, x):  # pragma: no cover - compiled
     """One step of Neumaier's compensated sum."""
     t = s + x
-    if abs(s) >= abs(x):
-        comp += (s - t) + x
-    else:
-        comp += (x - t) + s
+    big = abs(s) >= abs(x)  # selects, not a branch: signs of mixed data are unpredictable
+    a = s if big else x
+    b = x if big else s
+    comp += (a - t) + b
     return t, comp
 
 
@@ -303,29 +303,35 @@ def class_stats(values, offsets, members, hist, coarse, gathered, picked):  # pr
             mean = c_mean[c]
             m0 = m1 = 0.0
             lo, hi = offsets[c], offsets[c + 1]
-            half = lo + (hi - lo) // 2 * 2
-            for j in range(lo, half, 2):
-                x0 = v[j]
-                x1 = v[j + 1]
-                d0 = x0 - mean
-                d1 = x1 - mean
-                m0 += d0 * d0 if x0 == x0 else 0.0
-                m1 += d1 * d1 if x1 == x1 else 0.0
-            for j in range(half, hi):
-                x0 = v[j]
-                d0 = x0 - mean
-                m0 += d0 * d0 if x0 == x0 else 0.0
-            c_m2[c] = m0 + m1
-            if n_slots:
+            if n_slots == 0:
+                half = lo + (hi - lo) // 2 * 2
+                for j in range(lo, half, 2):
+                    x0 = v[j]
+                    x1 = v[j + 1]
+                    d0 = x0 - mean
+                    d1 = x1 - mean
+                    m0 += d0 * d0 if x0 == x0 else 0.0
+                    m1 += d1 * d1 if x1 == x1 else 0.0
+                if half < hi:
+                    x0 = v[half]
+                    d0 = x0 - mean
+                    m0 += d0 * d0 if x0 == x0 else 0.0
+            else:
                 for j in range(lo, hi):
                     x = v[j]
                     if x != x:
                         continue
+                    d = x - mean
+                    if j & 1:
+                        m1 += d * d
+                    else:
+                        m0 += d * d
                     key = float_key(x, f32, f32_bits)
                     if bitmap[key >> 6] & (np.uint64(1) << np.uint64(key & 63)):
                         u = slot_of[key]
                         gathered[fill[u, c]] = x
                         fill[u, c] += 1
+            c_m2[c] = m0 + m1
         # per population: combine the classes, pick the order statistics
         for p in range(n_pop):
             n_p = 0

@@ -117,7 +117,7 @@ def intensity_stats(
         from ._class_kernel import scatter_columns
 
         offsets, positions, members = classes
-        ordered = _scratch("scaled", values.shape[0] * values.shape[1], np.float64).reshape(values.shape[1], -1)
+        ordered = _scratch("ordered", values.shape[0] * values.shape[1], np.float64).reshape(values.shape[1], -1)
         every = np.arange(values.shape[1], dtype=np.int64)
         scatter_columns(values, every, every, 0, positions, ordered)
         results = _class_results(ordered, offsets, members)
