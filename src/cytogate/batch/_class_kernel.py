@@ -218,7 +218,9 @@ def class_stats(values, offsets, members, hist, coarse, gathered, picked):  # pr
     values : (n_channels, n) float64, each row in class order (see :func:`class_positions`)
     offsets : (K + 1,) int64
     members : (K, P) uint8, class c in population p
-    hist : (K, 65536) int32 or int64 scratch; coarse : (K, 256) int64 scratch
+    hist : (K, 65536) int32 or int64; coarse : (K, 256) int64
+        Histogram scratch, all zero on entry, left all zero (a small sample then
+        clears only the bins it used)
     gathered, picked : (n,) float64 scratch
 
     Returns
@@ -264,8 +266,6 @@ def class_stats(values, offsets, members, hist, coarse, gathered, picked):  # pr
     fill = np.zeros((max_slots, max(k, 1)), dtype=np.int64)
     for ch in range(n_channels):
         v = values[ch]
-        hist[:k] = 0
-        coarse[:k] = 0
         for c in range(k):
             n, s, comp, n_pos, product, exponent = _pass_one(v, offsets[c], offsets[c + 1], hist[c], coarse[c],
                                                              f32, f32_bits, f64, f64_bits)
@@ -395,4 +395,13 @@ def class_stats(values, offsets, members, hist, coarse, gathered, picked):  # pr
             b = slot_bin[u]
             slot_of[b] = -1
             bitmap[b >> 6] = np.uint64(0)
+        for c in range(k):  # and the histograms zero: bin by bin for a small class, whole for a large one
+            coarse[c, :] = 0
+            if offsets[c + 1] - offsets[c] > 8192:
+                hist[c, :] = 0
+            else:
+                for j in range(offsets[c], offsets[c + 1]):
+                    x = v[j]
+                    if x == x:
+                        hist[c, float_key(x, f32, f32_bits)] = 0
     return out

@@ -44,11 +44,14 @@ _NO_INDEX = np.zeros(0, dtype=np.int64)
 _SCRATCH = threading.local()
 
 
-def _scratch(name: str, size: int, dtype: Any) -> np.ndarray:
-    """A (size,) array of ``dtype`` owned by this thread, valid until the next call with ``name``."""
+def _scratch(name: str, size: int, dtype: Any, *, zeroed: bool = False) -> np.ndarray:
+    """A (size,) array of ``dtype`` owned by this thread, valid until the next call with ``name``.
+
+    ``zeroed``: allocated as zeros (its users leave it zero after each use).
+    """
     held = getattr(_SCRATCH, name, None)
     if held is None or held.dtype != dtype or held.size < size:
-        held = np.empty(size, dtype=dtype)
+        held = (np.zeros if zeroed else np.empty)(size, dtype=dtype)
         setattr(_SCRATCH, name, held)
     return held[:size]
 
@@ -160,8 +163,10 @@ def _class_results(ordered: np.ndarray, offsets: np.ndarray, members: np.ndarray
 
     k = offsets.shape[0] - 1
     n = ordered.shape[1]
-    hist = _scratch("class_hist", max(k, 1) * 65536, np.int32 if n < 2**31 else np.int64).reshape(max(k, 1), 65536)
-    coarse = _scratch("class_coarse", max(k, 1) * 256, np.int64).reshape(max(k, 1), 256)
+    # all zero between calls: the kernel clears what it used
+    hist = _scratch("class_hist", max(k, 1) * 65536, np.int32 if n < 2**31 else np.int64,
+                    zeroed=True).reshape(max(k, 1), 65536)
+    coarse = _scratch("class_coarse", max(k, 1) * 256, np.int64, zeroed=True).reshape(max(k, 1), 256)
     return class_stats(ordered, offsets, members, hist, coarse, _scratch("gathered", n, np.float64),
                        _scratch("picked", n, np.float64))
 
