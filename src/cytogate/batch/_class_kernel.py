@@ -187,26 +187,43 @@ def _pass_one(v, lo, hi, hist, coarse, f32, f32_bits, f64, f64_bits):  # pragma:
 
 
 @numba.njit(cache=True)
-def _find_bin(hist, coarse, classes, n_classes, rank):  # pragma: no cover - compiled
-    """The bin holding the value of ``rank`` in the union of ``classes``, and how many lie in lower bins."""
-    below = 0
-    b_hi = 0
-    for b_hi in range(256):
-        count = 0
-        for t in range(n_classes):
-            count += coarse[classes[t], b_hi]
-        if below + count > rank:
-            break
-        below += count
-    base = b_hi << 8
-    for b in range(base, base + 256):
-        count = 0
-        for t in range(n_classes):
-            count += hist[classes[t], b]
-        if below + count > rank:
-            return b, below
-        below += count
-    return base + 255, below  # not reached: rank < the union's count
+def _find_bins(hist, coarse, classes, n_classes, ranks, bins, below, cp, fine):  # pragma: no cover - compiled
+    """For each rank, the bin holding it in the union of ``classes`` and the count in lower bins.
+
+    Sweeps of the population's coarse histogram (``cp``, 256; restarted only where
+    a rank is below the one before), then the fine bins (``fine``, 256) of the
+    coarse bin a rank falls in, summed again only when that coarse bin changes.
+    """
+    cp[:] = 0
+    for t in range(n_classes):
+        row = coarse[classes[t]]
+        for j in range(256):
+            cp[j] += row[j]
+    big = 0
+    base = 0  # events in coarse bins below ``big``
+    current = -1
+    for r in range(ranks.shape[0]):
+        rank = ranks[r]
+        if r > 0 and rank < ranks[r - 1]:  # the upper neighbour of one quantile can pass the next's lower
+            big = 0
+            base = 0
+        while big < 255 and base + cp[big] <= rank:
+            base += cp[big]
+            big += 1
+        if big != current:
+            fine[:] = 0
+            for t in range(n_classes):
+                row = hist[classes[t]]
+                for j in range(256):
+                    fine[j] += row[(big << 8) + j]
+            current = big
+        small = 0
+        count = base
+        while small < 255 and count + fine[small] <= rank:
+            count += fine[small]
+            small += 1
+        bins[r] = (big << 8) + small
+        below[r] = count
 
 
 @numba.njit(cache=True)
@@ -255,6 +272,8 @@ def class_stats(values, offsets, members, hist, coarse, gathered, picked):  # pr
     c_exp = np.zeros(k, dtype=np.int64)
     ranks = np.empty(6, dtype=np.int64)
     fracs = np.empty(3)
+    cp = np.zeros(256, dtype=np.int64)
+    fine = np.zeros(256, dtype=np.int64)
     # wanted bins: a bitmap of keys, each key's slot, and per (slot, class) where its values go
     bitmap = np.zeros(1024, dtype=np.uint64)
     slot_of = np.full(65536, -1, dtype=np.int64)
@@ -281,10 +300,9 @@ def class_stats(values, offsets, members, hist, coarse, gathered, picked):  # pr
             if n_p == 0:
                 continue
             quantile_ranks(n_p, ranks, fracs)
+            _find_bins(hist, coarse, pop_classes[p], pop_count[p], ranks, pop_bins[p], pop_below[p], cp, fine)
             for r in range(6):
-                b, below = _find_bin(hist, coarse, pop_classes[p], pop_count[p], ranks[r])
-                pop_bins[p, r] = b
-                pop_below[p, r] = below
+                b = pop_bins[p, r]
                 if slot_of[b] < 0:
                     slot_of[b] = n_slots
                     slot_bin[n_slots] = b
