@@ -18,11 +18,11 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["column_stats"]
+__all__ = ["column_stats", "float_key", "interpolate", "quantile_ranks", "select_rank", "split_exponent"]
 
 
 @numba.njit(cache=True)
-def _select(buf, lo, hi, k):  # pragma: no cover - compiled
+def select_rank(buf, lo, hi, k):  # pragma: no cover - compiled
     """Reorder buf[lo:hi] so buf[k] is the value of rank k, smaller ones before it, larger after.
 
     Hoare partition with a median-of-three pivot; buf holds no NaN.
@@ -59,6 +59,31 @@ def _select(buf, lo, hi, k):  # pragma: no cover - compiled
 _QS = (0.1587, 0.5, 0.8413)  # robust CV's percentiles and the median
 
 
+@numba.njit(cache=True, inline="always")
+def quantile_ranks(n, ranks, fracs):  # pragma: no cover - compiled
+    """The ranks of the order statistics behind P15.87, the median and P84.13 of n values.
+
+    ``ranks[2t]`` and ``ranks[2t + 1]`` are the order statistics on either side of
+    ``q_t * (n - 1)`` (numpy's "linear" method) and ``fracs[t]`` the weight of the upper one.
+    """
+    for t in range(3):
+        position = _QS[t] * (n - 1)
+        k = int(math.floor(position))
+        fracs[t] = position - k
+        ranks[2 * t] = k
+        ranks[2 * t + 1] = k + 1 if fracs[t] != 0.0 and k + 1 < n else k
+
+
+@numba.njit(cache=True, inline="always")
+def interpolate(low, high, frac):  # pragma: no cover - compiled
+    """numpy's linear interpolation between two neighbouring order statistics."""
+    if frac == 0.0:
+        return low
+    if frac >= 0.5:
+        return high - (high - low) * (1.0 - frac)
+    return low + (high - low) * frac
+
+
 @numba.njit(cache=True)
 def _three_quantiles(buf, keys, n, hist, tmp, mark):  # pragma: no cover - compiled
     """P15.87, median and P84.13 of buf[:n], linear between order statistics at q*(n-1) like numpy.
@@ -70,12 +95,7 @@ def _three_quantiles(buf, keys, n, hist, tmp, mark):  # pragma: no cover - compi
     """
     ranks = np.empty(6, dtype=np.int64)
     fracs = np.empty(3)
-    for t in range(3):
-        position = _QS[t] * (n - 1)
-        k = int(math.floor(position))
-        fracs[t] = position - k
-        ranks[2 * t] = k
-        ranks[2 * t + 1] = k + 1 if fracs[t] != 0.0 and k + 1 < n else k
+    quantile_ranks(n, ranks, fracs)
     for b in range(1, hist.shape[0]):
         hist[b] += hist[b - 1]
     bins = np.empty(6, dtype=np.int64)
@@ -111,24 +131,18 @@ def _three_quantiles(buf, keys, n, hist, tmp, mark):  # pragma: no cover - compi
         t = mark[b] - 1
         below = hist[b - 1] if b > 0 else 0
         k = offsets[t] + ranks[r] - below
-        _select(tmp, offsets[t], offsets[t + 1], k)
+        select_rank(tmp, offsets[t], offsets[t + 1], k)
         values[r] = tmp[k]
     for t in range(n_slots):
         mark[slot_bins[t]] = 0
     out = np.empty(3)
     for t in range(3):
-        low, high, frac = values[2 * t], values[2 * t + 1], fracs[t]
-        if frac == 0.0:
-            out[t] = low
-        elif frac >= 0.5:
-            out[t] = high - (high - low) * (1.0 - frac)
-        else:
-            out[t] = low + (high - low) * frac
+        out[t] = interpolate(values[2 * t], values[2 * t + 1], fracs[t])
     return out[0], out[1], out[2]
 
 
 @numba.njit(cache=True, inline="always")
-def _key(x, f32, f32_bits):  # pragma: no cover - compiled
+def float_key(x, f32, f32_bits):  # pragma: no cover - compiled
     """Top 16 bits of an order-preserving integer code of ``float32(x)`` (x not NaN).
 
     Rounding to float32 never reverses order, and its 8 exponent bits leave 7
@@ -142,7 +156,7 @@ def _key(x, f32, f32_bits):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, inline="always")
-def _split(p, f64, f64_bits):  # pragma: no cover - compiled
+def split_exponent(p, f64, f64_bits):  # pragma: no cover - compiled
     """``math.frexp(p)`` for p >= 0, read off the bits when p is a finite normal number (no libm call)."""
     if not (2.2250738585072014e-308 <= p < math.inf):  # zero, subnormal or infinite: rare, libm does it
         return math.frexp(p)
@@ -192,7 +206,7 @@ def column_stats(values, index, use_index, buf, keys, tmp, hist, mark):  # pragm
         if x != x:
             continue
         buf[n] = x
-        key = _key(x, f32, f32_bits)
+        key = float_key(x, f32, f32_bits)
         keys[n] = key
         hist[key] += 1
         n += 1
@@ -212,7 +226,7 @@ def column_stats(values, index, use_index, buf, keys, tmp, hist, mark):  # pragm
                 mantissa, e = math.frexp(x)
                 product = before * mantissa
                 exponent += e
-            product, e = _split(product, f64, f64_bits)
+            product, e = split_exponent(product, f64, f64_bits)
             exponent += e
     nan = np.nan
     if n == 0:

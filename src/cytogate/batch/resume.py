@@ -34,8 +34,9 @@ __all__ = ["CACHE_SCHEMA", "SampleRecord", "ResultCache", "cache_key", "frame_do
 #: Version of the per-sample result files and of what they hold; results cached under another
 #: version are recomputed.  2: geometric means exact at extreme magnitudes, sums of squares in
 #: four chains.  3: counts carry ``gate_source``; the gates applied to the sample are kept; per-sample
-#: fit records (fits.parquet).  4: statistics on the scale the gates saw.
-CACHE_SCHEMA = 4
+#: fit records (fits.parquet).  4: statistics on the scale the gates saw.  5: statistics in one pass
+#: per channel over membership classes (means compensated sums; last bits of means and SDs move).
+CACHE_SCHEMA = 5
 
 
 def cache_key(strategy_sha256: str, input_sha256: str, options: dict[str, Any]) -> str:

@@ -30,21 +30,12 @@ log = logging.getLogger(__name__)
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SCALES", "STATS_COLUMNS", "intensity_stats", "raw_values", "scaled_values"]
+__all__ = ["CLASS_LIMIT", "SCALES", "STATS_COLUMNS", "STATS_DTYPES", "intensity_stats", "raw_values",
+           "sample_stats_columns", "scaled_values"]
 
 SCALES = ("raw", "compensated", "transformed")
 STATS_COLUMNS = ("sample", "population", "channel", "marker", "scale", "n", "n_positive",
                  "median", "mean", "geo_mean", "cv", "robust_cv")
-
-
-def _column_stats(x: np.ndarray, index: np.ndarray | None, scratch: tuple[np.ndarray, ...]) -> tuple[Any, ...]:
-    from ._stats_kernel import column_stats
-
-    use_index = index is not None
-    n, n_pos, lo, med, hi, mean, sd, geo = column_stats(x, index if use_index else _NO_INDEX, use_index, *scratch)
-    cv = 100.0 * sd / mean if n > 1 and mean != 0 else np.nan
-    rcv = 100.0 * (hi - lo) / 2.0 / med if n > 0 and med != 0 else np.nan
-    return int(n), int(n_pos), float(med), float(mean), float(geo), float(cv), float(rcv)
 
 
 _NO_INDEX = np.zeros(0, dtype=np.int64)
@@ -53,11 +44,14 @@ _NO_INDEX = np.zeros(0, dtype=np.int64)
 _SCRATCH = threading.local()
 
 
-def _scratch(name: str, size: int, dtype: Any) -> np.ndarray:
-    """A (size,) array of ``dtype`` owned by this thread, valid until the next call with ``name``."""
+def _scratch(name: str, size: int, dtype: Any, *, zeroed: bool = False) -> np.ndarray:
+    """A (size,) array of ``dtype`` owned by this thread, valid until the next call with ``name``.
+
+    ``zeroed``: allocated as zeros (its users leave it zero after each use).
+    """
     held = getattr(_SCRATCH, name, None)
     if held is None or held.dtype != dtype or held.size < size:
-        held = np.empty(size, dtype=dtype)
+        held = (np.zeros if zeroed else np.empty)(size, dtype=dtype)
         setattr(_SCRATCH, name, held)
     return held[:size]
 
@@ -116,28 +110,126 @@ def intensity_stats(
     values = np.asarray(values)
     if values.ndim != 2 or values.shape[1] != len(channels):
         raise ValueError(f"values must be (n_events, {len(channels)}), got {values.shape}")
-    markers = list(markers) if markers is not None else [None] * len(channels)
-    ordered: dict[str, np.ndarray | None] = {"/": None}  # population -> event positions
-    ordered.update({k: np.flatnonzero(np.asarray(v, dtype=bool)).astype(np.int64) for k, v in masks.items()
-                    if k != "/"})
-    n_events = values.shape[0]
-    buf = (_scratch("buf", n_events, np.float64), _scratch("keys", n_events, np.uint16),
-           _scratch("tmp", n_events, np.float64), _scratch("hist", 65536, np.int32 if n_events < 2**31 else np.int64), np.zeros(65536, np.int8))
-    results: dict[tuple[str, int], tuple[Any, ...]] = {}
-    for j in range(len(channels)):  # channel-major: each column is made contiguous once
-        column = values[:, j]
-        if column.dtype not in (np.float32, np.float64):
-            column = column.astype(np.float64)
-        column = np.ascontiguousarray(column)
-        for population, index in ordered.items():
-            results[population, j] = _column_stats(column, index, buf)
-    labels = [scale] * len(channels) if isinstance(scale, str) else list(scale)
-    rows = [(sample, population, channels[j], markers[j] or "", labels[j], *results[population, j])
-            for population in ordered for j in range(len(channels))]
+    if values.dtype not in (np.float32, np.float64):
+        values = values.astype(np.float64)
+    populations = ["/", *(k for k in masks if k != "/")]
+    classes = _classes([masks[k] for k in populations[1:]], values.shape[0])
+    if classes is None:
+        results = _per_population(values, [masks[k] for k in populations[1:]])
+    else:
+        from ._class_kernel import scatter_columns
+
+        offsets, positions, members = classes
+        ordered = _scratch("ordered", values.shape[0] * values.shape[1], np.float64).reshape(values.shape[1], -1)
+        every = np.arange(values.shape[1], dtype=np.int64)
+        scatter_columns(values, every, every, 0, positions, ordered)
+        results = _class_results(ordered, offsets, members)
     import pandas as pd
 
-    table = pd.DataFrame(rows, columns=list(STATS_COLUMNS))
+    columns = _table_columns(results, populations, channels, markers, scale, sample)
+    table = pd.DataFrame(columns, columns=list(STATS_COLUMNS))
     return table.astype({"n": "int64", "n_positive": "int64"})
+
+
+#: Most membership classes the one-pass kernel takes (its histograms cost 256 KiB each);
+#: beyond, each population is measured on its own.
+CLASS_LIMIT = 128
+STATS_DTYPES = ("object",) * 5 + ("int64", "int64") + ("float64",) * 5
+
+
+def _classes(masks: Sequence[np.ndarray], n_events: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(class offsets, each event's position in class order, class x population membership with ``/`` first).
+
+    None when the populations cut the events into more than :data:`CLASS_LIMIT` classes.
+    """
+    from ._class_kernel import class_positions, membership_classes
+
+    stacked = _scratch("masks", len(masks) * n_events, np.uint8).reshape(len(masks), n_events)
+    for row, mask in zip(stacked, masks):
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (n_events,):
+            raise ValueError(f"a population mask must be ({n_events},), got {mask.shape}")
+        row[:] = mask.view(np.uint8)
+    cls, members, k = membership_classes(stacked, CLASS_LIMIT)
+    if k < 0:
+        return None
+    offsets, positions = class_positions(cls, k)
+    return offsets, positions, np.concatenate([np.ones((k, 1), dtype=np.uint8), members], axis=1)
+
+
+def _class_results(ordered: np.ndarray, offsets: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """(n_populations, n_channels, 8) results of the one-pass kernel on values in class order."""
+    from ._class_kernel import class_stats
+
+    k = offsets.shape[0] - 1
+    n = ordered.shape[1]
+    # all zero between calls: the kernel clears what it used
+    hist = _scratch("class_hist", max(k, 1) * 65536, np.int32 if n < 2**31 else np.int64,
+                    zeroed=True).reshape(max(k, 1), 65536)
+    coarse = _scratch("class_coarse", max(k, 1) * 256, np.int64, zeroed=True).reshape(max(k, 1), 256)
+    return class_stats(ordered, offsets, members, hist, coarse, _scratch("gathered", n, np.float64),
+                       _scratch("picked", n, np.float64))
+
+
+def _per_population(values: np.ndarray, masks: Sequence[np.ndarray]) -> np.ndarray:
+    """The same results, one kernel call per population and channel (for very many classes)."""
+    from ._stats_kernel import column_stats
+
+    n_events = values.shape[0]
+    indices: list[np.ndarray | None] = [None, *(np.flatnonzero(np.asarray(m, dtype=bool)).astype(np.int64)
+                                                 for m in masks)]
+    buf = (_scratch("buf", n_events, np.float64), _scratch("keys", n_events, np.uint16),
+           _scratch("tmp", n_events, np.float64),
+           _scratch("hist", 65536, np.int32 if n_events < 2**31 else np.int64), np.zeros(65536, np.int8))
+    out = np.empty((len(indices), values.shape[1], 8))
+    for j in range(values.shape[1]):  # channel-major: each column is made contiguous once
+        column = np.ascontiguousarray(values[:, j])
+        for p, index in enumerate(indices):
+            use_index = index is not None
+            out[p, j] = column_stats(column, index if use_index else _NO_INDEX, use_index, *buf)
+    return out
+
+
+def _table_columns(results: np.ndarray, populations: Sequence[str], channels: Sequence[str],
+                   markers: Sequence[str | None] | None, scale: str | Sequence[str], sample: str) -> dict[str, Any]:
+    """The statistics table as columns (population-major rows), CV and robust CV derived here."""
+    n_pop, n_ch = len(populations), len(channels)
+    markers = list(markers) if markers is not None else [None] * n_ch
+    labels = [scale] * n_ch if isinstance(scale, str) else list(scale)
+    flat = results.reshape(n_pop * n_ch, 8)
+    n, n_pos, lo, med, hi, mean, sd, geo = (flat[:, i].copy() for i in range(8))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        cv = np.where((n > 1) & (mean != 0), 100.0 * sd / mean, np.nan)
+        rcv = np.where((n > 0) & (med != 0), 100.0 * (hi - lo) / 2.0 / med, np.nan)
+    return {"sample": [sample] * (n_pop * n_ch),
+            "population": [p for p in populations for _ in range(n_ch)],
+            "channel": list(channels) * n_pop, "marker": [m or "" for m in markers] * n_pop,
+            "scale": labels * n_pop, "n": n.astype(np.int64), "n_positive": n_pos.astype(np.int64),
+            "median": med, "mean": mean, "geo_mean": geo, "cv": cv, "robust_cv": rcv}
+
+
+def sample_stats_columns(strategy: Any, sample: Any, scale: str, masks: Mapping[str, np.ndarray], *,
+                         name: str) -> dict[str, Any]:
+    """Statistics of every channel of ``sample`` within every population, as table columns (no pandas).
+
+    The values are those of :func:`scaled_values` on ``scale``, streamed from the
+    file straight into class order (see :mod:`cytogate.batch._class_kernel`); equal
+    to ``intensity_stats(*scaled_values(...), masks, ...)`` column for column.
+    """
+    channels = [str(c) for c in sample.channels]
+    markers = list(getattr(sample, "markers", None) or [None] * len(channels))
+    populations = ["/", *(k for k in masks if k != "/")]
+    n = int(sample.n_events)
+    classes = _classes([masks[k] for k in populations[1:]], n)
+    if classes is None:
+        values, labels = (raw_values(sample, channels), ["raw"] * len(channels)) if scale == "raw" else \
+            scaled_values(strategy, sample, scale, channels)
+        results = _per_population(values, [masks[k] for k in populations[1:]])
+    else:
+        offsets, positions, members = classes
+        ordered, labels = _fill(strategy, sample, scale, channels, positions)
+        results = _class_results(ordered, offsets, members)
+    return _table_columns(results, populations, channels, markers, labels, name)
 
 
 def _recipes(strategy: Any, sample: Any, columns: Sequence[int]) -> tuple[list[Any], list[str]]:
@@ -212,9 +304,27 @@ def scaled_values(strategy: Any, sample: Any, scale: str, channels: Sequence[str
         events = np.asarray(sample.events)
         values = events if columns == list(range(len(all_channels))) else events[:, columns]
         return values, ["raw"] * len(columns)
+    out, labels = _fill(strategy, sample, scale, channels, None)
+    return out.T, labels
+
+
+def _fill(strategy: Any, sample: Any, scale: str, channels: Sequence[str],
+          positions: np.ndarray | None) -> tuple[np.ndarray, list[str]]:
+    """(n_channels, n_events) values on ``scale`` in a per-thread buffer, and the labels.
+
+    Event ``i`` goes to column ``positions[i]`` (event order when None).
+    """
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     from ..compensation import weighted_sums
 
-    recipes, labels = _recipes(strategy, sample, columns)
+    all_channels = [str(c) for c in sample.channels]
+    columns = [all_channels.index(c) for c in channels]
+    if scale == "raw":
+        recipes: list[Any] = [((c,), (1.0,), None) for c in columns]
+        labels = ["raw"] * len(columns)
+    else:
+        recipes, labels = _recipes(strategy, sample, columns)
     plain = [(q, chans[0]) for q, (chans, ws, _) in enumerate(recipes) if ws == (1.0,)]
     mixed = [q for q, (_, ws, _) in enumerate(recipes) if ws != (1.0,)]
     read = sorted({i for q in mixed for i in recipes[q][0]})
@@ -224,19 +334,32 @@ def scaled_values(strategy: Any, sample: Any, scale: str, channels: Sequence[str
         chans, ws, _ = recipes[q]
         weights[row, [position[i] for i in chans]] = ws
     n = int(sample.n_events)
-    # a per-thread buffer, filled block by block as the file streams (like the raw path)
+    # a per-thread buffer, filled block by block as the file streams
     out = _scratch("scaled", len(recipes) * n, np.float64).reshape(len(recipes), n)
     mixed_out = _scratch("mixed", len(mixed) * _BLOCK, np.float64).reshape(len(mixed), _BLOCK)
+    if positions is not None:
+        from ._class_kernel import scatter_columns
+
+        plain_src = np.array([c for _, c in plain], dtype=np.int64)
+        plain_dst = np.array([q for q, _ in plain], dtype=np.int64)
+        mixed_src = np.arange(len(mixed), dtype=np.int64)
+        mixed_dst = np.array(mixed, dtype=np.int64)
     for start, block in sample.blocks(_BLOCK):
         stop = start + block.shape[0]
-        for q, c in plain:
-            out[q, start:stop] = block[:, c]
+        if positions is None:
+            for q, c in plain:
+                out[q, start:stop] = block[:, c]
+        elif plain:
+            scatter_columns(block, plain_src, plain_dst, start, positions, out)
         if mixed:  # one sparse pass over the block's rows, each sum in the gates' own order
             part = weighted_sums(block, read, weights, out=mixed_out[:, :block.shape[0]])
-            out[mixed, start:stop] = part
+            if positions is None:
+                out[mixed, start:stop] = part
+            else:
+                scatter_columns(part.T, mixed_src, mixed_dst, start, positions, out)
     if scale == "transformed":
         for q, (_, _, transform) in enumerate(recipes):
             if transform is not None:
                 out[q] = transform.apply(out[q])
                 labels[q] = "transformed"
-    return out.T, labels
+    return out, labels

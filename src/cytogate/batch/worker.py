@@ -26,8 +26,8 @@ from .inputs import is_url, local_copy
 from .file_identity import FileHash, file_signature
 from ..qc import QcSpec, acquisition_qc
 from .gate_record import applied_gates
-from .resume import SampleRecord, frame_document, cache_key, record_document, table_document
-from .stats import STATS_COLUMNS, intensity_stats, raw_values, scaled_values
+from .resume import SampleRecord, cache_key, record_document, table_document
+from .stats import STATS_COLUMNS, STATS_DTYPES, sample_stats_columns
 
 if TYPE_CHECKING:  # workers return plain documents: pandas loads only for statistics or membership
     import pandas as pd
@@ -261,16 +261,9 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
             seconds["gate"] = time.perf_counter() - clock
 
             stage, clock = "stats", time.perf_counter()
-            if config.stats:
-                channels = [str(c) for c in sample.channels]
-                labels: list[str] | str = config.stats_scale
-                if config.stats_scale == "raw":
-                    values = raw_values(sample, channels)  # streamed into a reused buffer
-                else:
-                    values, labels = scaled_values(strategy, sample, config.stats_scale, channels)
-                markers = list(getattr(sample, "markers", None) or [None] * len(channels))
-                stats = frame_document(intensity_stats(values, channels, masks, sample=task.sample,
-                                                       markers=markers, scale=labels))
+            if config.stats:  # one pass per channel for every population, no pandas in the worker
+                columns = sample_stats_columns(strategy, sample, config.stats_scale, masks, name=task.sample)
+                stats = table_document(STATS_COLUMNS, STATS_DTYPES, columns)
             else:
                 stats = table_document(STATS_COLUMNS, ["object"] * len(STATS_COLUMNS), {c: [] for c in STATS_COLUMNS})
             membership = _membership(masks, keep, n_events) if config.membership else None

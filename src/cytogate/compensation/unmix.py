@@ -83,11 +83,32 @@ def _rows_threaded(events, needed, counts, rows, weights, out):
         _rows_chunk(events, needed, counts, rows, weights, out, c * _CHUNK, min(c * _CHUNK + _CHUNK, n))
 
 
+_SERIAL_CHUNK = 512  # events per block of the serial kernel: its buffers stay in L1 and are reused
+
+
 @numba.njit(cache=True)
 def _rows_serial(events, needed, counts, rows, weights, out):
+    # as _rows_chunk, with one transposed buffer and one accumulator row for the whole call (about
+    # twice as fast): the same products summed in the same order from 0.0, so the same values
     n = events.shape[0]
-    for c in range((n + _CHUNK - 1) // _CHUNK):
-        _rows_chunk(events, needed, counts, rows, weights, out, c * _CHUNK, min(c * _CHUNK + _CHUNK, n))
+    k = needed.shape[0]
+    buf = np.empty((k, _SERIAL_CHUNK))
+    acc = np.empty(_SERIAL_CHUNK)
+    for lo in range(0, n, _SERIAL_CHUNK):
+        m = min(n - lo, _SERIAL_CHUNK)
+        for i in range(m):
+            for r in range(k):
+                buf[r, i] = events[lo + i, needed[r]]
+        for q in range(out.shape[0]):
+            acc[:m] = 0.0
+            for j in range(counts[q]):
+                w = weights[q, j]
+                src = buf[rows[q, j]]
+                for i in range(m):
+                    acc[i] += w * src[i]
+            target = out[q]
+            for i in range(m):
+                target[lo + i] = acc[i]
 
 
 def _unmix_columns(block, counts, rows, weights, out):

@@ -1,0 +1,425 @@
+"""Numba kernels behind :mod:`cytogate.batch.stats`: every population of a sample in one pass per channel.
+
+Populations overlap (a parent holds its children), so the events are first cut
+into *membership classes*: the events that belong to exactly the same
+populations.  A typical tree has a few more classes than populations, and each
+event is in exactly one class.  The values of each channel are laid out class
+by class (event order kept within a class), so one pass over the column visits
+every event once, whatever the number of populations, with the class's running
+sums in registers:
+
+- pass 1: per class, a 65,536-bin histogram of the order-preserving float32 key
+  of :func:`cytogate.batch._stats_kernel.float_key` (and a 256-bin histogram of
+  its top byte), the count, a compensated (Neumaier) sum, the count of positive
+  values and their product with its binary exponent split off;
+- a population's histogram is the sum of its classes' (counts are exact), so
+  the bins holding its six order statistics (either side of P15.87, median,
+  P84.13) are found from the coarse histogram, then the fine bins of one
+  coarse bin;
+- pass 2: per class, the sum of squared deviations from the class mean, and
+  the values whose key falls in a wanted bin gathered class by class;
+- per population, the classes' sums are combined (Chan's formula for the sum
+  of squares), and each order statistic is selected among the gathered values
+  of its bin: exact, so quantiles are bit for bit those of a sort.
+
+Semantics are those of :func:`cytogate.batch._stats_kernel.column_stats`: NaN
+skipped, numpy's "linear" quantiles, geometric mean over values > 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ._stats_kernel import float_key, interpolate, quantile_ranks, select_rank, split_exponent
+
+__all__ = ["class_positions", "class_stats", "membership_classes", "scatter_columns", "N_RESULTS"]
+
+#: Per population x channel: n, n_positive, p15.87, median, p84.13, mean, sd (ddof=1), geometric mean.
+N_RESULTS = 8
+
+
+@numba.njit(cache=True)
+def membership_classes(masks, limit):  # pragma: no cover - compiled
+    """Cut events into classes of equal membership.
+
+    Parameters
+    ----------
+    masks : (P, n) uint8 array of 0/1
+    limit : int
+        Most classes wanted.
+
+    Returns
+    -------
+    cls : (n,) int32, each event's class (numbered in order of first appearance)
+    members : (K, P) uint8, ``members[c, p]`` = 1 when class c lies in population p
+    k : int, the number of classes K, or -1 when there are more than ``limit``
+    """
+    n_pop, n = masks.shape
+    cls = np.zeros(n, dtype=np.int32)
+    members = np.zeros((1, n_pop), dtype=np.uint8)
+    k = 1
+    bits = 4
+    while (1 << bits) < 4 * (limit + 1):
+        bits += 1
+    cap = 1 << bits
+    code = np.zeros(n, dtype=np.uint64)
+    for start in range(0, n_pop, 64):  # 64 populations at a time as the bits of one code
+        stop = min(n_pop, start + 64)
+        code[:] = 0
+        for p in range(start, stop):
+            row = masks[p]
+            bit = np.uint64(1) << np.uint64(p - start)
+            for i in range(n):
+                code[i] |= np.uint64(row[i] != 0) * bit
+        table_cls = np.full(cap, -1, dtype=np.int64)
+        table_code = np.zeros(cap, dtype=np.uint64)
+        table_new = np.zeros(cap, dtype=np.int32)
+        new_members = np.zeros((limit + 1, n_pop), dtype=np.uint8)
+        nk = 0
+        last_c, last_code, last_new = -1, np.uint64(0), 0
+        for i in range(n):
+            c = cls[i]
+            cd = code[i]
+            if c == last_c and cd == last_code:
+                cls[i] = last_new
+                continue
+            h = ((cd * np.uint64(0x9E3779B97F4A7C15)) ^ (np.uint64(c) * np.uint64(0xC2B2AE3D27D4EB4F)))
+            slot = np.int64(h >> np.uint64(64 - bits))
+            while True:
+                if table_cls[slot] == -1:
+                    if nk == limit:
+                        return cls, members, -1
+                    table_cls[slot] = c
+                    table_code[slot] = cd
+                    table_new[slot] = nk
+                    new_members[nk, :] = members[c, :]
+                    for p in range(start, stop):
+                        new_members[nk, p] = (cd >> np.uint64(p - start)) & np.uint64(1)
+                    nk += 1
+                    break
+                if table_cls[slot] == c and table_code[slot] == cd:
+                    break
+                slot = (slot + 1) & (cap - 1)
+            last_c, last_code, last_new = c, cd, table_new[slot]
+            cls[i] = last_new
+        members = new_members[:nk].copy()
+        k = nk
+    return cls, members, k
+
+
+@numba.njit(cache=True)
+def class_positions(cls, k):  # pragma: no cover - compiled
+    """Where each event goes when events are laid out class by class (stable within a class).
+
+    Returns ``offsets`` (k + 1,) int64 (class c at ``offsets[c]:offsets[c + 1]``) and
+    ``positions`` (n,) int64.
+    """
+    n = cls.shape[0]
+    offsets = np.zeros(k + 1, dtype=np.int64)
+    for i in range(n):
+        offsets[cls[i] + 1] += 1
+    for c in range(k):
+        offsets[c + 1] += offsets[c]
+    fill = offsets[:k].copy()
+    positions = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        c = cls[i]
+        positions[i] = fill[c]
+        fill[c] += 1
+    return offsets, positions
+
+
+@numba.njit(cache=True)
+def scatter_columns(src, src_columns, dst_rows, start, positions, out):  # pragma: no cover - compiled
+    """``out[dst_rows[t], positions[start + i]] = src[i, src_columns[t]]`` as float64, for every row i of src."""
+    m = src.shape[0]
+    q = src_columns.shape[0]
+    for i in range(m):
+        j = positions[start + i]
+        for t in range(q):
+            out[dst_rows[t], j] = np.float64(src[i, src_columns[t]])
+
+
+@numba.njit(cache=True, inline="always")
+def _two_sum_add(s, comp, x):  # pragma: no cover - compiled
+    """One step of Neumaier's compensated sum."""
+    t = s + x
+    big = abs(s) >= abs(x)  # selects, not a branch: signs of mixed data are unpredictable
+    a = s if big else x
+    b = x if big else s
+    comp += (a - t) + b
+    return t, comp
+
+
+@numba.njit(cache=True)
+def _pass_one(v, lo, hi, hist, coarse, f32, f32_bits, f64, f64_bits):  # pragma: no cover - compiled
+    """Histogram and running sums of one class's values v[lo:hi]."""
+    n = 0
+    s = 0.0
+    comp = 0.0
+    n_pos = 0
+    product = 1.0
+    exponent = 0
+    for j in range(lo, hi):
+        x = v[j]
+        if x != x:
+            continue
+        key = float_key(x, f32, f32_bits)
+        hist[key] += 1
+        coarse[key >> 8] += 1
+        n += 1
+        s, comp = _two_sum_add(s, comp, x)
+        positive = x > 0.0
+        n_pos += positive
+        before = product
+        product *= x if positive else 1.0
+        if not (product < 1e150 and product > 1e-150):  # as column_stats: exact renormalisation
+            if positive and (x < 1e-140 or x > 1e140):
+                mantissa, e = math.frexp(x)
+                product = before * mantissa
+                exponent += e
+            product, e = split_exponent(product, f64, f64_bits)
+            exponent += e
+    return n, s, comp, n_pos, product, exponent
+
+
+@numba.njit(cache=True)
+def _find_bins(hist, coarse, classes, n_classes, ranks, bins, below, cp, fine):  # pragma: no cover - compiled
+    """For each rank, the bin holding it in the union of ``classes`` and the count in lower bins.
+
+    Sweeps of the population's coarse histogram (``cp``, 256; restarted only where
+    a rank is below the one before), then the fine bins (``fine``, 256) of the
+    coarse bin a rank falls in, summed again only when that coarse bin changes.
+    """
+    cp[:] = 0
+    for t in range(n_classes):
+        row = coarse[classes[t]]
+        for j in range(256):
+            cp[j] += row[j]
+    big = 0
+    base = 0  # events in coarse bins below ``big``
+    current = -1
+    for r in range(ranks.shape[0]):
+        rank = ranks[r]
+        if r > 0 and rank < ranks[r - 1]:  # the upper neighbour of one quantile can pass the next's lower
+            big = 0
+            base = 0
+        while big < 255 and base + cp[big] <= rank:
+            base += cp[big]
+            big += 1
+        if big != current:
+            fine[:] = 0
+            for t in range(n_classes):
+                row = hist[classes[t]]
+                for j in range(256):
+                    fine[j] += row[(big << 8) + j]
+            current = big
+        small = 0
+        count = base
+        while small < 255 and count + fine[small] <= rank:
+            count += fine[small]
+            small += 1
+        bins[r] = (big << 8) + small
+        below[r] = count
+
+
+@numba.njit(cache=True)
+def class_stats(values, offsets, members, hist, coarse, gathered, picked):  # pragma: no cover - compiled
+    """Statistics of every channel within every population, from values laid out class by class.
+
+    Parameters
+    ----------
+    values : (n_channels, n) float64, each row in class order (see :func:`class_positions`)
+    offsets : (K + 1,) int64
+    members : (K, P) uint8, class c in population p
+    hist : (K, 65536) int32 or int64; coarse : (K, 256) int64
+        Histogram scratch, all zero on entry, left all zero (a small sample then
+        clears only the bins it used)
+    gathered, picked : (n,) float64 scratch
+
+    Returns
+    -------
+    (P, n_channels, N_RESULTS) float64
+        n, n_positive, p15.87, median, p84.13, mean, sd, geometric mean; NaN
+        where there are too few values.
+    """
+    n_channels = values.shape[0]
+    k = offsets.shape[0] - 1
+    n_pop = members.shape[1]
+    out = np.full((n_pop, n_channels, N_RESULTS), np.nan)
+    # each population's classes
+    pop_count = np.zeros(n_pop, dtype=np.int64)
+    pop_classes = np.zeros((n_pop, max(k, 1)), dtype=np.int64)
+    for p in range(n_pop):
+        for c in range(k):
+            if members[c, p]:
+                pop_classes[p, pop_count[p]] = c
+                pop_count[p] += 1
+    f32 = np.empty(1, dtype=np.float32)
+    f32_bits = f32.view(np.uint32)
+    f64 = np.empty(1, dtype=np.float64)
+    f64_bits = f64.view(np.uint64)
+    c_n = np.zeros(k, dtype=np.int64)
+    c_s = np.zeros(k)
+    c_comp = np.zeros(k)
+    c_mean = np.zeros(k)
+    c_m2 = np.zeros(k)
+    c_pos = np.zeros(k, dtype=np.int64)
+    c_prod = np.ones(k)
+    c_exp = np.zeros(k, dtype=np.int64)
+    ranks = np.empty(6, dtype=np.int64)
+    fracs = np.empty(3)
+    cp = np.zeros(256, dtype=np.int64)
+    fine = np.zeros(256, dtype=np.int64)
+    # wanted bins: a bitmap of keys, each key's slot, and per (slot, class) where its values go
+    bitmap = np.zeros(1024, dtype=np.uint64)
+    slot_of = np.full(65536, -1, dtype=np.int64)
+    max_slots = 6 * n_pop
+    slot_bin = np.zeros(max_slots, dtype=np.int64)
+    pop_bins = np.zeros((n_pop, 6), dtype=np.int64)
+    pop_below = np.zeros((n_pop, 6), dtype=np.int64)
+    seg = np.zeros((max_slots, max(k, 1)), dtype=np.int64)
+    fill = np.zeros((max_slots, max(k, 1)), dtype=np.int64)
+    for ch in range(n_channels):
+        v = values[ch]
+        for c in range(k):
+            n, s, comp, n_pos, product, exponent = _pass_one(v, offsets[c], offsets[c + 1], hist[c], coarse[c],
+                                                             f32, f32_bits, f64, f64_bits)
+            c_n[c], c_s[c], c_comp[c], c_pos[c], c_prod[c], c_exp[c] = n, s, comp, n_pos, product, exponent
+            total = s + comp if math.isfinite(s) else s
+            c_mean[c] = total / n if n > 0 else 0.0
+        # the bins of each population's order statistics
+        n_slots = 0
+        for p in range(n_pop):
+            n_p = 0
+            for t in range(pop_count[p]):
+                n_p += c_n[pop_classes[p, t]]
+            if n_p == 0:
+                continue
+            quantile_ranks(n_p, ranks, fracs)
+            _find_bins(hist, coarse, pop_classes[p], pop_count[p], ranks, pop_bins[p], pop_below[p], cp, fine)
+            for r in range(6):
+                b = pop_bins[p, r]
+                if slot_of[b] < 0:
+                    slot_of[b] = n_slots
+                    slot_bin[n_slots] = b
+                    bitmap[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+                    n_slots += 1
+        # where each (slot, class) group of values goes in ``gathered``
+        place = 0
+        for u in range(n_slots):
+            b = slot_bin[u]
+            for c in range(k):
+                seg[u, c] = place
+                fill[u, c] = place
+                place += hist[c, b]
+        # pass 2: sums of squares about each class's mean, and the wanted values
+        for c in range(k):
+            mean = c_mean[c]
+            m0 = m1 = 0.0
+            lo, hi = offsets[c], offsets[c + 1]
+            if n_slots == 0:
+                half = lo + (hi - lo) // 2 * 2
+                for j in range(lo, half, 2):
+                    x0 = v[j]
+                    x1 = v[j + 1]
+                    d0 = x0 - mean
+                    d1 = x1 - mean
+                    m0 += d0 * d0 if x0 == x0 else 0.0
+                    m1 += d1 * d1 if x1 == x1 else 0.0
+                if half < hi:
+                    x0 = v[half]
+                    d0 = x0 - mean
+                    m0 += d0 * d0 if x0 == x0 else 0.0
+            else:
+                for j in range(lo, hi):
+                    x = v[j]
+                    if x != x:
+                        continue
+                    d = x - mean
+                    if j & 1:
+                        m1 += d * d
+                    else:
+                        m0 += d * d
+                    key = float_key(x, f32, f32_bits)
+                    if bitmap[key >> 6] & (np.uint64(1) << np.uint64(key & 63)):
+                        u = slot_of[key]
+                        gathered[fill[u, c]] = x
+                        fill[u, c] += 1
+            c_m2[c] = m0 + m1
+        # per population: combine the classes, pick the order statistics
+        for p in range(n_pop):
+            n_p = 0
+            npos_p = 0
+            s = 0.0
+            comp = 0.0
+            prod = 1.0
+            expo = 0
+            for t in range(pop_count[p]):
+                c = pop_classes[p, t]
+                if c_n[c] == 0:
+                    continue
+                n_p += c_n[c]
+                npos_p += c_pos[c]
+                s, comp = _two_sum_add(s, comp, c_s[c])
+                if math.isfinite(c_s[c]):
+                    s, comp = _two_sum_add(s, comp, c_comp[c])
+                if c_pos[c] > 0:
+                    prod *= c_prod[c]
+                    expo += c_exp[c]
+                    prod, e = split_exponent(prod, f64, f64_bits)
+                    expo += e
+            row = out[p, ch]
+            row[0] = n_p
+            row[1] = npos_p
+            if n_p == 0:
+                continue
+            total = s + comp if math.isfinite(s) else s
+            mean = total / n_p
+            m2 = 0.0
+            for t in range(pop_count[p]):
+                c = pop_classes[p, t]
+                if c_n[c] == 0:
+                    continue
+                d = c_mean[c] - mean
+                m2 += c_m2[c] + c_n[c] * (d * d)
+            row[5] = mean
+            row[6] = math.sqrt(m2 / (n_p - 1)) if n_p > 1 else np.nan
+            row[7] = math.exp((math.log(prod) + expo * math.log(2.0)) / npos_p) if npos_p > 0 else np.nan
+            quantile_ranks(n_p, ranks, fracs)
+            picked_values = np.empty(6)
+            last_bin = -1
+            size = 0
+            for r in range(6):
+                b = pop_bins[p, r]
+                if b != last_bin:  # copy this population's values of bin b, class by class
+                    u = slot_of[b]
+                    size = 0
+                    for t in range(pop_count[p]):
+                        c = pop_classes[p, t]
+                        for j in range(seg[u, c], fill[u, c]):
+                            picked[size] = gathered[j]
+                            size += 1
+                    last_bin = b
+                kk = ranks[r] - pop_below[p, r]
+                select_rank(picked, 0, size, kk)
+                picked_values[r] = picked[kk]
+            for t in range(3):
+                row[2 + t] = interpolate(picked_values[2 * t], picked_values[2 * t + 1], fracs[t])
+        for u in range(n_slots):  # leave the tables clean for the next channel
+            b = slot_bin[u]
+            slot_of[b] = -1
+            bitmap[b >> 6] = np.uint64(0)
+        for c in range(k):  # and the histograms zero: bin by bin for a small class, whole for a large one
+            coarse[c, :] = 0
+            if offsets[c + 1] - offsets[c] > 8192:
+                hist[c, :] = 0
+            else:
+                for j in range(offsets[c], offsets[c + 1]):
+                    x = v[j]
+                    if x == x:
+                        hist[c, float_key(x, f32, f32_bits)] = 0
+    return out
