@@ -95,6 +95,9 @@ class EditorSession:
     def select(self, index: int) -> None:
         if not 0 <= index < len(self.fcs):
             raise EditRefused(f"no sample {index}; there are {len(self.fcs)}")
+        for other, g in self._gatings.items():
+            if other != index:
+                g.cache.clear()  # one sample's values are kept: the one on screen
         self.current = index
         self.gating()
 
