@@ -185,3 +185,21 @@ function drawFitted(f) {  // singlet and gmm: where the fit landed (made static 
     el("polygon", { points: pts.map((q) => `${sx(q[0])},${sy(q[1])}`).join(" "), class: "fitted" });
   }
 }
+
+function drawTemplate(gate) {  // the template's gate where it lands on this sample, beside its override
+  const kind = Object.keys(gate)[0], spec = gate[kind], [ax, ay] = ui.plot.axes;
+  const cls = { class: "template" };
+  if ((kind === "range" || kind === "rectangle") && spec && typeof spec === "object") {
+    const names = Object.keys(spec), bx = getBounds(spec[names[0]]);
+    const x0 = typeof bx[0] === "number" ? bx[0] : ax.lo, x1 = typeof bx[1] === "number" ? bx[1] : ax.hi;
+    if (!ay || names.length < 2) { el("rect", { ...cls, x: sx(x0), y: 0, width: Math.max(0, sx(x1) - sx(x0)), height: H }); return; }
+    const by = getBounds(spec[names[1]]);
+    const y0 = typeof by[0] === "number" ? by[0] : ay.lo, y1 = typeof by[1] === "number" ? by[1] : ay.hi;
+    el("rect", { ...cls, x: sx(x0), y: sy(y1), width: Math.max(0, sx(x1) - sx(x0)), height: Math.max(0, sy(y0) - sy(y1)) });
+  } else if (kind === "polygon" && ay) {
+    el("polygon", { ...cls, points: spec.vertices.map((v) => `${sx(v[0])},${sy(v[1])}`).join(" ") });
+  } else if (kind === "ellipse" && ay) {
+    const { pts } = ellipsePoints(spec.mean, spec.covariance, spec.distance_square);
+    el("polygon", { ...cls, points: pts.map((q) => `${sx(q[0])},${sy(q[1])}`).join(" ") });
+  }
+}
