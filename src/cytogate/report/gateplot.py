@@ -20,7 +20,7 @@ satisfy the other dimensions' conditions (stated under the title).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,7 @@ from ..errors import CytogateError, StrategyError
 from ..gates.dimensions import UNCOMPENSATED, Dimension, resolve_dimension
 from ..gates.registry import gate_from_dict
 from ..gates.specs import GateSpec
-from ..plan import Execution, compile_plan
+from ..plan import Execution, compile_plan, fit_static
 
 __all__ = ["AxisInfo", "GateView", "axis_info", "gate_view", "draw_view", "plot_gate", "set_ticks", "decade_ticks",
            "ellipse_outline", "title_of", "GATE_DRAWERS", "DENSITY_CMAP"]
@@ -40,6 +40,7 @@ SCATTER_BELOW = 800
 DENSITY_CMAP = "turbo"
 _OWNER = "\0report"  # an owner name the engine never caches values under
 _GATE_COLOR = "black"
+_TEMPLATE_COLOR = "#3060c0"  # the template's gate beside a per-sample override
 _BINS = 128
 
 
@@ -93,6 +94,9 @@ class GateView:
     plotted_fraction : float
         Share of the (prefiltered) parent events that were plotted.
     sample : str
+    template : GateSpec or None
+        When the gate was overridden for this sample: the strategy's own gate
+        there (fitted to the corrected parent when data-driven), drawn beside it.
     """
 
     path: str
@@ -111,6 +115,7 @@ class GateView:
     prefilter: str
     plotted_fraction: float
     sample: str
+    template: GateSpec | None = None  # the strategy's gate on this sample, when an override replaced it
 
     @property
     def freq_parent(self) -> float:
@@ -196,7 +201,8 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
-def gate_view(result: Any, sample: Any, path: str, *, max_events: int = 60_000, seed: int = 0) -> GateView:
+def gate_view(result: Any, sample: Any, path: str, *, max_events: int = 60_000, seed: int = 0,
+              template: Any = None) -> GateView:
     """Collect the data to draw population ``path`` of one gated sample.
 
     Parameters
@@ -211,6 +217,9 @@ def gate_view(result: Any, sample: Any, path: str, *, max_events: int = 60_000, 
         At most this many parent events are plotted (a seeded random subset).
     seed : int
         Seed of that subset.
+    template : Strategy, optional
+        The strategy before this sample's overrides were applied (``result``
+        gated with them): an overridden gate's view carries the template's gate.
 
     Returns
     -------
@@ -240,6 +249,10 @@ def gate_view(result: Any, sample: Any, path: str, *, max_events: int = 60_000, 
                         prefilter="", plotted_fraction=1.0, **common)  # type: ignore[arg-type]
     plan = compile_plan(strategy, sample)
     ex = Execution(plan, sample)
+    own = None if template is None else template.by_path.get(path)
+    if own is not None and own.gate is not pop.gate:  # overridden: the template's gate where it lands here
+        common["template"] = own.gate if not own.gate.needs_fit else fit_static(
+            own.gate, Execution(compile_plan(template, sample), sample).stacked(own.gate.dimensions, idx, None), path)
     rows = idx
     # Undrawn dimensions of an n-D box act as a pre-filter of the parent's events.
     prefilter_parts: list[str] = []
@@ -455,6 +468,25 @@ NOT_DRAWN: dict[str, str] = {
 }
 
 
+def _draw_template(ax: Any, view: GateView) -> bool:
+    """The template's gate, dotted, under an override (when it is drawn on the same axes); True if drawn."""
+    template = view.template
+    assert template is not None
+    drawn = _drawn_dimensions(template)
+    drawer = GATE_DRAWERS.get(template.kind)
+    if drawer is None or [template.dimensions[k] for k in drawn] != [view.gate.dimensions[k] for k in view.drawn]:
+        return False
+    before = list(ax.patches) + list(ax.lines)
+    drawer(ax, replace(view, gate=template, drawn=drawn, template=None))
+    for artist in [a for a in list(ax.patches) + list(ax.lines) if a not in before]:
+        if hasattr(artist, "set_edgecolor"):
+            artist.set_edgecolor(_TEMPLATE_COLOR)
+        else:
+            artist.set_color(_TEMPLATE_COLOR)
+        artist.set_linestyle(":")
+    return True
+
+
 def _fit_note(view: GateView) -> str:
     notes = []
     for fit in view.fits:
@@ -499,6 +531,8 @@ def draw_view(ax: Any, view: GateView, *, compact: bool = False, draw_gate: bool
     set_ticks(ax.xaxis, view.axes[0], minor=not compact)
     ax.tick_params(labelsize=fs - 1)
     drawer = GATE_DRAWERS.get(view.gate.kind)
+    if view.template is not None:
+        notes.insert(0, "override for this sample" + (" (template dotted)" if _draw_template(ax, view) else ""))
     if not draw_gate:
         pass
     elif drawer is not None:
