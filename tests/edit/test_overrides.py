@@ -142,3 +142,13 @@ def test_an_existing_overrides_file_keeps_its_other_entries_as_written(strategy_
     assert "  # from the first review\n  - {sample: S002_W24, population: /Cells/Leukocytes, gate: template, " \
            "reason: ok, author: amy, date: 2026-11-30}\n" in text
     assert [e.sample for e in load_overrides(review_file).entries] == ["S002_W24", "S001_BL"]
+
+
+def test_the_strategys_overrides_file_is_the_default(strategy_file, samples):
+    strategy_file.write_text(EDIT_STRATEGY.replace("\npopulations:", "\noverrides: reviews/r.yaml\npopulations:"))
+    session = EditorSession(strategy_file, samples[:1])
+    assert session.overrides_path == strategy_file.parent / "reviews" / "r.yaml"
+    (strategy_file.parent / "reviews").mkdir()
+    session.set_override(LEUK, {"range": {"CD45": {"min": 0.5}}}, **WHO)
+    session.save()
+    assert [e.population for e in load_overrides(strategy_file.parent / "reviews" / "r.yaml").entries] == [LEUK]

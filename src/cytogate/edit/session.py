@@ -64,6 +64,8 @@ class EditorSession:
         # the sample names of counts.csv when `cytogate run` is given these files without a sample sheet
         self.sample_names = [safe_sample_name(p.name.rsplit(".", 1)[0] if "." in p.name.lstrip(".") else p.name)
                              for p in self.fcs]
+        if overrides_path is None and self.strategy is not None:
+            overrides_path = self.strategy.overrides  # the strategy's `overrides:` file, unless one is given
         self.overrides_path = None if overrides_path is None else Path(overrides_path)
         self.review: OverridesDocument | None = None
         self.review_text: str | None = None

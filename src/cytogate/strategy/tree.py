@@ -128,6 +128,8 @@ class Strategy:
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # optional acquisition-QC step run before gating (YAML ``qc:``)
     qc: QcSpec | None = None
+    # per-sample overrides file named by the strategy (YAML ``overrides:``), resolved against its folder
+    overrides: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "populations", tuple(self.populations))

@@ -63,7 +63,7 @@ FORMAT_VERSION = 1
 TOP_KEYS = (
     "cytogate_strategy", "name", "description", "references", "panel", "markers", "compensation",
     "spillover", "transforms", "transform", "scatter_transform", "marker_transforms", "ratios", "qc",
-    "populations",
+    "overrides", "populations",
 )
 
 # YAML transform names -> cytogate.transforms kinds (the kinds themselves are accepted too)
@@ -375,9 +375,13 @@ def load_yaml_strategy(text: str, *, source: str | os.PathLike[str] | None = Non
             entries[entry.key] = entry
     strategy_pops = _link(entries)
     qc = _qc_step(doc, ctx) if "qc" in doc else None
+    overrides = None
+    if "overrides" in doc:  # a cytogate_overrides file, relative to this one; `--overrides FILE` replaces it
+        path = Path(as_string(doc["overrides"], ctx.at(doc.where("overrides")), "overrides"))
+        overrides = str(path if path.is_absolute() else base_dir / path)
     try:
         return Strategy(tuple(strategy_pops), b.transforms, b.matrices, source_text=text, source=src,
-                        format="yaml", aliases=panels.expand(b.aliases), qc=qc)
+                        format="yaml", aliases=panels.expand(b.aliases), qc=qc, overrides=overrides)
     except CytogateError as exc:
         ctx.fail(exc.message)
 
