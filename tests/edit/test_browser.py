@@ -237,3 +237,48 @@ def test_override_from_the_page(browser, strategy_file, samples, overrides_file,
     assert tab.locator("#tree .ov").count() == 0  # the other sample keeps the template
     assert problems == []
     context.close()
+
+
+SINGLETS = """\
+cytogate_strategy: 1
+name: Singlets
+compensation: file
+scatter_transform: none
+
+populations:
+  Singlets:
+    singlet: {area: FSC-A, height: FSC-H, k: 4, bounds: [1.0, 1.5]}   # the median ratio must lie here
+  Big cells:
+    parent: Singlets
+    gmm: {dimensions: [FSC-A, SSC-A], components: 2, select: highest, on: FSC-A, bounds: {FSC-A: [20000, 240000]}}
+"""
+
+
+def test_drag_the_bounds_of_a_singlet_gate(browser, strategy_file, request):
+    strategy_file.write_text(SINGLETS, encoding="utf-8")
+    served = request.getfixturevalue("served")
+    context = browser.new_context(viewport={"width": 1400, "height": 820})
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    tab.goto(served[0])
+    tab.wait_for_selector('#tree li[data-path="/Singlets"]')
+    click_population(tab, "/Singlets")
+    tab.wait_for_selector('circle[data-role="ratio-bound-hi"]')
+    assert tab.locator("svg polygon.fitted").count() == 1  # where the fit landed
+    drag(tab, 'circle[data-role="ratio-bound-hi"]', 0, -60)  # higher: a smaller ratio area / height
+    since = updates(tab)
+    tab.click("#save")
+    after(tab, since)
+    (line,) = [t for t in strategy_file.read_text().splitlines() if "singlet:" in t]
+    new = float(re.search(r"bounds: \[1\.0, ([\d.]+)\]", line).group(1))
+    assert 1.22 < new < 1.5, line  # moved down towards the median ratio (1.22), still above it
+    assert line.endswith("# the median ratio must lie here")
+    click_population(tab, "/Singlets/Big cells")
+    tab.wait_for_selector('line.handle[data-role="mean-x-bound-hi"]', state="attached")
+    assert tab.locator("svg polygon.fitted").count() == 1  # the fitted ellipse
+    drag(tab, 'line.handle[data-role="mean-x-bound-hi"]', -40, 0)
+    gmm = tab.evaluate("ui.pops.find((p) => p.path === '/Singlets/Big cells').gate.gmm.bounds['FSC-A']")
+    assert gmm[0] == 20000 and 100000 < gmm[1] < 240000, gmm
+    assert problems == []
+    context.close()

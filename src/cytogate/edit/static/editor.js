@@ -295,9 +295,12 @@ function drawOverlay() {
   else if (kind === "polygon") drawPolygon(spec);
   else if (kind === "ellipse") drawEllipse(spec);
   else if (kind === "quadrant") drawQuadrant(spec, pop);
+  else if (kind === "singlet" || kind === "gmm") drawAdaptive(kind, spec, pop.fitted);
   else if (pop.fitted) drawFitted(pop.fitted);
   const hints = { polygon: "Drag vertices; double-click an edge to add one; right-click a vertex to delete it.",
-    ellipse: "Drag the centre to move; drag the axis ends to stretch.", quadrant: "Drag the lines or their crossing." };
+    ellipse: "Drag the centre to move; drag the axis ends to stretch.", quadrant: "Drag the lines or their crossing.",
+    singlet: "Data-driven: dashed where it landed; drag the dotted lines to move the bounds of the area/height ratio.",
+    gmm: "Data-driven: dashed where it landed; shaded the bounds of the cluster's centre (drag their edges)." };
   $("hint").textContent = hints[kind] || (pop.data_driven ? "Data-driven: dashed where it landed on this sample, shaded its bounds (drag their edges)." : "Drag the edges and corners.");
 }
 
