@@ -2,7 +2,7 @@
 
 Skipped, with the reason, where /usr/bin/chromium or Playwright is missing
 (Playwright's own browser downloads are never used).  With
-``CYTOGATE_DOCS_IMAGES=1`` the test also refreshes docs/images/edit.png.
+``CYTOGATE_DOCS_IMAGES=1`` the tests also refresh docs/images/edit.png and edit_override.png.
 """
 # ruff: noqa: F811  (the fixtures imported from edit_helpers are taken as test arguments)
 
@@ -221,6 +221,8 @@ def test_override_from_the_page(browser, strategy_file, samples, overrides_file,
     assert shown < before, tab.locator("#error").inner_text()
     assert tab.locator('#tree li[data-path="/Cells/Leukocytes"] > span .ov').count() == 1
     assert tab.locator("svg rect.template").count() == 1  # the template's gate drawn beside the override
+    if os.environ.get("CYTOGATE_DOCS_IMAGES") == "1":
+        tab.screenshot(path=str(ROOT / "docs" / "images" / "edit_override.png"))
     since = updates(tab)
     tab.click("#save")
     after(tab, since)
