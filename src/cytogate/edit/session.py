@@ -74,6 +74,7 @@ class EditorSession:
             self._set_review(self.overrides_path.read_text(encoding="utf-8-sig") if exists else NEW_OVERRIDES)
             self.review_saved = self.review_text if exists else None
         self._resolved: tuple[Any, dict[str, Any]] | None = None
+        self._parsed: tuple[str | None, Any] | None = None
         self._applied: tuple[Any, Any, Strategy] | None = None
         self.current = 0
         self._gatings: dict[int, SampleGating] = {}
@@ -127,9 +128,12 @@ class EditorSession:
             return {}
         key = (self.strategy, self.review_text)
         if self._resolved is None or self._resolved[0] != key:
-            parsed = parse_overrides(self.review_text or "", source=str(self.overrides_path))
+            if self._parsed is None or self._parsed[0] != self.review_text:  # parsed again only when it changed
+                self._parsed = (self.review_text, parse_overrides(self.review_text or "",
+                                                                  source=str(self.overrides_path)))
+            parsed = self._parsed[1]
             names = list(dict.fromkeys([*self.sample_names, *(e.sample for e in parsed.entries)]))
-            self._resolved = (key, parsed.resolve(self.strategy, names))
+            self._resolved = (key, parsed.resolve(self.strategy, names) if parsed.entries else {})
         return self._resolved[1]
 
     def effective(self, index: int | None = None) -> Strategy | None:

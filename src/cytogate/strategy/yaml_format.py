@@ -60,6 +60,16 @@ __all__ = ["FORMAT_VERSION", "TOP_KEYS", "TRANSFORM_KINDS", "load_yaml_strategy"
 
 FORMAT_VERSION = 1
 
+# (strategy text, source) -> its located document, as Builder.for_strategy reads it (only read, never changed)
+_LOCATED: dict[tuple[str, str], Any] = {}
+
+def _remember_located(text: str, src: str, doc: Any) -> Any:
+    if len(_LOCATED) >= 8:
+        _LOCATED.pop(next(iter(_LOCATED)))
+    _LOCATED[(text, src)] = doc
+    return doc
+
+
 TOP_KEYS = (
     "cytogate_strategy", "name", "description", "references", "panel", "markers", "compensation",
     "spillover", "transforms", "transform", "scatter_transform", "marker_transforms", "ratios", "qc",
@@ -116,7 +126,9 @@ class Builder:
                 compensation=UNCOMPENSATED)
         if strategy.format == "yaml" and strategy.source_text:
             b.compensation = FCS
-            doc = load_located(strategy.source_text, source=src)
+            doc = _LOCATED.get((strategy.source_text, src))  # read when the strategy was loaded
+            if doc is None:
+                doc = _remember_located(strategy.source_text, src, load_located(strategy.source_text, source=src))
             if isinstance(doc, LocMap):
                 _defaults(doc, b, Ctx(src).at(doc.mark))
         b.transforms.update(strategy.transforms)
@@ -347,6 +359,7 @@ def load_yaml_strategy(text: str, *, source: str | os.PathLike[str] | None = Non
     ctx = Ctx(src)
     doc = load_located(text, source=src)
     doc = as_mapping(doc, ctx, "a strategy file")
+    _remember_located(text, src, doc)
     ctx = ctx.at(doc.mark)
     check_keys(doc, TOP_KEYS, ctx, "the strategy")
     if "cytogate_strategy" not in doc:

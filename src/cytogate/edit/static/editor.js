@@ -371,16 +371,16 @@ function renderProps() {
     <p id="prop-count">${pop.count.toLocaleString()} events, ${pct(pop.count, pop.parent_count)} of parent</p>
     <label>name <input id="rename-input" value="${escapeHtml(pop.name)}"> <button id="rename">Rename</button></label>
     <div id="axes-edit"></div>
-    <label>gate (as in the YAML file, JSON)<textarea id="gate-json" spellcheck="false"></textarea></label>
+    <label>${reviewing(pop) ? "override of this sample's gate (JSON)" : "gate (as in the YAML file, JSON)"}<textarea id="gate-json" spellcheck="false"></textarea></label>
     <button id="apply-json">Apply</button>
     <button id="make-static" ${pop.data_driven ? "" : "hidden"}>Make static at fitted position</button>
     <button id="delete">Delete (and below)</button>`;
-  $("gate-json").value = JSON.stringify(pop.gate, null, 1);
+  $("gate-json").value = JSON.stringify(editedGate(pop), null, 1);  // in review mode: this sample's gate
   $("rename").onclick = () => mutate(() => api("PUT", popUrl(pop.path), { name: $("rename-input").value }), true);
   $("apply-json").onclick = () => {
     let gate;
     try { gate = JSON.parse($("gate-json").value); } catch (err) { showError("not JSON: " + err.message); return; }
-    mutate(() => api("PUT", popUrl(pop.path), { gate }));
+    if (reviewing(pop)) override(pop, gate); else mutate(() => api("PUT", popUrl(pop.path), { gate }));
   };
   $("make-static").onclick = () => mutate(() => api("POST", "/api/static/" + encodeURIComponent(pop.path)));
   $("delete").onclick = () => mutate(() => api("DELETE", popUrl(pop.path)));
