@@ -48,6 +48,7 @@ def by_path(listing: list[dict]) -> dict[str, dict]:
 
 def test_an_override_changes_only_the_sample_on_screen_and_run_reproduces_it(
         client, strategy_file, samples, review_file, tmp_path):
+    assert not client.get(url("/api/state")).json()["modified"]  # no override yet: nothing to save
     before = by_path(client.get(url("/api/populations")).json())
     assert before[LEUK]["source"] == "template" and before[LEUK]["override"] is None
     assert before[T_CELLS]["source"] == "fitted"

@@ -72,7 +72,7 @@ class EditorSession:
         if self.overrides_path is not None:
             exists = self.overrides_path.exists()
             self._set_review(self.overrides_path.read_text(encoding="utf-8-sig") if exists else NEW_OVERRIDES)
-            self.review_saved = self.review_text if exists else None
+            self.review_saved = self.review_text  # a missing file is written once it has an override
         self._resolved: tuple[Any, dict[str, Any]] | None = None
         self._parsed: tuple[str | None, Any] | None = None
         self._applied: tuple[Any, Any, Strategy] | None = None
