@@ -2,7 +2,7 @@
 
 Skipped, with the reason, where /usr/bin/chromium or Playwright is missing
 (Playwright's own browser downloads are never used).  With
-``CYTOGATE_DOCS_IMAGES=1`` the test also refreshes docs/images/edit.png.
+``CYTOGATE_DOCS_IMAGES=1`` the tests also refresh docs/images/edit.png and edit_override.png.
 """
 # ruff: noqa: F811  (the fixtures imported from edit_helpers are taken as test arguments)
 
@@ -39,7 +39,12 @@ def browser():
 
 
 @pytest.fixture
-def served(strategy_file, samples):
+def overrides_file():
+    return None  # the editor without --overrides; test_override_from_the_page gives one
+
+
+@pytest.fixture
+def served(strategy_file, samples, overrides_file):
     """A real uvicorn server on 127.0.0.1 for one editing session; yields (url, strategy file)."""
     import uvicorn
 
@@ -47,8 +52,9 @@ def served(strategy_file, samples):
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
     token = "browser-test-token"
-    server = uvicorn.Server(uvicorn.Config(create_app(EditorSession(strategy_file, samples), token),
-                                           log_level="warning", lifespan="off"))
+    review = None if overrides_file is None else strategy_file.parent / overrides_file
+    session = EditorSession(strategy_file, samples, overrides_path=review)
+    server = uvicorn.Server(uvicorn.Config(create_app(session, token), log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -96,11 +102,11 @@ def click_population(tab, path: str) -> None:
     after(tab, since)
 
 
-def drag(tab, selector: str, dx: float, dy: float) -> None:
+def drag(tab, selector: str, dx: float, dy: float, route: str = "/api/populations/") -> None:
     since = updates(tab)
     box = tab.locator(selector).first.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    with tab.expect_response(lambda r: "/api/populations/" in r.url and r.request.method == "PUT"):
+    with tab.expect_response(lambda r: route in r.url and r.request.method == "PUT"):
         tab.mouse.move(x, y)
         tab.mouse.down()
         tab.mouse.move(x + dx / 2, y + dy / 2, steps=4)
@@ -184,3 +190,97 @@ def test_refused_edit_is_shown_inline(page):
     assert strategy_file.read_text() == EDIT_STRATEGY
     assert [p for p in problems if "422" not in p] == []  # the refused request itself is logged by chromium
 
+
+
+@pytest.mark.parametrize("overrides_file", ["review.yaml"])
+def test_override_from_the_page(browser, strategy_file, samples, overrides_file, request):
+    """Switch edits to an override of the sample on screen, drag, save: the template stays, the override is
+    written with who and why, and the override applied gives the counts the page showed."""
+    from cytogate.strategy.overrides import load_overrides
+
+    review = strategy_file.parent / overrides_file
+    served = request.getfixturevalue("served")
+    context = browser.new_context(viewport={"width": 1400, "height": 820})
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    tab.goto(served[0])
+    tab.wait_for_selector('#tree li[data-path="/Cells/Leukocytes"]')
+    updates(tab)
+    since = updates(tab)
+    tab.select_option("#target", "override")
+    after(tab, since)
+    assert tab.locator("#review").is_visible() and tab.locator("#review-sample").inner_text() == "S001_BL"
+    tab.fill("#review-reason", "CD45 dim on this tube")
+    tab.fill("#review-author", "jdoe")
+    click_population(tab, "/Cells/Leukocytes")
+    before = tree_count(tab, "/Cells/Leukocytes")
+    tab.wait_for_selector('line.handle[data-role="min"]', state="attached")
+    drag(tab, 'line.handle[data-role="min"]', 60, 0, route="/api/overrides/")
+    shown = tree_count(tab, "/Cells/Leukocytes")
+    assert shown < before, tab.locator("#error").inner_text()
+    assert tab.locator('#tree li[data-path="/Cells/Leukocytes"] > span .ov').count() == 1
+    assert tab.locator("svg rect.template").count() == 1  # the template's gate drawn beside the override
+    if os.environ.get("CYTOGATE_DOCS_IMAGES") == "1":
+        tab.screenshot(path=str(ROOT / "docs" / "images" / "edit_override.png"))
+    since = updates(tab)
+    tab.click("#save")
+    after(tab, since)
+    assert strategy_file.read_text() == EDIT_STRATEGY
+    (entry,) = load_overrides(review).entries
+    assert (entry.sample, entry.population, entry.reason, entry.author) == (
+        "S001_BL", "/Cells/Leukocytes", "CD45 dim on this tube", "jdoe")
+    template = load_strategy(strategy_file)
+    reviewed = load_overrides(review).resolve(template, ["S001_BL"])["S001_BL"].apply(template)
+    assert gate(reviewed, read_fcs(samples[0])).count("/Cells/Leukocytes") == shown
+    since = updates(tab)
+    tab.select_option("#sample", "1")
+    after(tab, since)
+    assert tab.locator("#tree .ov").count() == 0  # the other sample keeps the template
+    assert problems == []
+    context.close()
+
+
+SINGLETS = """\
+cytogate_strategy: 1
+name: Singlets
+compensation: file
+scatter_transform: none
+
+populations:
+  Singlets:
+    singlet: {area: FSC-A, height: FSC-H, k: 4, bounds: [1.0, 1.5]}   # the median ratio must lie here
+  Big cells:
+    parent: Singlets
+    gmm: {dimensions: [FSC-A, SSC-A], components: 2, select: highest, on: FSC-A, bounds: {FSC-A: [20000, 240000]}}
+"""
+
+
+def test_drag_the_bounds_of_a_singlet_gate(browser, strategy_file, request):
+    strategy_file.write_text(SINGLETS, encoding="utf-8")
+    served = request.getfixturevalue("served")
+    context = browser.new_context(viewport={"width": 1400, "height": 820})
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    tab.goto(served[0])
+    tab.wait_for_selector('#tree li[data-path="/Singlets"]')
+    click_population(tab, "/Singlets")
+    tab.wait_for_selector('circle[data-role="ratio-bound-hi"]')
+    assert tab.locator("svg polygon.fitted").count() == 1  # where the fit landed
+    drag(tab, 'circle[data-role="ratio-bound-hi"]', 0, -60)  # higher: a smaller ratio area / height
+    since = updates(tab)
+    tab.click("#save")
+    after(tab, since)
+    (line,) = [t for t in strategy_file.read_text().splitlines() if "singlet:" in t]
+    new = float(re.search(r"bounds: \[1\.0, ([\d.]+)\]", line).group(1))
+    assert 1.22 < new < 1.5, line  # moved down towards the median ratio (1.22), still above it
+    assert line.endswith("# the median ratio must lie here")
+    click_population(tab, "/Singlets/Big cells")
+    tab.wait_for_selector('line.handle[data-role="mean-x-bound-hi"]', state="attached")
+    assert tab.locator("svg polygon.fitted").count() == 1  # the fitted ellipse
+    drag(tab, 'line.handle[data-role="mean-x-bound-hi"]', -40, 0)
+    gmm = tab.evaluate("ui.pops.find((p) => p.path === '/Singlets/Big cells').gate.gmm.bounds['FSC-A']")
+    assert gmm[0] == 20000 and 100000 < gmm[1] < 240000, gmm
+    assert problems == []
+    context.close()

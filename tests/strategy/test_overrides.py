@@ -192,3 +192,30 @@ def test_report_marks_overridden_gates(tmp_path):
     html = build_report(run, max_samples_with_plots=2, workers=1).read_text(encoding="utf-8")
     assert f"{B_CELLS}: gate overridden for this sample" in html
     assert "re-gated counts differ" not in html
+
+
+def test_strategy_level_overrides_and_the_option_that_replaces_them(tmp_path, caplog):
+    _write(tmp_path, _entry())  # tmp_path/review.yaml, named by the strategy below
+    folder = tmp_path / "strategy"
+    folder.mkdir()
+    for f in STRATEGY.parent.glob("*.yaml"):
+        (folder / f.name).write_text(f.read_text())
+    strategy = folder / "lupus_pd.yaml"
+    text = strategy.read_text()
+    strategy.write_text(text.replace("\npopulations:", "\noverrides: ../review.yaml   # relative to this file\n"
+                                                      "populations:", 1))
+    assert cytogate.load_strategy(strategy).overrides == str(folder / "../review.yaml")
+    run = tmp_path / "run"
+    result = run_batch(strategy, INPUTS, run, options=BatchOptions(workers=1, progress=False))
+    assert [a["sample"] for a in result.manifest["overrides"]["applied"]] == ["S001_W24"]
+    sources = pd.read_csv(run / "counts.csv").set_index(["sample", "population"])["gate_source"]
+    assert sources[("S001_W24", B_CELLS)] == "override"
+    other = _write(tmp_path / "strategy", _entry(sample="S002_BL"))  # --overrides replaces the strategy's file
+    with caplog.at_level("WARNING", logger="cytogate.batch"):
+        result = run_batch(strategy, INPUTS, tmp_path / "run2",
+                           options=BatchOptions(workers=1, progress=False, overrides=other))
+    assert [a["sample"] for a in result.manifest["overrides"]["applied"]] == ["S002_BL"]
+    assert any("replaces the strategy's overrides file" in r.getMessage() for r in caplog.records)
+    strategy.write_text(text.replace("\npopulations:", "\noverrides: missing.yaml\npopulations:", 1))
+    with pytest.raises(StrategyError, match="cannot read overrides file"):
+        run_batch(strategy, INPUTS, tmp_path / "run3", options=BatchOptions(workers=1, progress=False))

@@ -24,6 +24,7 @@ from scipy.signal import fftconvolve
 
 from ..errors import GateError
 from ._fit import AdaptiveFit, FitFailed, check_bounds, finite_values
+from .order import percentile, quantile, uniform_histogram
 
 __all__ = ["Density", "kde", "with_fallback", "quantile_threshold"]
 
@@ -71,7 +72,7 @@ def kde(values: np.ndarray, *, adjust: float = 1.0, n_grid: int = _GRID) -> Dens
     n = values.size
     # grid range and spread need only a few hundred thousand values (an even stride keeps it deterministic)
     probe = values[:: max(1, n // _PROBE)]
-    low_q, q25, q75, high_q = np.percentile(probe, [0.05, 25.0, 75.0, 99.95])
+    low_q, q25, q75, high_q = percentile(probe, [0.05, 25.0, 75.0, 99.95])
     spread = min(float(np.std(probe)), float(q75 - q25) / 1.349)
     if not spread > 0:
         spread = float(np.std(values))
@@ -79,8 +80,8 @@ def kde(values: np.ndarray, *, adjust: float = 1.0, n_grid: int = _GRID) -> Dens
         raise FitFailed("all values are equal")
     bandwidth = adjust * 0.9 * spread * n ** (-0.2)
     low, high = low_q - 3 * bandwidth, high_q + 3 * bandwidth
-    # uniform bins given as (count, range) take numpy's O(n) path, no sorting
-    counts, edges = np.histogram(values, bins=n_grid, range=(low, high))
+    # np.histogram(values, bins=n_grid, range=(low, high)) in one pass
+    counts, edges = uniform_histogram(values, n_grid, low, high)
     step = edges[1] - edges[0]
     half = int(np.ceil(4 * bandwidth / step))
     offsets = np.arange(-half, half + 1) * step
@@ -140,7 +141,7 @@ def quantile_threshold(
     low, high = check_bounds(bounds, what=what)
     if x.size < max(min_events, 1):
         return with_fallback("quantile", fallback, x.size, FitFailed(f"only {x.size} events"), what)
-    raw = float(np.quantile(x, q))
+    raw = float(quantile(x, [q])[0])
     cut = float(np.clip(raw, low, high))
     return AdaptiveFit(
         method="quantile",

@@ -25,6 +25,7 @@ from ..errors import GateError
 from ._fit import AdaptiveFit, FitFailed, check_bounds, finite_values
 from .density import kde, with_fallback
 from .modes import MODE_ROLES, Valley, find_modes, pick_mode, valleys_between
+from .order import quantile
 
 __all__ = ["density_valley", "quantile_window"]
 
@@ -36,7 +37,7 @@ def quantile_window(x: np.ndarray, quantiles: tuple[float, float] | None, *, wha
     q_low, q_high = (float(q) for q in quantiles)
     if not 0.0 <= q_low < q_high <= 1.0:
         raise GateError(f"{what}: quantile_bounds must satisfy 0 <= low < high <= 1, got [{q_low}, {q_high}]")
-    low, high = np.quantile(x, [q_low, q_high])
+    low, high = quantile(x, [q_low, q_high])
     return (float(low), float(high))
 
 

@@ -241,6 +241,11 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
     if workspace is not None:
         tasks = workspace.tasks
     reviewed, per_sample = None, {}
+    named = getattr(strategy_obj, "overrides", None)  # the strategy's `overrides:`; the option replaces it
+    if named is not None and options.overrides is not None:
+        log.warning("--overrides %s replaces the strategy's overrides file %s", options.overrides, named)
+    if options.overrides is None and named is not None:
+        options = replace(options, overrides=named)
     if options.overrides is not None:  # checked against the strategy and samples before anything is written
         if workspace is not None:
             raise BatchError("--overrides corrects one strategy's gates; a FlowJo workspace run gates each file "

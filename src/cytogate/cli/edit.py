@@ -34,6 +34,10 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
     parser.add_argument("strategy", help="cytogate YAML strategy to edit (created on first save if missing)")
     parser.add_argument("--fcs", action="append", required=True, metavar="FILE",
                         help="FCS file to show (repeat for several; the page switches between them)")
+    parser.add_argument("--overrides", metavar="FILE",
+                        help="per-sample overrides file (cytogate_overrides: 1; created on first save if missing): "
+                             "the page can then correct a gate for the sample on screen only, with reason, author "
+                             "and date, as `cytogate run --overrides FILE` applies it")
     parser.add_argument("--port", type=int, default=0, metavar="N", help="port on 127.0.0.1 (0: a free one)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
     parser.set_defaults(handler=_handle)
@@ -48,7 +52,7 @@ def _handle(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         raise CytogateError(f"cytogate edit needs the 'edit' extra ({exc.name} is missing): "
                             f"pip install 'cytogate[edit]'") from None
-    session = EditorSession(args.strategy, args.fcs)
+    session = EditorSession(args.strategy, args.fcs, overrides_path=args.overrides)
     token = new_token()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

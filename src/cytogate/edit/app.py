@@ -137,6 +137,28 @@ def create_app(session: EditorSession, token: str) -> ASGIApp:
         path = _population_path(request)
         return await call(lambda: session.make_static(path))
 
+    async def put_override(request: Request) -> Response:
+        path, body = _population_path(request), await _body(request)
+
+        def work() -> list[dict[str, Any]]:
+            if "gate" not in body:
+                raise CytogateError('give {"gate": {kind: value} or "template", "reason": ..., "author": ..., '
+                                    '"date": "YYYY-MM-DD" (default today)}')
+            return session.set_override(path, body["gate"], reason=body.get("reason"), author=body.get("author"),
+                                        date=body.get("date"))
+        return await call(work)
+
+    async def delete_override(request: Request) -> Response:
+        path = _population_path(request)
+        return await call(lambda: session.remove_override(path))
+
+    async def overrides_text(request: Request) -> Response:
+        def work() -> dict[str, Any]:
+            if session.overrides_path is None:
+                raise CytogateError("no overrides file: start the editor with --overrides FILE")
+            return {"path": str(session.overrides_path), "text": session.review_text}
+        return await call(work)
+
     async def plot(request: Request) -> Response:
         q = request.query_params
         return await call(lambda: session.plot(q.get("path", "/"), x=q.get("x") or None, y=q.get("y") or None))
@@ -160,7 +182,8 @@ def create_app(session: EditorSession, token: str) -> ASGIApp:
         return await call(session.redo)
 
     async def save(request: Request) -> Response:
-        return await call(lambda: {"path": str(session.save()), "state": session.state()})
+        return await call(lambda: {"path": str(session.save()), "overrides": session.state()["overrides"],
+                                   "state": session.state()})
 
     async def state(request: Request) -> Response:
         return await call(lambda: {"version": API_VERSION, **session.state()})
@@ -176,6 +199,9 @@ def create_app(session: EditorSession, token: str) -> ASGIApp:
         Route("/api/populations/{path:path}", put_population, methods=["PUT"]),
         Route("/api/populations/{path:path}", delete_population, methods=["DELETE"]),
         Route("/api/static/{path:path}", make_static, methods=["POST"]),
+        Route("/api/overrides/{path:path}", put_override, methods=["PUT"]),
+        Route("/api/overrides/{path:path}", delete_override, methods=["DELETE"]),
+        Route("/api/overrides", overrides_text, methods=["GET"]),
         Route("/api/plot", plot, methods=["GET"]),
         Route("/api/sample", select_sample, methods=["POST"]),
         Route("/api/undo", undo, methods=["POST"]),

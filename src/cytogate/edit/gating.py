@@ -5,6 +5,12 @@ referring to them, are evaluated again; the others keep their masks, and the
 edited gate starts from its parent's kept events.  The gates run through the
 project's own plan (:mod:`cytogate.plan`), exactly as ``cytogate run`` gates
 the file, so the counts shown are the counts a run writes.
+
+Each dimension's values (compensated, and transformed) are computed once per
+sample over all its events and kept (:class:`ValueCache`): a gate or a fit
+then reads its parent's rows of them instead of compensating and transforming
+again.  Both are elementwise, so the rows are the very numbers a run computes
+on the parent's events.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from ..qc import QcSpec, acquisition_qc
 from ..strategy.panel_gaps import fit_to_panel
 from ..strategy.tree import Strategy
 
-__all__ = ["SampleGating", "changed_gates", "changed_populations", "load_sample"]
+__all__ = ["CachedExecution", "SampleGating", "ValueCache", "changed_gates", "changed_populations",
+           "definitions_changed", "load_sample"]
 
 
 def load_sample(path: str | Path, qc: QcSpec | None) -> Any:
@@ -45,10 +52,15 @@ def _same_gate(a: Any, b: Any) -> bool:
         return bool(a.to_dict() == b.to_dict())
 
 
+def definitions_changed(old: Strategy | None, new: Strategy) -> bool:
+    """True when what every gate reads may differ: transforms, matrices or marker aliases."""
+    return old is None or old.transforms != new.transforms or old.matrices != new.matrices \
+        or dict(old.aliases) != dict(new.aliases)
+
+
 def changed_gates(old: Strategy | None, new: Strategy) -> set[str]:
     """Paths of ``new`` whose own gate or parent differs from ``old`` (all when the shared definitions differ)."""
-    if old is None or old.transforms != new.transforms or old.matrices != new.matrices \
-            or dict(old.aliases) != dict(new.aliases):
+    if definitions_changed(old, new):
         return set(new.paths)
     before = old.by_path
     return {p.path for p in new.populations
@@ -66,6 +78,52 @@ def changed_populations(old: Strategy | None, new: Strategy) -> set[str]:
     return changed
 
 
+class ValueCache:
+    """Values of dimensions over all events of one sample, by what they are computed from.
+
+    Keyed by the recipe (raw channels and compensation weights) and the
+    transformation's definition, so an edit that changes a matrix or a
+    transform computes new values, and one that moves a gate reuses them.
+    """
+
+    def __init__(self) -> None:
+        self.arrays: dict[Any, np.ndarray] = {}
+
+    def clear(self) -> None:
+        self.arrays.clear()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays.values())
+
+
+@dataclass
+class CachedExecution(Execution):
+    """An :class:`~cytogate.plan.Execution` that reads every dimension's values from a :class:`ValueCache`."""
+
+    cache: ValueCache = field(default_factory=ValueCache)
+
+    def _full(self, key: Any, compute: Any) -> np.ndarray:
+        values = self.cache.arrays.get(key)
+        if values is None:
+            values = self.cache.arrays[key] = compute()
+        return values
+
+    def base_values(self, dim: AnyDimension, idx: np.ndarray | None, owner: str | None) -> np.ndarray:
+        base = self.plan.recipes[dim].base
+        full = self._full(("base", base), lambda: super(CachedExecution, self).base_values(dim, None, None))
+        return full if idx is None else full[idx]
+
+    def values(self, dim: AnyDimension, idx: np.ndarray | None, owner: str | None) -> np.ndarray:
+        recipe = self.plan.recipes[dim]
+        if recipe.transform_id is None:
+            return self.base_values(dim, idx, owner)
+        spec = self.plan.strategy.transforms[recipe.transform_id]
+        full = self._full(("values", recipe.base, spec.kind, spec.params),
+                          lambda: self.plan.transforms[recipe.transform_id].apply(self.base_values(dim, None, None)))
+        return full if idx is None else full[idx]
+
+
 @dataclass
 class SampleGating:
     """Masks of every population of the current strategy on one sample."""
@@ -76,6 +134,7 @@ class SampleGating:
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     fitted: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    cache: ValueCache = field(default_factory=ValueCache)
 
     @property
     def n_events(self) -> int:
@@ -92,7 +151,9 @@ class SampleGating:
         """
         strategy = fit_to_panel(strategy, self.sample)[0]
         direct = changed_gates(self.strategy, strategy)
-        ex = Execution(compile_plan(strategy, self.sample), self.sample)
+        if self.strategy is not None and definitions_changed(self.strategy, strategy):
+            self.cache.clear()  # values of the old definitions are not read again
+        ex = CachedExecution(compile_plan(strategy, self.sample), self.sample, cache=self.cache)
         old = {p: m for p, m in self.masks.items() if p in strategy.by_path}
         ex.masks = dict(old)
         ex.fitted = {p: f for p, f in self.fitted.items() if p in old}
@@ -122,6 +183,6 @@ class SampleGating:
         ``parent``'s events; ``strategy`` (default: the current one) must contain the dimensions."""
         strategy = self.strategy if strategy is None else fit_to_panel(strategy, self.sample)[0]
         assert strategy is not None
-        ex = Execution(compile_plan(strategy, self.sample), self.sample)
+        ex = CachedExecution(compile_plan(strategy, self.sample), self.sample, cache=self.cache)
         idx = None if parent == "/" else np.flatnonzero(self.masks[parent])
         return ex.stacked(dims, idx, "\0plot")

@@ -8,17 +8,20 @@ state; a refused edit leaves the document as it was and says why.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import CytogateError, StrategyError
+from ..plan import fit_static
 from ..strategy.tree import Strategy
 from ..strategy.yaml_format import load_yaml_strategy
 from .document import NEW_STRATEGY, StrategyDocument, merge_lines
 from .gating import SampleGating, load_sample
 from .geometry import polygon_crossing, static_gate
 from .plots import axis_range, density_image, histogram
+from .review import NEW_OVERRIDES, OverridesDocument, check_entry_text, start_gate
 
 __all__ = ["EditRefused", "EditorSession"]
 
@@ -43,7 +46,8 @@ def _bounds(gate: Any) -> list[tuple[int, float]]:
 class EditorSession:
     """A YAML strategy being edited against one or more FCS files (one shown at a time)."""
 
-    def __init__(self, strategy_path: str | Path, fcs_paths: list[str | Path]) -> None:
+    def __init__(self, strategy_path: str | Path, fcs_paths: list[str | Path],
+                 overrides_path: str | Path | None = None) -> None:
         if not fcs_paths:
             raise StrategyError("the editor needs at least one FCS file (--fcs FILE)")
         self.path = Path(strategy_path)
@@ -55,11 +59,28 @@ class EditorSession:
         for path in self.fcs:
             if not path.is_file():
                 raise StrategyError(f"FCS file not found: {path}")
+        from ..batch.samplesheet import safe_sample_name
+
+        # the sample names of counts.csv when `cytogate run` is given these files without a sample sheet
+        self.sample_names = [safe_sample_name(p.name.rsplit(".", 1)[0] if "." in p.name.lstrip(".") else p.name)
+                             for p in self.fcs]
+        if overrides_path is None and self.strategy is not None:
+            overrides_path = self.strategy.overrides  # the strategy's `overrides:` file, unless one is given
+        self.overrides_path = None if overrides_path is None else Path(overrides_path)
+        self.review: OverridesDocument | None = None
+        self.review_text: str | None = None
+        if self.overrides_path is not None:
+            exists = self.overrides_path.exists()
+            self._set_review(self.overrides_path.read_text(encoding="utf-8-sig") if exists else NEW_OVERRIDES)
+            self.review_saved = self.review_text  # a missing file is written once it has an override
+        self._resolved: tuple[Any, dict[str, Any]] | None = None
+        self._parsed: tuple[str | None, Any] | None = None
+        self._applied: tuple[Any, Any, Strategy] | None = None
         self.current = 0
         self._gatings: dict[int, SampleGating] = {}
         self._axes: dict[tuple[int, Any], tuple[float, float]] = {}
-        self.undo_stack: list[str] = []
-        self.redo_stack: list[str] = []
+        self.undo_stack: list[tuple[str, str | None]] = []
+        self.redo_stack: list[tuple[str, str | None]] = []
         self._written(text)
         self.gating()
 
@@ -88,13 +109,106 @@ class EditorSession:
         if g is None:
             qc = None if self.strategy is None else self.strategy.qc
             g = self._gatings[index] = SampleGating(self.fcs[index], load_sample(self.fcs[index], qc))
-        if self.strategy is not None and g.strategy is not self.strategy:
-            g.update(self.strategy)
+        target = self.effective(index)
+        if target is not None and g.strategy is not target:
+            g.update(target)
         return g
+
+    # -- overrides -------------------------------------------------------------------
+    def _set_review(self, text: str) -> None:
+        assert self.overrides_path is not None
+        self.review = OverridesDocument(text, source=str(self.overrides_path))
+        self.review_text = self.review.text()
+
+    def _overrides(self) -> dict[str, Any]:
+        """The overrides file read against the strategy: sample name -> its overrides (cached)."""
+        from ..strategy.overrides import parse_overrides
+
+        if self.review is None or self.strategy is None:
+            return {}
+        key = (self.strategy, self.review_text)
+        if self._resolved is None or self._resolved[0] != key:
+            if self._parsed is None or self._parsed[0] != self.review_text:  # parsed again only when it changed
+                self._parsed = (self.review_text, parse_overrides(self.review_text or "",
+                                                                  source=str(self.overrides_path)))
+            parsed = self._parsed[1]
+            names = list(dict.fromkeys([*self.sample_names, *(e.sample for e in parsed.entries)]))
+            self._resolved = (key, parsed.resolve(self.strategy, names) if parsed.entries else {})
+        return self._resolved[1]
+
+    def effective(self, index: int | None = None) -> Strategy | None:
+        """The strategy sample ``index`` is gated with: the template, with that sample's overrides applied."""
+        index = self.current if index is None else index
+        if self.strategy is None:
+            return None
+        reviewed = self._overrides().get(self.sample_names[index])
+        if reviewed is None:
+            return self.strategy
+        cache = self._applied
+        if cache is None or cache[0] is not self.strategy or cache[1] is not reviewed:
+            self._applied = (self.strategy, reviewed, reviewed.apply(self.strategy))
+        return self._applied[2]
+
+    def _need_review(self) -> OverridesDocument:
+        if self.review is None:
+            raise EditRefused("no overrides file: start the editor with --overrides FILE to correct one sample")
+        return self.review
+
+    def set_override(self, path: str, gate: Any, *, reason: Any, author: Any,
+                     date: str | None = None) -> list[dict[str, Any]]:
+        """Correct ``path``'s gate on the sample on screen only: an entry of the overrides file."""
+        review = self._need_review()
+        self._known(path)
+        reason, author = check_entry_text(reason, "reason"), check_entry_text(author, "author")
+        date = dt.datetime.now(dt.UTC).date().isoformat() if not date else str(date).strip()
+        try:
+            dt.date.fromisoformat(date)
+        except ValueError:
+            raise EditRefused(f"date {date!r} is not an ISO date (YYYY-MM-DD)") from None
+        if gate != "template" and not (isinstance(gate, dict) and len(gate) == 1):
+            raise EditRefused("an override's gate is one gate mapping, e.g. {\"range\": {...}}, or \"template\"")
+        before = self._snapshot()
+        review.set(self.sample_names[self.current], path, gate, reason=reason, author=author, date=date)
+        return self._commit_review(before, path)
+
+    def remove_override(self, path: str) -> list[dict[str, Any]]:
+        """Put ``path`` back on the template for the sample on screen."""
+        review = self._need_review()
+        before = self._snapshot()
+        if not review.remove(self.sample_names[self.current], path):
+            raise EditRefused(f"{path} has no override on {self.sample_names[self.current]}", population=path)
+        return self._commit_review(before, None)
+
+    def _commit_review(self, before: tuple[str, str | None], path: str | None) -> list[dict[str, Any]]:
+        assert self.review is not None
+        self.review_text = self.review.text()
+        try:
+            target = self.effective()
+            if target is not None and path is not None:
+                self._check(target, path, old=self._gatings[self.current].strategy)  # as last gated
+            self.gating()
+        except CytogateError as exc:
+            self._restore_snapshot(before)
+            raise EditRefused(exc.message, path=exc.path, **exc.location) from None
+        self.undo_stack.append(before)
+        self.redo_stack.clear()
+        return self.populations()
+
+    def _snapshot(self) -> tuple[str, str | None]:
+        return self.doc.text(), self.review_text
+
+    def _restore_snapshot(self, snap: tuple[str, str | None]) -> None:
+        self.doc = StrategyDocument(snap[0], source=str(self.path))
+        self.strategy = self._load(snap[0])
+        if snap[1] is not None:
+            self._set_review(snap[1])
 
     def select(self, index: int) -> None:
         if not 0 <= index < len(self.fcs):
             raise EditRefused(f"no sample {index}; there are {len(self.fcs)}")
+        for other, g in self._gatings.items():
+            if other != index:
+                g.cache.clear()  # one sample's values are kept: the one on screen
         self.current = index
         self.gating()
 
@@ -123,26 +237,42 @@ class EditorSession:
         if self.strategy is None:
             return []
         g, refs = self.gating(), self.refs()
+        overridden = self._overrides().get(self.sample_names[self.current])
         out = []
         for pop in self.strategy.populations:
             key, ref = refs[pop.path]
-            fitted = g.fitted.get(pop.path)
-            if fitted is not None:
-                fitted = {k: v for k, v in fitted.items() if k != "fits"} | {
-                    "fits": [{k: v for k, v in f.items() if k != "diagnostics"} for f in fitted.get("fits", [])]}
-            out.append({
+            raw_fit = g.fitted.get(pop.path)
+            fitted = None
+            if raw_fit is not None:
+                fitted = {k: v for k, v in raw_fit.items() if k != "fits"} | {
+                    "fits": [{k: v for k, v in f.items() if k != "diagnostics"} for f in raw_fit.get("fits", [])]}
+            item = {
                 "path": pop.path, "name": pop.name, "parent": pop.parent, "key": key, "id": ref,
                 "gate": self.doc.gate(key), "kind": pop.gate.kind, "data_driven": bool(pop.gate.needs_fit),
                 "fitted": fitted, "dimensions": [d.label for d in pop.gate.dimensions],
                 "count": g.count(pop.path), "parent_count": g.count(pop.parent),
-            })
+                "source": "fitted" if pop.gate.needs_fit else "template",
+            }
+            if self.review is not None:
+                is_overridden = overridden is not None and pop.path in overridden.gates
+                if is_overridden:
+                    item["source"] = "override"
+                    if pop.gate.needs_fit:  # where the template's rule lands on the corrected parent
+                        values = g.values(tuple(pop.gate.dimensions), pop.parent)
+                        raw_fit = fit_static(pop.gate, values, pop.path).to_dict()
+                item["override"] = self.review.entry(self.sample_names[self.current], pop.path)
+                item["template_here"] = start_gate(item["gate"], pop.gate, raw_fit)
+            out.append(item)
         return out
 
     def state(self) -> dict[str, Any]:
         return {"file": str(self.path), "samples": [p.name for p in self.fcs], "current": self.current,
                 "n_events": self.gating().n_events, "can_undo": bool(self.undo_stack),
-                "can_redo": bool(self.redo_stack), "modified": self.doc.text() != self.saved_text,
-                "channels": self._channels()}
+                "can_redo": bool(self.redo_stack), "modified": self.doc.text() != self.saved_text
+                or self.review_text != (self.review_saved if self.review is not None else None),
+                "channels": self._channels(), "sample_names": self.sample_names,
+                "sample_name": self.sample_names[self.current],
+                "overrides": None if self.overrides_path is None else str(self.overrides_path)}
 
     def _channels(self) -> list[dict[str, str]]:
         sample = self.gating().sample
@@ -167,12 +297,13 @@ class EditorSession:
             self.doc = StrategyDocument(before, source=str(self.path))
             self.strategy = self._load(before)
             raise EditRefused(exc.message, path=exc.path, **exc.location) from None
-        self.undo_stack.append(before)
+        self.undo_stack.append((before, self.review_text))
         self.redo_stack.clear()
         return self.populations()
 
-    def _check(self, strategy: Strategy, path: str) -> None:
-        """Refusals of the editor: crossing polygon edges, a changed threshold off its axis."""
+    def _check(self, strategy: Strategy, path: str, old: Strategy | None = None) -> None:
+        """Refusals of the editor: crossing polygon edges, a changed threshold off its axis (``old``: the
+        strategy before the edit, default the template)."""
         pop = strategy.by_path.get(path)
         if pop is None:
             return
@@ -182,7 +313,8 @@ class EditorSession:
             if crossing is not None:
                 raise EditRefused(f"polygon edges {crossing[0]} and {crossing[1]} cross", path=str(self.path),
                                   population=path)
-        old = self.strategy.by_path.get(path) if self.strategy is not None else None
+        old_strategy = self.strategy if old is None else old
+        old = old_strategy.by_path.get(path) if old_strategy is not None else None  # type: ignore[assignment]
         before = set(_bounds(old.gate)) if old is not None and old.gate.dimensions == gate.dimensions else set()
         for i, value in _bounds(gate):
             if (i, value) in before:
@@ -284,13 +416,12 @@ class EditorSession:
     def redo(self) -> list[dict[str, Any]]:
         return self._restore(self.redo_stack, self.undo_stack)
 
-    def _restore(self, source: list[str], target: list[str]) -> list[dict[str, Any]]:
+    def _restore(self, source: list[tuple[str, str | None]],
+                 target: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
         if not source:
             raise EditRefused("nothing to undo" if source is self.undo_stack else "nothing to redo")
-        target.append(self.doc.text())
-        text = source.pop()
-        self.doc = StrategyDocument(text, source=str(self.path))
-        self.strategy = self._load(text)
+        target.append(self._snapshot())
+        self._restore_snapshot(source.pop())
         return self.populations()
 
     def save(self) -> Path:
@@ -299,6 +430,18 @@ class EditorSession:
 
         if self.strategy is None:
             raise EditRefused("nothing to save yet: draw a first gate", path=str(self.path))
+        if self.review is not None and self.review_text != self.review_saved:
+            review_text = self.review_text or ""
+
+            def write_review(handle: BinaryIO) -> None:
+                handle.write(review_text.encode("utf-8"))
+
+            assert self.overrides_path is not None
+            atomic_write(self.overrides_path, write_review)
+            self.review_saved = review_text
+            log.info("saved %s", self.overrides_path)
+            if not self.new_file and self.doc.text() == self.saved_text:
+                return self.path  # a review: the template is not rewritten
         text = self.file_text()
         edited = load_yaml_strategy(self.doc.text(), source=self.path)
         if load_yaml_strategy(text, source=self.path).populations != edited.populations:
@@ -356,9 +499,10 @@ class EditorSession:
             strategy, dims = self._probe(path, x, y)
             events_of = path
         else:
-            pop = self.strategy.by_path[self._known(path)] if self.strategy is not None else None
+            shown = self.effective()  # an overridden gate is drawn on its override's axes
+            pop = shown.by_path[self._known(path)] if shown is not None else None
             assert pop is not None
-            strategy, dims, events_of = self.strategy, pop.gate.dimensions[:2], pop.parent
+            strategy, dims, events_of = shown, pop.gate.dimensions[:2], pop.parent
         if not dims:
             return {"path": path, "events_of": events_of, "axes": [], "n_events": g.count(events_of)}
         try:

@@ -88,6 +88,25 @@ def _follow_reference(manifest: dict[str, Any], strategy: Any) -> Any:
     return reference
 
 
+def _overrides(manifest: dict[str, Any], strategy: Any, samples: Any, notes: list[str]) -> dict[str, Any]:
+    """The run's per-sample overrides (as ``manifest.json`` records them), read against the strategy."""
+    import yaml
+
+    from ..strategy.overrides import parse_overrides
+
+    recorded = manifest.get("overrides") or {}
+    applied = [{k: v for k, v in e.items() if k != "line"} for e in recorded.get("applied") or []]
+    if not applied:
+        return {}
+    text = yaml.safe_dump({"cytogate_overrides": 1, "overrides": applied}, sort_keys=False)
+    try:
+        return parse_overrides(text, source=str(recorded.get("path") or "manifest.json")).resolve(
+            strategy, list(samples))
+    except CytogateError as exc:
+        notes.append(f"overridden gates drawn as the template: {exc}")
+        return {}
+
+
 def _plot_one(job: tuple[Any, str, str, pd.DataFrame | None, bool, Any]) -> tuple[SamplePlots | None, list[Any]]:
     """Read and gate one sample; draw it when asked; its drift traces (runs in a worker process)."""
     from ..engine import gate
@@ -96,6 +115,9 @@ def _plot_one(job: tuple[Any, str, str, pd.DataFrame | None, bool, Any]) -> tupl
     from .overview import render_panels
 
     strategy, sample_name, file, expected, draw, reference = job
+    template = None
+    if isinstance(strategy, tuple):  # (the template, this sample's overrides applied to it)
+        template, strategy = strategy
     plots = SamplePlots(sample_name)
     try:
         sample = read_fcs(file)
@@ -104,7 +126,7 @@ def _plot_one(job: tuple[Any, str, str, pd.DataFrame | None, bool, Any]) -> tupl
         traces = drift_traces(result, sample)
         if not draw:
             return None, traces
-        plots.panels = render_panels(result, sample)
+        plots.panels = render_panels(result, sample, template=template)
     except (CytogateError, OSError) as exc:
         if not draw:
             return None, []
@@ -112,9 +134,6 @@ def _plot_one(job: tuple[Any, str, str, pd.DataFrame | None, bool, Any]) -> tupl
         return plots, []
     for panel in plots.panels:
         plots.flags.extend(panel.flags)
-    if expected is not None and "gate_source" in expected.columns:  # overridden gates differ from the template
-        moved = tuple(expected.loc[expected["gate_source"] == "override", "population"])
-        expected = expected[[not any(p == m or p.startswith(m + "/") for m in moved) for p in expected["population"]]]
     if expected is not None and len(expected):
         got = result.counts.set_index("population")["count"]
         want = expected.set_index("population")["count"]
@@ -231,12 +250,14 @@ def build_report(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str]
             notes.append(f"gate plots skipped: {exc}")
     if strategy is not None:
         by_sample = {s: g for s, g in counts.groupby("sample", sort=False)}
-        jobs = [(strategy, s, f, by_sample.get(s), True, reference) for s, f in chosen]
+        reviewed = _overrides(manifest, strategy, counts["sample"].unique(), notes)
+        per_sample = {s: (strategy, o.apply(strategy)) for s, o in reviewed.items()}
+        jobs = [(per_sample.get(s, strategy), s, f, by_sample.get(s), True, reference) for s, f in chosen]
         # more files for the drift overlays: gating without drawing is cheap
         drawn = {s for s, _ in chosen}
         extra = [(s, f) for s, f in _choose(counts, manifest, outliers.iloc[:0], None, max_files_for_drift)
                  if s not in drawn][:max(0, max_files_for_drift - len(chosen))]
-        jobs += [(strategy, s, f, None, False, reference) for s, f in extra]
+        jobs += [(per_sample.get(s, strategy), s, f, None, False, reference) for s, f in extra]
         n_workers = max(1, min(len(jobs), workers or os.cpu_count() or 1))
         log.info("drawing the gates of %d sample(s) (and re-gating %d more for drift) with %d process(es)",
                  len(chosen), len(extra), n_workers)

@@ -20,7 +20,7 @@ satisfy the other dimensions' conditions (stated under the title).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,7 @@ from ..errors import CytogateError, StrategyError
 from ..gates.dimensions import UNCOMPENSATED, Dimension, resolve_dimension
 from ..gates.registry import gate_from_dict
 from ..gates.specs import GateSpec
-from ..plan import Execution, compile_plan
+from ..plan import Execution, compile_plan, fit_static
 from ..strategy.panel_gaps import fit_to_panel
 
 __all__ = ["AxisInfo", "GateView", "axis_info", "gate_view", "draw_view", "plot_gate", "set_ticks", "decade_ticks",
@@ -41,7 +41,8 @@ SCATTER_BELOW = 800
 DENSITY_CMAP = "turbo"
 _OWNER = "\0report"  # an owner name the engine never caches values under
 _GATE_COLOR = "black"
-_TEMPLATE_COLOR = "#888888"  # the template's gate under a followed one
+_TEMPLATE_COLOR = "#3060c0"  # the template's gate beside a per-sample override (dotted)
+_FOLLOWED_TEMPLATE_COLOR = "#888888"  # the template's gate under a followed one (dashed)
 _BINS = 128
 
 
@@ -99,7 +100,9 @@ class GateView:
         Optional parts of this gate the file lacks (a dropped dimension, or the whole
         population passing its parent through), as the run records them.
     template : GateSpec or None
-        With template following: the template's gate, drawn dashed under the followed one.
+        The strategy's own gate where this sample's differs: under a followed gate
+        (drawn dashed), or beside a per-sample override (fitted to the corrected
+        parent when data-driven; drawn dotted).
     follow_note : str
         With template following: how the gate followed (``followed 0.98``, or the fallback's reason).
     """
@@ -208,7 +211,8 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
-def gate_view(result: Any, sample: Any, path: str, *, max_events: int = 60_000, seed: int = 0) -> GateView:
+def gate_view(result: Any, sample: Any, path: str, *, max_events: int = 60_000, seed: int = 0,
+              template: Any = None) -> GateView:
     """Collect the data to draw population ``path`` of one gated sample.
 
     Parameters
@@ -223,6 +227,9 @@ def gate_view(result: Any, sample: Any, path: str, *, max_events: int = 60_000, 
         At most this many parent events are plotted (a seeded random subset).
     seed : int
         Seed of that subset.
+    template : Strategy, optional
+        The strategy before this sample's overrides were applied (``result``
+        gated with them): an overridden gate's view carries the template's gate.
 
     Returns
     -------
@@ -241,11 +248,12 @@ def gate_view(result: Any, sample: Any, path: str, *, max_events: int = 60_000, 
     gate = gate_from_dict(fitted) if fitted is not None else pop.gate
     fits = list(fitted.get("fits", [])) if fitted is not None else []
     followed = next((g for g in getattr(result, "follow", ()) if g.path == path), None)
-    template, follow_note = None, ""
+    followed_template, follow_note = None, ""
     if followed is not None:
         fitted = None  # a followed gate is the template moved, not a data-driven fit
         if followed.status == "followed":
-            template, follow_note = followed.template, f"followed (confidence {followed.confidence:.2f})"
+            followed_template = followed.template
+            follow_note = f"followed (confidence {followed.confidence:.2f})"
         else:
             follow_note = "template kept: " + (followed.reason or followed.status)
     parent_mask = None if pop.parent == "/" else result.masks[pop.parent]
@@ -256,13 +264,17 @@ def gate_view(result: Any, sample: Any, path: str, *, max_events: int = 60_000, 
     common = dict(path=path, name=pop.name, parent=pop.parent, gate=gate, data_driven=fitted is not None,
                   fits=fits, count=count, parent_count=parent_count, n_events=result.n_events,
                   sample=result.sample, skipped=tuple(s.reason for s in skips if s.population == path),
-                  template=template, follow_note=follow_note)
+                  template=followed_template, follow_note=follow_note)
     drawn = _drawn_dimensions(gate)
     if not drawn:  # boolean gates have no axes
         return GateView(axes=(), drawn=(), values=np.empty((0, 0)), inside=np.empty(0, dtype=bool),
                         prefilter="", plotted_fraction=1.0, **common)  # type: ignore[arg-type]
     plan = compile_plan(strategy, sample)
     ex = Execution(plan, sample)
+    own = None if template is None else template.by_path.get(path)
+    if own is not None and own.gate is not pop.gate:  # overridden: the template's gate where it lands here
+        common["template"] = own.gate if not own.gate.needs_fit else fit_static(
+            own.gate, Execution(compile_plan(template, sample), sample).stacked(own.gate.dimensions, idx, None), path)
     rows = idx
     # Undrawn dimensions of an n-D box act as a pre-filter of the parent's events.
     prefilter_parts: list[str] = []
@@ -478,18 +490,27 @@ NOT_DRAWN: dict[str, str] = {
 }
 
 
-def _draw_template(ax: Any, view: GateView, drawer: Callable[[Any, GateView], None]) -> None:
-    """The template's gate under a followed one: the same drawing, grey and dashed."""
-    from dataclasses import replace
+def _draw_template(ax: Any, view: GateView) -> bool:
+    """The template's gate under the sample's own (when drawn on the same axes); True if drawn.
 
-    patches, lines = len(ax.patches), len(ax.lines)
-    drawer(ax, replace(view, gate=view.template))
-    for patch in list(ax.patches)[patches:]:
-        patch.set_edgecolor(_TEMPLATE_COLOR)
-        patch.set_linestyle("--")
-    for line in list(ax.lines)[lines:]:
-        line.set_color(_TEMPLATE_COLOR)
-        line.set_linestyle("--")
+    Dashed grey under a followed gate, dotted blue beside an override.
+    """
+    template = view.template
+    assert template is not None
+    drawn = _drawn_dimensions(template)
+    drawer = GATE_DRAWERS.get(template.kind)
+    if drawer is None or [template.dimensions[k] for k in drawn] != [view.gate.dimensions[k] for k in view.drawn]:
+        return False
+    color, style = (_FOLLOWED_TEMPLATE_COLOR, "--") if view.follow_note else (_TEMPLATE_COLOR, ":")
+    before = list(ax.patches) + list(ax.lines)
+    drawer(ax, replace(view, gate=template, drawn=drawn, template=None))
+    for artist in [a for a in list(ax.patches) + list(ax.lines) if a not in before]:
+        if hasattr(artist, "set_edgecolor"):
+            artist.set_edgecolor(color)
+        else:
+            artist.set_color(color)
+        artist.set_linestyle(style)
+    return True
 
 
 def _fit_note(view: GateView) -> str:
@@ -539,11 +560,13 @@ def draw_view(ax: Any, view: GateView, *, compact: bool = False, draw_gate: bool
     set_ticks(ax.xaxis, view.axes[0], minor=not compact)
     ax.tick_params(labelsize=fs - 1)
     drawer = GATE_DRAWERS.get(view.gate.kind)
+    if view.template is not None:
+        shown = _draw_template(ax, view)
+        if not view.follow_note:
+            notes.insert(0, "override for this sample" + (" (template dotted)" if shown else ""))
     if not draw_gate:
         pass
     elif drawer is not None:
-        if view.template is not None and view.template.kind == view.gate.kind:
-            _draw_template(ax, view, drawer)
         drawer(ax, view)
     else:
         notes.append(f"{view.gate.kind} gate not drawn")

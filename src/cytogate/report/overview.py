@@ -182,7 +182,7 @@ def downsample(rgb: np.ndarray, width: int) -> np.ndarray:
 
 
 def render_panels(result: Any, sample: Any, *, paths: Sequence[str] | None = None, dpi: float = 110,
-                  thumb_width: int = 160, columns: int = 5) -> list[PanelImage]:
+                  thumb_width: int = 160, columns: int = 5, template: Any = None) -> list[PanelImage]:
     """Draw a sample's overview once and cut it into one image per gate.
 
     Parameters
@@ -195,6 +195,9 @@ def render_panels(result: Any, sample: Any, *, paths: Sequence[str] | None = Non
         Resolution of the full-size panels (3.2 x 2.8 inches each).
     thumb_width : int
         Width in pixels of the thumbnails.
+    template : Strategy, optional
+        The strategy before this sample's overrides (``result`` gated with
+        them): overridden gates are marked and drawn beside the template's.
 
     Returns
     -------
@@ -202,7 +205,7 @@ def render_panels(result: Any, sample: Any, *, paths: Sequence[str] | None = Non
         In the order of ``paths``.
     """
     chosen = list(result.strategy.paths if paths is None else paths)
-    views = [gate_view(result, sample, p) for p in chosen]
+    views = [gate_view(result, sample, p, template=template) for p in chosen]
     fig = plot_hierarchy(result, sample, views=views, columns=columns, group_quadrants=False)
     fig.set_dpi(dpi)
     fig.canvas.draw()
@@ -220,6 +223,8 @@ def render_panels(result: Any, sample: Any, *, paths: Sequence[str] | None = Non
         crop = image[y0:y1, x0:x1]
         flags = tuple(f"{view.name}: fallback threshold ({fit.get('reason') or 'no valley found'})"
                       for fit in view.fits if fit.get("used_fallback"))
+        if view.template is not None:
+            flags += (f"{view.name}: gate overridden for this sample (the template's is drawn dotted)",)
         out.append(PanelImage(view.path, title_of(view), png_bytes(crop), png_bytes(downsample(crop, thumb_width)),
                               flags))
     return out

@@ -40,7 +40,7 @@ from .tree import Strategy
 from .yaml_schema import Ctx, LocList, LocMap, Mark, did_you_mean, load_located
 
 __all__ = ["OVERRIDES_VERSION", "TEMPLATE", "Override", "Overrides", "SampleOverrides", "load_overrides",
-           "template_geometry"]
+           "parse_overrides", "template_geometry"]
 
 OVERRIDES_VERSION = 1
 TEMPLATE = "template"
@@ -245,6 +245,14 @@ def load_overrides(path: str | os.PathLike[str]) -> Overrides:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise StrategyError(f"overrides file is not UTF-8 text (byte {exc.start})", path=source) from None
+    return parse_overrides(text, source=source, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def parse_overrides(text: str, *, source: str, sha256: str | None = None) -> Overrides:
+    """An overrides file's text, checked as :func:`load_overrides` checks the file (``sha256`` of the UTF-8 text
+    unless given)."""
+    if sha256 is None:
+        sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
     ctx = Ctx(source)
     doc = load_located(text, source=source)
     if not isinstance(doc, LocMap):
@@ -295,5 +303,5 @@ def load_overrides(path: str | os.PathLike[str]) -> Overrides:
         entries.append(Override(sample, population, gate, _text(item["reason"], pctx.at(item.where("reason")), "reason"),
                                 _text(item["author"], pctx.at(item.where("author")), "author"), date.isoformat(),
                                 item.mark))
-    return Overrides(tuple(entries), source, hashlib.sha256(raw).hexdigest())
+    return Overrides(tuple(entries), source, sha256)
 

@@ -81,13 +81,28 @@ def parse_alias_table(table: Mapping[str, Any], ctx: Ctx | None = None) -> dict[
     return out
 
 
+_PARSED: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {}  # (path, text) -> table: re-loads of one file
+
+
 def load_panel(path: str | Path) -> dict[str, tuple[str, ...]]:
-    """Read a panel file: a bare ``marker: [aliases]`` table or ``{cytogate_panel: 1, markers: ...}``."""
+    """Read a panel file: a bare ``marker: [aliases]`` table or ``{cytogate_panel: 1, markers: ...}``.
+
+    The file is read every time; its table is parsed again only when its text changed.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise StrategyError(f"cannot read panel file: {exc.strerror}", path=str(path)) from None
+    key = (str(path), text)
+    if key not in _PARSED:
+        if len(_PARSED) >= 32:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[key] = _parse_panel(text, path)
+    return dict(_PARSED[key])
+
+
+def _parse_panel(text: str, path: Path) -> dict[str, tuple[str, ...]]:
     ctx = Ctx(str(path))
     doc = load_located(text, source=str(path))
     if not isinstance(doc, LocMap):

@@ -131,6 +131,8 @@ class Strategy:
     qc: QcSpec | None = None
     # template following (YAML ``follow:``): the reference file and settings, per-population pins
     follow: FollowSpec | None = None
+    # per-sample overrides file named by the strategy (YAML ``overrides:``), resolved against its folder
+    overrides: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "populations", tuple(self.populations))

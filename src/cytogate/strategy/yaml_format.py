@@ -61,10 +61,20 @@ __all__ = ["FORMAT_VERSION", "TOP_KEYS", "TRANSFORM_KINDS", "load_yaml_strategy"
 
 FORMAT_VERSION = 1
 
+# (strategy text, source) -> its located document, as Builder.for_strategy reads it (only read, never changed)
+_LOCATED: dict[tuple[str, str], Any] = {}
+
+def _remember_located(text: str, src: str, doc: Any) -> Any:
+    if len(_LOCATED) >= 8:
+        _LOCATED.pop(next(iter(_LOCATED)))
+    _LOCATED[(text, src)] = doc
+    return doc
+
+
 TOP_KEYS = (
     "cytogate_strategy", "name", "description", "references", "panel", "markers", "compensation",
     "spillover", "transforms", "transform", "scatter_transform", "marker_transforms", "ratios", "qc",
-    "follow", "populations",
+    "follow", "overrides", "populations",
 )
 
 # YAML transform names -> cytogate.transforms kinds (the kinds themselves are accepted too)
@@ -117,7 +127,9 @@ class Builder:
                 compensation=UNCOMPENSATED)
         if strategy.format == "yaml" and strategy.source_text:
             b.compensation = FCS
-            doc = load_located(strategy.source_text, source=src)
+            doc = _LOCATED.get((strategy.source_text, src))  # read when the strategy was loaded
+            if doc is None:
+                doc = _remember_located(strategy.source_text, src, load_located(strategy.source_text, source=src))
             if isinstance(doc, LocMap):
                 _defaults(doc, b, Ctx(src).at(doc.mark))
         b.transforms.update(strategy.transforms)
@@ -348,6 +360,7 @@ def load_yaml_strategy(text: str, *, source: str | os.PathLike[str] | None = Non
     ctx = Ctx(src)
     doc = load_located(text, source=src)
     doc = as_mapping(doc, ctx, "a strategy file")
+    _remember_located(text, src, doc)
     ctx = ctx.at(doc.mark)
     check_keys(doc, TOP_KEYS, ctx, "the strategy")
     if "cytogate_strategy" not in doc:
@@ -378,9 +391,13 @@ def load_yaml_strategy(text: str, *, source: str | os.PathLike[str] | None = Non
     strategy_pops = _link(entries)
     qc = _qc_step(doc, ctx) if "qc" in doc else None
     follow = follow_spec(doc, entries, ctx, base_dir)
+    overrides = None
+    if "overrides" in doc:  # a cytogate_overrides file, relative to this one; `--overrides FILE` replaces it
+        path = Path(as_string(doc["overrides"], ctx.at(doc.where("overrides")), "overrides"))
+        overrides = str(path if path.is_absolute() else base_dir / path)
     try:
         return Strategy(tuple(strategy_pops), b.transforms, b.matrices, source_text=text, source=src,
-                        format="yaml", aliases=panels.expand(b.aliases), qc=qc, follow=follow)
+                        format="yaml", aliases=panels.expand(b.aliases), qc=qc, follow=follow, overrides=overrides)
     except CytogateError as exc:
         ctx.fail(exc.message)
 

@@ -11,6 +11,7 @@ const ui = {
   draw: null,        // {kind, points} while a new gate is drawn
   drag: null,        // {onMove} while a handle is dragged
   pending: 0,        // requests and redraws under way
+  target: "template", // where an edit goes: "template" or "override" (of the sample on screen)
 };
 
 // ---------------------------------------------------------------- server
@@ -79,6 +80,11 @@ function renderHeader() {
     s.samples.forEach((name, i) => sel.add(new Option(name, String(i))));
   }
   sel.value = String(s.current);
+  $("target-box").hidden = !s.overrides;
+  if (!s.overrides) ui.target = "template";
+  $("review").hidden = ui.target !== "override";
+  $("review-sample").textContent = s.sample_name || "";
+  $("review-file").textContent = s.overrides || "";
   $("undo").disabled = !s.can_undo;
   $("redo").disabled = !s.can_redo;
   $("status").textContent = `${s.n_events.toLocaleString()} events · ${s.modified ? "unsaved changes" : "saved"}`;
@@ -108,7 +114,8 @@ function renderTree() {
     const li = document.createElement("li");
     li.dataset.path = p.path;
     if (p.path === ui.selected) li.classList.add("selected");
-    const dd = p.data_driven ? ' <span class="dd" title="data-driven gate">fit</span>' : "";
+    const dd = (p.data_driven ? ' <span class="dd" title="data-driven gate">fit</span>' : "") +
+      (p.source === "override" ? ' <span class="ov" title="overridden on this sample">override</span>' : "");
     li.innerHTML = `<span><span class="name">${escapeHtml(p.name)}${dd}</span>` +
       `<span class="count">${p.count.toLocaleString()} (${pct(p.count, p.parent_count)})</span></span>`;
     li.firstChild.onclick = () => select(p.path);
@@ -141,7 +148,7 @@ async function select(path) {
 // ---------------------------------------------------------------- plot
 async function loadPlot() {
   const pop = current();
-  ui.gate = pop ? JSON.parse(JSON.stringify(pop.gate)) : null;
+  ui.gate = pop ? JSON.parse(JSON.stringify(editedGate(pop))) : null;
   let query;
   if (ui.draw || !pop || !pop.dimensions.length) {
     const x = $("add-x").value, y = ui.draw && ui.draw.kind === "range" ? "" : $("add-y").value;
@@ -157,6 +164,14 @@ async function loadPlot() {
   }
   drawDensity();
   drawOverlay();
+}
+
+function reviewing(pop) { return ui.target === "override" && pop && pop.template_here !== undefined; }
+
+function editedGate(pop) {  // what the handles move: the template's gate, or this sample's override of it
+  if (!reviewing(pop)) return pop.gate;
+  if (pop.override && pop.override.gate !== "template") return pop.override.gate;
+  return pop.template_here || pop.gate;
 }
 
 // <body data-idle="1" data-updates="N">: idle when no request or redraw is under way, N counts the
@@ -272,6 +287,7 @@ function drawOverlay() {
   if (!pop || ui.plot.path !== pop.path) return;
   $("plot-title").innerHTML = `${escapeHtml(pop.name)} <span class="muted">on ${p.events_of === "/" ? "all events" : escapeHtml(p.events_of)}</span>`;
   const kind = Object.keys(ui.gate)[0], spec = ui.gate[kind];
+  if (pop.source === "override" && pop.template_here) drawTemplate(pop.template_here);
   const label = el("text", { x: W - 8, y: 16, "text-anchor": "end", id: "count" }, svg);
   label.textContent = `${pop.count.toLocaleString()} of ${pop.parent_count.toLocaleString()} (${pct(pop.count, pop.parent_count)})`;
   if ((kind === "range" || kind === "rectangle") && p.axes.length === 1) drawRange(spec, pop);
@@ -279,9 +295,12 @@ function drawOverlay() {
   else if (kind === "polygon") drawPolygon(spec);
   else if (kind === "ellipse") drawEllipse(spec);
   else if (kind === "quadrant") drawQuadrant(spec, pop);
+  else if (kind === "singlet" || kind === "gmm") drawAdaptive(kind, spec, pop.fitted);
   else if (pop.fitted) drawFitted(pop.fitted);
   const hints = { polygon: "Drag vertices; double-click an edge to add one; right-click a vertex to delete it.",
-    ellipse: "Drag the centre to move; drag the axis ends to stretch.", quadrant: "Drag the lines or their crossing." };
+    ellipse: "Drag the centre to move; drag the axis ends to stretch.", quadrant: "Drag the lines or their crossing.",
+    singlet: "Data-driven: dashed where it landed; drag the dotted lines to move the bounds of the area/height ratio.",
+    gmm: "Data-driven: dashed where it landed; shaded the bounds of the cluster's centre (drag their edges)." };
   $("hint").textContent = hints[kind] || (pop.data_driven ? "Data-driven: dashed where it landed on this sample, shaded its bounds (drag their edges)." : "Drag the edges and corners.");
 }
 
@@ -352,16 +371,16 @@ function renderProps() {
     <p id="prop-count">${pop.count.toLocaleString()} events, ${pct(pop.count, pop.parent_count)} of parent</p>
     <label>name <input id="rename-input" value="${escapeHtml(pop.name)}"> <button id="rename">Rename</button></label>
     <div id="axes-edit"></div>
-    <label>gate (as in the YAML file, JSON)<textarea id="gate-json" spellcheck="false"></textarea></label>
+    <label>${reviewing(pop) ? "override of this sample's gate (JSON)" : "gate (as in the YAML file, JSON)"}<textarea id="gate-json" spellcheck="false"></textarea></label>
     <button id="apply-json">Apply</button>
     <button id="make-static" ${pop.data_driven ? "" : "hidden"}>Make static at fitted position</button>
     <button id="delete">Delete (and below)</button>`;
-  $("gate-json").value = JSON.stringify(pop.gate, null, 1);
+  $("gate-json").value = JSON.stringify(editedGate(pop), null, 1);  // in review mode: this sample's gate
   $("rename").onclick = () => mutate(() => api("PUT", popUrl(pop.path), { name: $("rename-input").value }), true);
   $("apply-json").onclick = () => {
     let gate;
     try { gate = JSON.parse($("gate-json").value); } catch (err) { showError("not JSON: " + err.message); return; }
-    mutate(() => api("PUT", popUrl(pop.path), { gate }));
+    if (reviewing(pop)) override(pop, gate); else mutate(() => api("PUT", popUrl(pop.path), { gate }));
   };
   $("make-static").onclick = () => mutate(() => api("POST", "/api/static/" + encodeURIComponent(pop.path)));
   $("delete").onclick = () => mutate(() => api("DELETE", popUrl(pop.path)));
@@ -416,7 +435,14 @@ async function mutate(work, renamed = false) {
 async function commit() {
   const pop = current();
   if (!pop || !ui.gate) return;
+  if (reviewing(pop)) { await override(pop, ui.gate); return; }
   await mutate(() => api("PUT", popUrl(pop.path), { gate: ui.gate }));
+}
+
+async function override(pop, gate) {
+  const who = { reason: $("review-reason").value, author: $("review-author").value, date: $("review-date").value };
+  localStorage.setItem("cytogate-author", who.author);
+  await mutate(() => api("PUT", "/api/overrides/" + encodeURIComponent(pop.path), { gate, ...who }));
 }
 
 // ---------------------------------------------------------------- events
@@ -461,6 +487,14 @@ $("redo").onclick = () => mutate(() => api("POST", "/api/redo"));
 $("save").onclick = async () => {
   const out = await run(() => api("POST", "/api/save"));
   if (out) { ui.state = out.state; renderHeader(); $("status").textContent += ` · wrote ${out.path}`; }
+};
+$("target").onchange = () => { ui.target = $("target").value; refresh(); };
+$("review-author").value = localStorage.getItem("cytogate-author") || "";
+$("review-date").value = new Date().toISOString().slice(0, 10);
+$("pin-template").onclick = () => { const pop = current(); if (pop) override(pop, "template"); };
+$("remove-override").onclick = () => {
+  const pop = current();
+  if (pop) mutate(() => api("DELETE", "/api/overrides/" + encodeURIComponent(pop.path)));
 };
 $("sample").onchange = () => mutate(() => api("POST", "/api/sample", { index: Number($("sample").value) }));
 window.addEventListener("keydown", (ev) => {

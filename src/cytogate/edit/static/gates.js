@@ -177,11 +177,67 @@ function drawQuadrant(spec, pop) {
   }
 }
 
+function drawAdaptive(kind, spec, f) {  // singlet and gmm: where the fit landed, and their bounds to drag
+  if (f) drawFitted(f);
+  if (!spec || typeof spec !== "object" || !spec.bounds) return;
+  const [ax, ay] = ui.plot.axes;
+  if (kind === "singlet" && ay && Array.isArray(spec.bounds)) {
+    // bounds of the median area/height ratio r: the lines height = area / r through the origin
+    spec.bounds.forEach((r, k) => {
+      if (typeof r !== "number" || !(r > 0)) return;
+      const end = Math.min(ax.hi, ay.hi * r);  // where the line leaves the plot
+      el("line", { x1: sx(0), y1: sy(0), x2: sx(end), y2: sy(end / r), class: "bound-edge" });
+      const c = el("circle", { cx: sx(end * 0.9), cy: sy((end * 0.9) / r), r: 5, class: "handle" });
+      c.dataset.role = `ratio-bound-${k ? "hi" : "lo"}`;
+      handle(c, (px, py) => {
+        const a = vx(px), h = vy(py);
+        if (a > 0 && h > 0) spec.bounds[k] = Number((a / h).toPrecision(4));
+        drawOverlay();
+      });
+    });
+  } else if (kind === "gmm" && !Array.isArray(spec.bounds)) {
+    // bounds of the chosen component's mean, per dimension: a band on each drawn axis
+    (spec.dimensions || []).slice(0, ui.plot.axes.length).forEach((name, axisIndex) => {
+      const pair = spec.bounds[typeof name === "string" ? name : ""];
+      if (!Array.isArray(pair)) return;
+      const vertical = axisIndex === 0, axis = ui.plot.axes[axisIndex];
+      const pos = (v) => vertical ? sx(v) : sy(v);
+      if (vertical) el("rect", { x: pos(pair[0]), y: 0, width: Math.max(0, pos(pair[1]) - pos(pair[0])), height: H, class: "band" });
+      else el("rect", { x: 0, y: pos(pair[1]), width: W, height: Math.max(0, pos(pair[0]) - pos(pair[1])), class: "band" });
+      [0, 1].forEach((k) => {
+        const attrs = vertical ? { x1: pos(pair[k]), x2: pos(pair[k]), y1: 0, y2: H } : { y1: pos(pair[k]), y2: pos(pair[k]), x1: 0, x2: W };
+        el("line", { ...attrs, class: "bound-edge" });
+        const h = el("line", { ...attrs, class: "handle" + (vertical ? "" : " h") });
+        h.dataset.role = `mean-${axisIndex ? "y" : "x"}-bound-${k ? "hi" : "lo"}`;
+        handle(h, (px, py) => { pair[k] = rounded(vertical ? vx(px) : vy(py), axis); drawOverlay(); });
+      });
+    });
+  }
+}
+
 function drawFitted(f) {  // singlet and gmm: where the fit landed (made static to edit)
   if (f.vertices) el("polygon", { points: f.vertices.map((v) => `${sx(v[0])},${sy(v[1])}`).join(" "), class: "fitted" });
   else if (f.mean && f.covariance && f.mean.length >= 2 && ui.plot.axes.length === 2) {
     const cov = [[f.covariance[0][0], f.covariance[0][1]], [f.covariance[1][0], f.covariance[1][1]]];
     const { pts } = ellipsePoints(f.mean, cov, f.distance_sq);
     el("polygon", { points: pts.map((q) => `${sx(q[0])},${sy(q[1])}`).join(" "), class: "fitted" });
+  }
+}
+
+function drawTemplate(gate) {  // the template's gate where it lands on this sample, beside its override
+  const kind = Object.keys(gate)[0], spec = gate[kind], [ax, ay] = ui.plot.axes;
+  const cls = { class: "template" };
+  if ((kind === "range" || kind === "rectangle") && spec && typeof spec === "object") {
+    const names = Object.keys(spec), bx = getBounds(spec[names[0]]);
+    const x0 = typeof bx[0] === "number" ? bx[0] : ax.lo, x1 = typeof bx[1] === "number" ? bx[1] : ax.hi;
+    if (!ay || names.length < 2) { el("rect", { ...cls, x: sx(x0), y: 0, width: Math.max(0, sx(x1) - sx(x0)), height: H }); return; }
+    const by = getBounds(spec[names[1]]);
+    const y0 = typeof by[0] === "number" ? by[0] : ay.lo, y1 = typeof by[1] === "number" ? by[1] : ay.hi;
+    el("rect", { ...cls, x: sx(x0), y: sy(y1), width: Math.max(0, sx(x1) - sx(x0)), height: Math.max(0, sy(y0) - sy(y1)) });
+  } else if (kind === "polygon" && ay) {
+    el("polygon", { ...cls, points: spec.vertices.map((v) => `${sx(v[0])},${sy(v[1])}`).join(" ") });
+  } else if (kind === "ellipse" && ay) {
+    const { pts } = ellipsePoints(spec.mean, spec.covariance, spec.distance_square);
+    el("polygon", { ...cls, points: pts.map((q) => `${sx(q[0])},${sy(q[1])}`).join(" ") });
   }
 }

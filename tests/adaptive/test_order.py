@@ -1,0 +1,53 @@
+"""The bucketed order statistics and histogram return exactly numpy's numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cytogate.adaptive.order import median, order_statistics, percentile, quantile, uniform_histogram
+
+
+def _samples() -> list[np.ndarray]:
+    rng = np.random.default_rng(18)
+    cytometry_like = np.concatenate([rng.normal(1.1, 0.05, 60_000), rng.uniform(0.5, 40, 3_000)])
+    rng.shuffle(cytometry_like)
+    return [
+        rng.normal(size=20_001),                                   # odd length
+        rng.normal(size=20_000),                                   # even length
+        cytometry_like,                                            # a narrow peak and a long tail
+        np.round(rng.normal(size=30_000), 1),                      # many ties
+        np.concatenate([np.zeros(25_000), rng.uniform(size=10)]),  # almost all equal
+        np.full(12_000, 3.25),                                     # all equal
+        rng.lognormal(0, 3, size=40_000),                          # a crowded bucket split again
+        np.concatenate([rng.normal(size=10_000), [-1e307, 1e307]]),  # a range too wide to bucket
+        rng.normal(size=500),                                      # small: numpy itself
+    ]
+
+
+@pytest.mark.parametrize("x", _samples(), ids=lambda x: f"n{x.size}")
+def test_median_percentile_quantile_equal_numpy(x):
+    assert median(x) == np.median(x)
+    p = [0.0, 0.05, 25.0, 50.0, 75.0, 99.95, 100.0]
+    assert np.array_equal(percentile(x, p), np.percentile(x, p))
+    q = np.array([0.0, 1e-4, 0.2, 0.5, 0.8, 0.9999, 1.0])
+    assert np.array_equal(quantile(x, q), np.quantile(x, q))
+    ranks = np.array([0, x.size // 3, x.size - 1])
+    assert np.array_equal(order_statistics(x, ranks), np.sort(x)[ranks])
+
+
+@pytest.mark.parametrize("x", _samples()[:7], ids=lambda x: f"n{x.size}")
+def test_uniform_histogram_equals_numpy(x):
+    lo, hi = np.percentile(x, [1.0, 99.0])
+    for bins, (a, b) in ((1024, (lo, hi)), (7, (float(x.min()), float(x.max()))), (256, (lo - 1.0, lo - 0.5))):
+        counts, edges = uniform_histogram(x, bins, a, b)
+        want_counts, want_edges = np.histogram(x, bins=bins, range=(a, b))
+        assert np.array_equal(counts, want_counts) and np.array_equal(edges, want_edges)
+        assert counts.dtype == want_counts.dtype
+
+
+def test_values_on_bin_edges_fall_as_in_numpy():
+    edges = np.linspace(0.1, 0.7, 61)
+    x = np.concatenate([np.repeat(edges, 200), np.nextafter(edges, 0).repeat(100), np.nextafter(edges, 1).repeat(100)])
+    counts, _ = uniform_histogram(x, 60, 0.1, 0.7)
+    assert np.array_equal(counts, np.histogram(x, bins=60, range=(0.1, 0.7))[0])
