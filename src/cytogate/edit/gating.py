@@ -60,7 +60,7 @@ def definitions_changed(old: Strategy | None, new: Strategy) -> bool:
 
 def changed_gates(old: Strategy | None, new: Strategy) -> set[str]:
     """Paths of ``new`` whose own gate or parent differs from ``old`` (all when the shared definitions differ)."""
-    if definitions_changed(old, new):
+    if old is None or definitions_changed(old, new):
         return set(new.paths)
     before = old.by_path
     return {p.path for p in new.populations

@@ -69,7 +69,8 @@ class OverridesDocument:
 
     @property
     def items(self) -> list[Any]:
-        return self.root["overrides"]  # type: ignore[no-any-return]
+        items: list[Any] = self.root["overrides"]
+        return items
 
     def text(self) -> str:
         out = io.StringIO()

@@ -69,6 +69,7 @@ class EditorSession:
         self.overrides_path = None if overrides_path is None else Path(overrides_path)
         self.review: OverridesDocument | None = None
         self.review_text: str | None = None
+        self.review_saved: str | None = None
         if self.overrides_path is not None:
             exists = self.overrides_path.exists()
             self._set_review(self.overrides_path.read_text(encoding="utf-8-sig") if exists else NEW_OVERRIDES)
@@ -146,8 +147,8 @@ class EditorSession:
             return self.strategy
         cache = self._applied
         if cache is None or cache[0] is not self.strategy or cache[1] is not reviewed:
-            self._applied = (self.strategy, reviewed, reviewed.apply(self.strategy))
-        return self._applied[2]
+            cache = self._applied = (self.strategy, reviewed, reviewed.apply(self.strategy))
+        return cache[2]
 
     def _need_review(self) -> OverridesDocument:
         if self.review is None:
@@ -246,7 +247,7 @@ class EditorSession:
             if raw_fit is not None:
                 fitted = {k: v for k, v in raw_fit.items() if k != "fits"} | {
                     "fits": [{k: v for k, v in f.items() if k != "diagnostics"} for f in raw_fit.get("fits", [])]}
-            item = {
+            item: dict[str, Any] = {
                 "path": pop.path, "name": pop.name, "parent": pop.parent, "key": key, "id": ref,
                 "gate": self.doc.gate(key), "kind": pop.gate.kind, "data_driven": bool(pop.gate.needs_fit),
                 "fitted": fitted, "dimensions": [d.label for d in pop.gate.dimensions],
@@ -314,8 +315,8 @@ class EditorSession:
                 raise EditRefused(f"polygon edges {crossing[0]} and {crossing[1]} cross", path=str(self.path),
                                   population=path)
         old_strategy = self.strategy if old is None else old
-        old = old_strategy.by_path.get(path) if old_strategy is not None else None  # type: ignore[assignment]
-        before = set(_bounds(old.gate)) if old is not None and old.gate.dimensions == gate.dimensions else set()
+        prior = old_strategy.by_path.get(path) if old_strategy is not None else None
+        before = set(_bounds(prior.gate)) if prior is not None and prior.gate.dimensions == gate.dimensions else set()
         for i, value in _bounds(gate):
             if (i, value) in before:
                 continue
