@@ -100,9 +100,7 @@ class GateView:
         Optional parts of this gate the file lacks (a dropped dimension, or the whole
         population passing its parent through), as the run records them.
     template : GateSpec or None
-        The strategy's own gate where this sample's differs: under a followed gate
-        (drawn dashed), or beside a per-sample override (fitted to the corrected
-        parent when data-driven; drawn dotted).
+        The strategy's own gate where this sample's is followed or overridden (fitted there if data-driven).
     follow_note : str
         With template following: how the gate followed (``followed 0.98``, or the fallback's reason).
     """
@@ -491,10 +489,7 @@ NOT_DRAWN: dict[str, str] = {
 
 
 def _draw_template(ax: Any, view: GateView) -> bool:
-    """The template's gate under the sample's own (when drawn on the same axes); True if drawn.
-
-    Dashed grey under a followed gate, dotted blue beside an override.
-    """
+    """The template's gate (dashed under a followed gate, dotted beside an override); True if drawn."""
     template = view.template
     assert template is not None
     drawn = _drawn_dimensions(template)
@@ -564,11 +559,9 @@ def draw_view(ax: Any, view: GateView, *, compact: bool = False, draw_gate: bool
         shown = _draw_template(ax, view)
         if not view.follow_note:
             notes.insert(0, "override for this sample" + (" (template dotted)" if shown else ""))
-    if not draw_gate:
-        pass
-    elif drawer is not None:
+    if draw_gate and drawer is not None:
         drawer(ax, view)
-    else:
+    elif draw_gate:
         notes.append(f"{view.gate.kind} gate not drawn")
     if notes:
         ax.text(0.01, 0.99, "\n".join(notes), transform=ax.transAxes, ha="left", va="top", fontsize=fs - 2,
