@@ -66,7 +66,7 @@ class Study:
     panels: dict[str, str]  # panel name -> strategy file
     follow: dict[str, str] = field(default_factory=dict)  # panel name -> reference FCS file
     overrides: str | None = None
-    marks: dict[str, Mark] = field(default_factory=dict, compare=False, repr=False)  # "panels.T" -> where
+    marks: dict[str, Mark] = field(default_factory=dict, compare=False, repr=False)  # "panels.T" -> its key
 
     def ctx(self, where: str) -> Ctx:
         """The location of one entry (``samples``, ``panels.T``, ...) for messages."""
@@ -91,9 +91,8 @@ def _per_panel(doc: LocMap, key: str, ctx: Ctx, base: Path, marks: dict[str, Mar
     table = as_mapping(doc[key], ctx.at(doc.where(key)), f"'{key}'")
     out = {}
     for panel, value in table.items():
-        where = table.where(panel)
-        marks[f"{key}.{panel}"] = where
-        out[str(panel)] = _file(value, ctx.at(where), f"{what} of panel {panel!r}", base)
+        marks[f"{key}.{panel}"] = table.key_marks[panel]
+        out[str(panel)] = _file(value, ctx.at(table.where(panel)), f"{what} of panel {panel!r}", base)
     return out
 
 
@@ -132,7 +131,7 @@ def load_study(path: str | os.PathLike[str]) -> Study:
         if key not in doc:
             ctx.fail(f"a study needs {key!r}")
     base = Path(source).parent
-    marks = {key: doc.where(key) for key in doc}
+    marks = dict(doc.key_marks)
     name = as_string(doc["name"], ctx.at(doc.where("name")), "'name'") if "name" in doc else Path(source).stem
     samples = _file(doc["samples"], ctx.at(doc.where("samples")), "sample sheet", base)
     column = doc.get("panel_column", "panel")
