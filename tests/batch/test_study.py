@@ -133,3 +133,51 @@ def test_study_overrides_apply_to_the_named_sample_only(tmp_path):
     (tmp_path / "review.yaml").write_text((tmp_path / "review.yaml").read_text().replace("P01_B", "P09_B"))
     with pytest.raises(StrategyError, match="review.yaml:3:5: override names sample 'P09_B', which is not in this study"):
         run_batch(study, [], tmp_path / "out2")
+
+
+def test_validate_checks_a_whole_study(tmp_path, capsys):
+    study = make_study(tmp_path)
+    assert main(["validate", str(study)]) == 0
+    assert "valid study 'two tubes': 6 files in 2 panels" in capsys.readouterr().out
+    # a file whose channels do not fit its panel's strategy is named with its row
+    from cytogate import write_fcs
+
+    import numpy as np
+
+    write_fcs(tmp_path / "fcs" / "P01_B.fcs", np.zeros((10, 2), dtype=np.float32), ["FSC-A", "Time"])
+    assert main(["validate", str(study)]) == 2
+    err = capsys.readouterr().err
+    assert "P01_B.fcs: row 5 (panel B): " in err and "FL1-A" in err and err.count("\n") == 1
+
+
+def test_validate_accepts_marker_panel_files(tmp_path, capsys):
+    panel = tmp_path / "markers.yaml"
+    panel.write_text("# synonyms\ncytogate_panel: 1\nmarkers:\n  CD268: [BAFF-R]\n  CD303: [BDCA-2]\n")
+    assert main(["validate", str(panel)]) == 0
+    assert "valid marker panel: 2 markers" in capsys.readouterr().out
+    panel.write_text("cytogate_panel: 1\nmarkers:\n  CD268: [BAFF-R]\n  CD303: [BAFF-R]\n")
+    assert main(["validate", str(panel)]) == 2
+    assert "markers.yaml:4:" in capsys.readouterr().err
+
+
+def test_change_reads_a_study_table_by_panel(tmp_path):
+    from cytogate.longitudinal.analysis import ChangeSettings, run_change_analysis
+
+    rows = ["file,sample,subject,arm,visit,tube"]
+    for subject, arm in (("P00", "Placebo"), ("P01", "Placebo"), ("P02", "Drug"), ("P03", "Drug")):
+        for visit in ("Baseline", "Week 4"):
+            for panel in ("A", "B"):
+                rows.append(f"fcs/{subject}_{visit[:2]}_{panel}.fcs,{subject}_{visit[:2]}_{panel},{subject},{arm},"
+                            f"{visit},{panel}")
+    make_study(tmp_path, per_panel=0)
+    for row in rows[1:]:
+        write_sample(tmp_path / row.split(",")[0], n=2000, seed=len(row))
+    (tmp_path / "samples.csv").write_text("\n".join(rows) + "\n")
+    run_batch(tmp_path / "study.yaml", [], tmp_path / "out", options=BatchOptions(workers=1, progress=False))
+    settings = ChangeSettings(subject="subject", arm="arm", visit="visit", value="count", control="Placebo",
+                              baseline="Baseline", by=("population",), model="wilcoxon", figures=False)
+    # the same population paths in both tubes: analysed per panel, never pooled
+    outputs = run_change_analysis(tmp_path / "out" / "counts.csv", settings)
+    assert list(outputs.summary.columns[:2]) == ["panel", "population"]
+    assert set(outputs.summary["panel"]) == {"A", "B"} and any("2 panels" in n for n in outputs.notes)
+    assert len(outputs.contrasts) == 2 * 3  # per panel x population, one post-baseline visit

@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import BatchError, SampleSheetError
+from ..errors import BatchError, CytogateError, SampleSheetError
 from ..strategy.study import Study
 from ..strategy.tree import Strategy
 from .samplesheet import SampleSheet
 from .worker import SampleTask
 
-__all__ = ["PANEL_COLUMN", "StudyPlan", "add_study_to_manifest", "plan_study"]
+__all__ = ["PANEL_COLUMN", "StudyPlan", "add_study_to_manifest", "check_study", "plan_study"]
 
 log = logging.getLogger("cytogate.batch")
 
@@ -168,3 +168,46 @@ def add_study_to_manifest(manifest: dict[str, Any], plan: StudyPlan) -> None:
         if panel is not None:
             entry["panel"] = panel
             entry["strategy_sha256"] = plan.strategies[panel].sha256
+
+
+def _fits(strategy: Strategy, path: str, what: str) -> None:
+    """Every gate dimension of ``strategy`` resolves in ``path`` (HEADER and TEXT only)."""
+    from ..fcs import read_metadata
+    from ..plan import compile_plan
+
+    try:
+        compile_plan(strategy, read_metadata(path))
+    except CytogateError as exc:
+        raise BatchError(f"{what}: {exc}", path=path) from None
+    except OSError as exc:
+        raise BatchError(f"{what}: cannot read: {exc.strerror}", path=path) from None
+
+
+def check_study(study: Study) -> dict[str, Any]:
+    """Check a study without gating: its sheet and panels as a run would, then every file against its panel.
+
+    Each FCS file of the sheet (and each ``follow`` reference) is read up to
+    its TEXT segment and every gate dimension of its panel's strategy resolved
+    in it.  Returns a JSON-ready report.
+
+    Raises
+    ------
+    CytogateError
+        The first problem found, naming the row or the file.
+    """
+    plan = plan_study(study)
+    rows = {row.sample: row for row in plan.sheet.rows}
+    for task in plan.tasks:
+        panel = plan.panel_of[task.sample]
+        _fits(plan.strategies[panel], task.file, f"row {rows[task.sample].line} (panel {panel})")
+    for panel, path in study.follow.items():
+        _fits(plan.strategies[panel], path, f"follow reference of panel {panel}")
+    return {
+        "study": study.source, "name": study.name, "samples": study.samples, "panel_column": study.panel_column,
+        "panels": [{"panel": p, "strategy": s.source, "sha256": s.sha256, "populations": len(s.populations),
+                    "files": sum(1 for v in plan.panel_of.values() if v == p),
+                    "follow": study.follow.get(p)} for p, s in plan.strategies.items()],
+        "files": len(plan.tasks),
+        "overrides": None if plan.overrides is None else {"path": plan.overrides.source,
+                                                         "entries": len(plan.overrides.entries)},
+    }

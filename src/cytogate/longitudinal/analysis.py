@@ -33,7 +33,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +240,11 @@ def run_change_analysis(
         table = load_table(table)
     s = settings
     table = _filter(table, s.where) if s.where else table
+    panel_note = None
+    if "panel" in table.columns and "panel" not in s.by and s.by and table["panel"].nunique() > 1:
+        # a study's table: one population path or name may be measured in several tubes
+        s = replace(s, by=("panel", *s.by))
+        panel_note = f"the table holds {table['panel'].nunique()} panels: each is analysed separately (by panel too)"
     keep = []
     if s.subgroup is not None and s.subgroup.column != "baseline":
         keep.append(s.subgroup.column)
@@ -248,7 +253,7 @@ def run_change_analysis(
         day=s.day, baseline_method=s.baseline_method, lookback=s.lookback, windows=s.windows or None,
         lloq=s.lloq, visits=s.visits, control=s.control, keep=keep,
     )  # fmt: skip
-    notes = []
+    notes = [] if panel_note is None else [panel_note]
     if s.lloq is not None:
         notes.append(f"{s.lloq.describe()}: {int(change['below_lloq'].sum())} values affected")
     n_zero = int(change["pct_change_undefined"].sum())
