@@ -88,11 +88,11 @@ def _hwm_mb(pid: int) -> float | None:
 def run_study(study: Path, *extra: str) -> dict[str, Any]:
     """One cold ``cytogate run`` of ``study``: seconds, events/s, largest peak RSS, output sizes."""
     out = Path(tempfile.mkdtemp(prefix="cytogate-bench-study-")) / "run"
+    log = tempfile.TemporaryFile(mode="w+")  # not a pipe: nobody reads it while the run writes
     try:
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "cytogate", "-q", "run", str(study), "--out", str(out),
-                                 "--no-progress", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True)
+                                 "--no-progress", *extra], stdout=subprocess.DEVNULL, stderr=log, text=True)
         peaks: dict[int, float] = {}
         while proc.poll() is None:
             for pid in _tree(proc.pid):
@@ -101,7 +101,8 @@ def run_study(study: Path, *extra: str) -> dict[str, Any]:
                     peaks[pid] = max(peaks.get(pid, 0.0), mb)
             time.sleep(0.05)
         seconds = time.perf_counter() - start
-        err = proc.stderr.read() if proc.stderr else ""
+        log.seek(0)
+        err = log.read()
         if proc.returncode not in (0, 3):
             raise RuntimeError(f"cytogate run exited {proc.returncode}: {err.strip()[-500:]}")
         manifest = json.loads((out / "manifest.json").read_text())
@@ -120,6 +121,7 @@ def run_study(study: Path, *extra: str) -> dict[str, Any]:
                                                         default=0.0), 1),
                 "processes": len(peaks), "runner": manifest["runner"], "output_bytes": sizes}
     finally:
+        log.close()
         shutil.rmtree(out.parent, ignore_errors=True)
 
 

@@ -181,3 +181,14 @@ def test_change_reads_a_study_table_by_panel(tmp_path):
     assert list(outputs.summary.columns[:2]) == ["panel", "population"]
     assert set(outputs.summary["panel"]) == {"A", "B"} and any("2 panels" in n for n in outputs.notes)
     assert len(outputs.contrasts) == 2 * 3  # per panel x population, one post-baseline visit
+
+
+def test_report_regates_each_sample_with_its_panels_strategy(tmp_path):
+    from cytogate.report.build import build_report
+
+    study = make_study(tmp_path, per_panel=2)
+    run_batch(study, [], tmp_path / "out", options=BatchOptions(workers=1, progress=False))
+    html = build_report(tmp_path / "out", max_samples_with_plots=4, max_files_for_drift=0, workers=1).read_text()
+    # panel B's threshold differs from A's: re-gating B's files with A's strategy would flag every one
+    assert "re-gated counts differ" not in html and "gate plots skipped" not in html
+    assert "P00_A" in html and "P00_B" in html and "two tubes (A, B)" in html

@@ -125,3 +125,24 @@ def test_dask_worker_killed_mid_run_completes_with_identical_counts(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["retried"], "the tasks on the lost worker were run again but not reported"
     assert {e["sample"] for e in manifest["inputs"] if e.get("retried")} == set(manifest["retried"])
+
+
+def _gate_or_die(strategy, sample, *, digest=None):
+    """The real engine, except that gating ``P01_B`` kills its process (as the OOM killer would)."""
+    from cytogate.batch.worker import _gate
+
+    if Path(str(getattr(sample, "path", "") or "")).stem == "P01_B":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _gate(strategy, sample, digest=digest)
+
+
+def test_local_pool_worker_death_is_listed_as_retried(tmp_path):
+    study = make_study(tmp_path)
+    result = run_batch(study, [], tmp_path / "out", options=BatchOptions(workers=2, progress=False, stats=False),
+                       backend=Backend(gate=_gate_or_die))
+    assert result.exit_code == 3
+    failures = pd.read_csv(tmp_path / "out" / "failures.csv")
+    assert list(failures["sample"]) == ["P01_B"] and list(failures["stage"]) == ["worker"]
+    # the culprit and whatever was in flight beside it ran again, alone
+    assert "P01_B" in result.manifest["retried"]
+    assert {e["sample"] for e in result.manifest["inputs"] if e.get("retried")} == set(result.manifest["retried"])
