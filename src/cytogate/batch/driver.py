@@ -235,7 +235,7 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
             prehash = HashAhead((t.file for t in study.tasks), index=None if options.rehash else True)
         try:
             return _run(strategy, None, study.tasks, study.metadata, study.sheet, out, options, backend, prehash,
-                        started_at, clock, (study.overrides, study.per_sample or {}), study=study)
+                        started_at, clock, (study.overrides, dict(study.per_sample or {})), study=study)
         finally:
             prehash.stop()
     tasks, metadata, sheet = plan_tasks(inputs, samples)

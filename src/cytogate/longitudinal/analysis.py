@@ -238,13 +238,13 @@ def run_change_analysis(
     """
     if not isinstance(table, pd.DataFrame):
         table = load_table(table)
-    s = settings
-    table = _filter(table, s.where) if s.where else table
+    table = _filter(table, settings.where) if settings.where else table
     panel_note = None
-    if "panel" in table.columns and "panel" not in s.by and s.by and table["panel"].nunique() > 1:
+    if "panel" in table.columns and settings.by and "panel" not in settings.by and table["panel"].nunique() > 1:
         # a study's table: one population path or name may be measured in several tubes
-        s = replace(s, by=("panel", *s.by))
+        settings = replace(settings, by=("panel", *settings.by))
         panel_note = f"the table holds {table['panel'].nunique()} panels: each is analysed separately (by panel too)"
+    s = settings
     keep = []
     if s.subgroup is not None and s.subgroup.column != "baseline":
         keep.append(s.subgroup.column)
@@ -259,7 +259,7 @@ def run_change_analysis(
     n_zero = int(change["pct_change_undefined"].sum())
     if n_zero:
         notes.append(f"{n_zero} rows with baseline 0: % change undefined (NaN)")
-    compare = dict(control=s.control, model=s.model, scale=s.scale, adjust=s.adjust, family=s.adjust_family,
+    compare: dict[str, Any] = dict(control=s.control, model=s.model, scale=s.scale, adjust=s.adjust, family=s.adjust_family,
                    alpha=s.alpha, cov=s.cov, method=s.method, df=s.df)  # fmt: skip
     summary = summarize_change(change, by=s.by, alpha=s.alpha)
     contrasts = compare_to_control(change, by=s.by, **compare)
