@@ -88,6 +88,13 @@ def qc_table(records: Sequence[SampleRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(QC_COLUMNS))
 
 
+def _with_panels(table: pd.DataFrame, panels: Mapping[str, str] | None) -> pd.DataFrame:
+    if panels is None:
+        return table
+    table.insert(1, "panel", pd.Series([panels.get(s) for s in table["sample"]], index=table.index, dtype=object))
+    return table
+
+
 # 2: the default scale is the gates' compensated values; each row's ``scale`` says what it is
 STATS_SCHEMA = 2
 
@@ -95,11 +102,14 @@ STATS_SCHEMA = 2
 def write_tables(out: Path, records: Sequence[SampleRecord], failures: Sequence[Mapping[str, str]], *,
                  metadata: Mapping[str, Mapping[str, Any]] | None, sheet: SampleSheet | None,
                  absolute: AbsoluteOptions, qc: bool, stats_scale: str = "compensated",
-                 flowjo_counts: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, Path]:
+                 flowjo_counts: Mapping[str, Mapping[str, int]] | None = None,
+                 panels: Mapping[str, str] | None = None) -> dict[str, Path]:
     """Write counts.csv/.parquet, stats.parquet, failures.csv and (with QC) qc.csv atomically.
 
     ``flowjo_counts`` (sample -> population -> count, from a FlowJo workspace)
-    adds the ``flowjo_count`` column.
+    adds the ``flowjo_count`` column; ``panels`` (sample -> panel, a study)
+    adds ``panel`` to the statistics after ``sample`` (the counts take it from
+    the sheet's metadata).
     """
     counts = counts_table(records, metadata, sheet, absolute)
     if flowjo_counts is not None:
@@ -109,7 +119,7 @@ def write_tables(out: Path, records: Sequence[SampleRecord], failures: Sequence[
     written = {
         "counts.csv": write_csv(out / "counts.csv", counts),
         "counts.parquet": write_parquet(out / "counts.parquet", counts),
-        "stats.parquet": write_parquet(out / "stats.parquet", stats_table(records),
+        "stats.parquet": write_parquet(out / "stats.parquet", _with_panels(stats_table(records), panels),
                                        metadata={"cytogate_stats_schema": str(STATS_SCHEMA),
                                                  "cytogate_stats_scale": stats_scale}),
         "fits.parquet": write_parquet(out / "fits.parquet", fits_table([row for r in records for row in r.fits])),

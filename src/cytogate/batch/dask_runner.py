@@ -4,17 +4,25 @@ Workers need cytogate installed and must be able to open each input: a path
 on a filesystem they share, or an fsspec URL (``s3://``, ``gcs://``,
 ``https://`` ...) they have credentials for.  Results come back to this
 process, which alone writes the output folder, so workers need no access to it.
+When a worker is lost, Dask runs its tasks again elsewhere; the outcomes of
+tasks that were in flight on it say ``retried`` (the scheduler's count of
+them), and the manifest lists them.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import Any
 
 from ..errors import EnvironmentFailure
 from .prehash import HashAhead
 from .worker import RunConfig, SampleOutcome, SampleTask, process_sample, with_known_hashes
 
 __all__ = ["run_dask"]
+
+log = logging.getLogger("cytogate.batch")
 
 
 def run_dask(tasks: Sequence[SampleTask], config: RunConfig, *, address: str,
@@ -47,12 +55,30 @@ def run_dask(tasks: Sequence[SampleTask], config: RunConfig, *, address: str,
         futures = [client.submit(process_sample, task, shared, pure=False,
                                  key=f"cytogate-{task.index}-{task.sample}") for task in tasks]
         by_key = {future.key: task for future, task in zip(futures, tasks)}
-        for future in as_completed(futures, loop=client.loop):
-            try:
-                outcome = future.result()
-            except Exception as exc:  # the worker died (KilledWorker, out of memory ...)
-                outcome = SampleOutcome(by_key[future.key], stage="worker",
-                                        reason=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-            yield outcome
+        for batch in as_completed(futures, loop=client.loop).batches():
+            retried = _retried(client, [future.key for future in batch])
+            for future in batch:
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # the worker died (KilledWorker, out of memory ...)
+                    first = str(exc).splitlines()[0] if str(exc) else ""
+                    outcome = SampleOutcome(by_key[future.key], stage="worker",
+                                            reason=f"{type(exc).__name__}: {first}".rstrip(": "))
+                yield replace(outcome, retried=True) if future.key in retried else outcome
     finally:
         client.close()
+
+
+def _suspicious(dask_scheduler: Any, keys: Sequence[Any]) -> list[Any]:
+    """(Runs on the scheduler.) The keys whose task was in flight on a worker that was lost."""
+    tasks = dask_scheduler.tasks
+    return [key for key in keys if key in tasks and getattr(tasks[key], "suspicious", 0) > 0]
+
+
+def _retried(client: Any, keys: list[Any]) -> set[Any]:
+    """Which of ``keys`` Dask ran again after losing a worker (empty when the scheduler cannot say)."""
+    try:
+        return set(client.run_on_scheduler(_suspicious, keys=keys))
+    except Exception as exc:  # noqa: BLE001 - e.g. a remote scheduler without cytogate installed
+        log.debug("cannot ask the scheduler which tasks were retried: %s", exc)
+        return set()

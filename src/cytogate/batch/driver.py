@@ -42,6 +42,8 @@ from .stats import SCALES
 from .worker import Backend, RunConfig, SampleOutcome, SampleTask, strategy_key
 from .flowjo_counts import FlowJoAgreement, flowjo_agreement
 from .workspace_tasks import WorkspacePlan, add_workspace_to_manifest, assign_workspace_samples
+from .study import StudyPlan, add_study_to_manifest, plan_study
+from ..strategy.study import Study, is_study_file, load_study
 from ..strategy.workspace import Workspace
 
 __all__ = ["MANIFEST_SCHEMA", "BatchOptions", "BatchResult", "plan_tasks", "run_batch"]
@@ -172,6 +174,9 @@ def _load_strategy(strategy: Any) -> Any:
     if isinstance(strategy, (str, os.PathLike)):
         from ..strategy import open_document
 
+        if is_study_file(strategy):  # several panels, each with its own strategy
+            return load_study(strategy)
+
         return open_document(strategy)  # a strategy, or a FlowJo workspace (one strategy per sample)
     return strategy
 
@@ -236,6 +241,15 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
     """
     started_at, clock = _now(), time.perf_counter()
     strategy_obj = _load_strategy(strategy)  # a bad strategy is reported first, whatever the inputs
+    if isinstance(strategy_obj, Study):
+        study = _study_plan(strategy_obj, inputs, samples, options)
+        if prehash is None:
+            prehash = HashAhead((t.file for t in study.tasks), index=None if options.rehash else True)
+        try:
+            return _run(strategy, None, study.tasks, study.metadata, study.sheet, out, options, backend, prehash,
+                        started_at, clock, (study.overrides, dict(study.per_sample or {})), study=study)
+        finally:
+            prehash.stop()
     tasks, metadata, sheet = plan_tasks(inputs, samples)
     workspace = _workspace_plan(strategy_obj, tasks, options)  # files matching no sample: an error now
     if workspace is not None:
@@ -274,6 +288,24 @@ def _follow_run(strategy_obj: Any, workspace: WorkspacePlan | None, options: Bat
     return resolve_follow(strategy_obj, options.follow, disabled=options.no_follow, read=backend.read)
 
 
+def _study_plan(study: Study, inputs: Sequence[Any], samples: Any, options: BatchOptions) -> StudyPlan:
+    if inputs or samples is not None:
+        raise BatchError("a study file names its own sample sheet; give no inputs or --samples with it",
+                         path=study.source)
+    if options.sample is not None or options.group is not None:
+        raise BatchError("--sample and --group choose a tree from a FlowJo workspace, not from a study",
+                         path=study.source)
+    if options.follow is not None:
+        raise BatchError("--follow moves one strategy's gates; a study's panels each have their own",
+                         path=study.source)
+    if study.follow:
+        study.ctx("follow").fail("'follow' is accepted and checked, but template following is not wired into "
+                                 "'cytogate run' yet; remove it to run the study with its static gates")
+    if options.overrides is not None:  # the command line's file replaces the study's own
+        study = replace(study, overrides=str(Path(options.overrides).resolve()))
+    return plan_study(study)
+
+
 def _known_hash(prehash: HashAhead, path: str) -> tuple[FileHash | None, bool]:
     """The hash of an input (None if unreadable or changing), and whether it was computed here.
 
@@ -290,11 +322,13 @@ def _known_hash(prehash: HashAhead, path: str) -> tuple[FileHash | None, bool]:
 def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: dict[str, dict[str, Any]],
          sheet: SampleSheet | None, out: str | os.PathLike[str], options: BatchOptions, backend: Backend,
          prehash: HashAhead, started_at: str, clock: float, review: tuple[Any, dict[str, Any]],
-         workspace: WorkspacePlan | None = None, follow: FollowRun | None = None) -> BatchResult:
+         workspace: WorkspacePlan | None = None, follow: FollowRun | None = None,
+         study: StudyPlan | None = None) -> BatchResult:
     qc = options.qc
-    if qc is None and getattr(strategy_obj, "qc", None) is not None:
-        qc = strategy_obj.qc if isinstance(strategy_obj.qc, QcSpec) else QcSpec.from_mapping(strategy_obj.qc)
-    # a workspace's tasks carry their own strategies; the workspace itself stays with the driver
+    step = study.qc if study is not None and qc is None else getattr(strategy_obj, "qc", None)
+    if qc is None and step is not None:
+        qc = step if isinstance(step, QcSpec) else QcSpec.from_mapping(step)
+    # a workspace's or study's tasks carry their own strategies; the document itself stays with the driver
     config = RunConfig(None if workspace is not None else strategy_obj, membership=options.membership,
                        stats_scale=options.stats_scale, stats=options.stats, qc=qc, backend=backend,
                        overrides=review[1], strict_fits=options.strict_fits, follow=follow)
@@ -351,7 +385,10 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
             outcomes = run_local(pending, config, workers=workers, close_fds=[lock.fd] if lock.fd else [],
                                  prehash=prehash)
             runner = f"local, {min(workers, max(len(pending), 1))} worker(s)"
+        retried: set[str] = set()
         for outcome in outcomes:
+            if outcome.retried:
+                retried.add(outcome.task.sample)
             _commit(outcome, out_dir, cache, records, failures, options)
             progress.update(outcome.task.sample, events=outcome.document["n_events"] if outcome.ok else 0,
                             ok=outcome.ok, reason=outcome.reason)
@@ -369,7 +406,8 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
         flowjo = None if workspace is None else flowjo_agreement(ordered, workspace.flowjo_counts)
         write_tables(out_dir, ordered, failed, metadata=metadata, sheet=sheet, absolute=options.absolute,
                      qc=qc is not None, stats_scale=options.stats_scale,
-                     flowjo_counts=None if workspace is None else workspace.flowjo_counts)
+                     flowjo_counts=None if workspace is None else workspace.flowjo_counts,
+                     panels=None if study is None else study.panel_of)
         write_gates_file(out_dir, ordered)
         manifest = _manifest(strategy, strategy_obj, tasks, records, failures, reused, options, qc, sheet,
                              runner, started_at, time.perf_counter() - clock, summary)
@@ -380,6 +418,12 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
                                                     for r in ordered})}
         if workspace is not None and flowjo is not None:
             add_workspace_to_manifest(manifest, workspace, flowjo)
+        if study is not None:
+            add_study_to_manifest(manifest, study)
+        manifest["retried"] = [t.sample for t in tasks if t.sample in retried]  # after a lost worker
+        for entry in manifest["inputs"]:
+            if entry["sample"] in retried:
+                entry["retried"] = True
         write_json(out_dir / "manifest.json", manifest)
     return BatchResult(out_dir, summary, failed, manifest, flowjo, tuple(workspace.notes) if workspace else ())
 

@@ -186,13 +186,13 @@ def _run_pool(tasks: Sequence[SampleTask], config: RunConfig, workers: int,
                     except BrokenProcessPool:
                         broken.append(task)
                         continue
-                    yield outcome
+                    yield replace(outcome, retried=True) if alone else outcome
             broken += pending.values()  # failed with the pool, or never started
         if not broken:
             continue
         if alone:  # one task at a time: the task in flight killed its worker
             (culprit,) = broken
             yield SampleOutcome(culprit, stage="worker", reason="the worker process died while gating this file "
-                                "(out of memory, a crash or a kill); run again to retry")
+                                "(out of memory, a crash or a kill); run again to retry", retried=True)
         else:
             suspects.extend(sorted(broken, key=lambda t: t.index, reverse=True))

@@ -112,6 +112,19 @@ class RunConfig:
     # template following: the reference and settings (cytogate.batch.follow_run.FollowRun)
     follow: Any = None
     _strategies: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _shared: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def shared(self, task: SampleTask) -> SampleTask:
+        """``task`` with its own strategy replaced by the first equal one this process saw.
+
+        Tasks arrive one by one, each with its own copy of (say) its panel's
+        strategy; one object per strategy lets the plan cache, which holds plans
+        by strategy identity, compile each strategy once per channel layout.
+        """
+        if task.strategy is None:
+            return task
+        first = self._shared.setdefault(strategy_key(task, self), task.strategy)
+        return task if first is task.strategy else replace(task, strategy=first)
 
     def key_options(self, sample: str | None = None) -> dict[str, Any]:
         """The options that change a sample's result (part of the cache key), with its overrides if any."""
@@ -124,12 +137,13 @@ class RunConfig:
             options["follow"] = self.follow.key()
         return options
 
-    def strategy_for(self, sample: str) -> Any:
-        """The strategy ``sample`` is gated with: the run's, with that sample's overrides applied."""
+    def strategy_for(self, sample: str, base: Any = None) -> Any:
+        """The strategy ``sample`` is gated with: ``base`` (else the run's), with that sample's overrides applied."""
+        base = self.strategy if base is None else base
         if sample not in self.overrides:
-            return self.strategy
+            return base
         if sample not in self._strategies:  # kept: the plan cache holds plans by strategy identity
-            self._strategies[sample] = self.overrides[sample].apply(self.strategy)
+            self._strategies[sample] = self.overrides[sample].apply(base)
         return self._strategies[sample]
 
 
@@ -160,6 +174,7 @@ class SampleOutcome:
     reason: str = ""
     seconds: float = 0.0
     hashed: FileHash | None = None  # a local file's hash computed here, with the file's identity
+    retried: bool = False  # run again after the worker gating it was lost
 
     @property
     def ok(self) -> bool:
@@ -203,6 +218,7 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
         ``gate``, ``stats``) and a one-line ``reason``.
     """
     started = time.perf_counter()
+    task = config.shared(task)
     strategy = task_strategy(task, config)
     seconds: dict[str, float] = {}
     stage = "read"
@@ -230,8 +246,8 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
             seconds["qc"] = time.perf_counter() - clock
 
             stage, clock = "gate", time.perf_counter()
-            if task.strategy is None:  # the run's strategy, with this sample's overrides if any
-                strategy = config.strategy_for(task.sample)
+            # the run's strategy or the task's own, with this sample's overrides if any
+            strategy = config.strategy_for(task.sample, task.strategy)
             overridden = tuple(config.overrides[task.sample].gates) if task.sample in config.overrides else ()
             if config.follow is not None:
                 reference = config.follow.reference(strategy, pinned=overridden)

@@ -91,7 +91,9 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
                        help="arms and sizes instead of the default four arms (overrides --subjects-per-arm)")  # fmt: skip
     trial.add_argument("--events", type=int, default=20_000, help="events per file")
     trial.add_argument("--seed", type=int, default=0, help="random seed")
-    trial.add_argument("--panel", default="lupus_pd", help="staining panel")
+    trial.add_argument("--panel", nargs="+", default=["lupus_pd"], metavar="PANEL",
+                       help="staining panel(s); with several, every visit gets one file per panel "
+                            "(<subject>_<visit>_<panel>.fcs) and samples.csv's panel column says which")
     trial.add_argument("--drift", type=float, default=0.5, help="per-file instrument drift strength (0: none)")
     trial.add_argument("--workers", type=int, default=None, help="threads (default: CPUs + 1, at most 4)")
     trial.set_defaults(handler=_run_trial)
@@ -151,7 +153,8 @@ def _run_trial(args: argparse.Namespace) -> int:
     if args.events < 1:
         raise SynthError(f"--events must be ≥ 1, got {args.events}")
     trial = synthesize_trial(
-        args.out, arms=arms, n_events=args.events, seed=args.seed, panel=args.panel, drift=args.drift,
+        args.out, arms=arms, n_events=args.events, seed=args.seed,
+        panel=args.panel[0] if len(args.panel) == 1 else args.panel, drift=args.drift,
         workers=args.workers,
     )  # fmt: skip
     print(

@@ -1,5 +1,10 @@
 """``cytogate validate STRATEGY [--fcs FILE ...]``: check a strategy, optionally against files.
 
+A study file (``cytogate_study: 1``) is checked whole: its sheet's rows against
+its panels, every strategy, the overrides, and every FCS file and follow
+reference against its panel's strategy (channels only, no gating).  A marker
+panel file (``cytogate_panel: 1``) is checked on its own.
+
 Loads the strategy (YAML, Gating-ML or a FlowJo workspace, told apart by
 content; every error names file, line, column and population) and prints its
 tree.  With ``--fcs`` it also resolves every gate dimension in each file
@@ -32,8 +37,16 @@ def validate(strategy_path: str, fcs: list[str] | None = None, *, sample: str | 
         The first problem found.
     """
     from ..strategy import open_document
+    from ..strategy.study import is_study_file
     from ..strategy.workspace import Workspace
 
+    if is_study_file(strategy_path) or _is_panel_file(strategy_path):
+        if fcs or sample is not None:
+            from ..errors import BatchError
+
+            raise BatchError("--fcs and --sample check a strategy; a study names its own files, a marker panel "
+                             "none", path=strategy_path)
+        return _validate_study(strategy_path) if is_study_file(strategy_path) else _validate_panel(strategy_path)
     document = open_document(strategy_path)
     if not isinstance(document, Workspace):
         if sample is not None:
@@ -57,6 +70,31 @@ def validate(strategy_path: str, fcs: list[str] | None = None, *, sample: str | 
         checked = _validate_strategy(strategy_path, document.strategy_for(info).strategy, [path])["files"][0]
         report["files"].append({**checked, "workspace_sample": {"id": info.id, "name": info.name, "by": rule}})
     return report
+
+
+def _is_panel_file(path: str) -> bool:
+    import re
+
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(65536).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return re.match(r"^\ufeff?(?:[ \t]*(?:#[^\n]*)?\n)*[\"']?cytogate_panel[\"']?[ \t]*:", head) is not None
+
+
+def _validate_study(path: str) -> dict[str, Any]:
+    from ..batch.study import check_study
+    from ..strategy.study import load_study
+
+    return {"kind": "study", **check_study(load_study(path))}
+
+
+def _validate_panel(path: str) -> dict[str, Any]:
+    from ..strategy.panels import load_panel
+
+    markers = load_panel(path)
+    return {"kind": "panel", "panel": path, "markers": {m: list(names) for m, names in markers.items()}}
 
 
 def _validate_strategy(strategy_path: str, strategy: Any, fcs: list[str] | None) -> dict[str, Any]:
@@ -98,12 +136,13 @@ def register(subparsers: Any, formatter_class: type[argparse.HelpFormatter]) -> 
     """Add the ``validate`` sub-command."""
     parser = subparsers.add_parser(
         "validate",
-        help="check a strategy (YAML or Gating-ML), optionally against FCS files' channels",
+        help="check a strategy (YAML, Gating-ML, workspace), a study or a marker panel file",
         description=__doc__.split("\n\n", 1)[1],
         epilog="exit codes: 0 valid; 2 invalid (the message says file:line:column and population)",
         formatter_class=formatter_class,
     )
-    parser.add_argument("strategy", metavar="STRATEGY", help="cytogate YAML, Gating-ML 2.0 or FlowJo workspace")
+    parser.add_argument("strategy", metavar="STRATEGY",
+                        help="cytogate YAML, Gating-ML 2.0, FlowJo workspace, study or marker panel file")
     parser.add_argument("--fcs", nargs="+", metavar="FILE", help="FCS files whose channels must fit")
     parser.add_argument("--sample", metavar="NAME|ID", help="FlowJo workspace: check and show this sample's tree")
     parser.add_argument("--list", action="store_true", help="FlowJo workspace: list its samples and groups")
@@ -115,6 +154,16 @@ def _run(args: argparse.Namespace) -> int:
     report = validate(args.strategy, args.fcs, sample=args.sample)
     if args.json:
         print(json.dumps(report, indent=2))
+        return 0
+    if report.get("kind") == "study":
+        print(f"{args.strategy}: valid study {report['name']!r}: {report['files']} files in "
+              f"{len(report['panels'])} panels, every file fits its panel's strategy")
+        for p in report["panels"]:
+            follow = f", follows {p['follow']}" if p["follow"] else ""
+            print(f"  {p['panel']}: {p['files']} files, {p['strategy']} ({p['populations']} populations){follow}")
+        return 0
+    if report.get("kind") == "panel":
+        print(f"{args.strategy}: valid marker panel: {len(report['markers'])} markers")
         return 0
     if "samples" in report:  # a whole workspace
         from .workspace_listing import workspace_lines

@@ -33,7 +33,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -238,8 +238,13 @@ def run_change_analysis(
     """
     if not isinstance(table, pd.DataFrame):
         table = load_table(table)
+    table = _filter(table, settings.where) if settings.where else table
+    panel_note = None
+    if "panel" in table.columns and settings.by and "panel" not in settings.by and table["panel"].nunique() > 1:
+        # a study's table: one population path or name may be measured in several tubes
+        settings = replace(settings, by=("panel", *settings.by))
+        panel_note = f"the table holds {table['panel'].nunique()} panels: each is analysed separately (by panel too)"
     s = settings
-    table = _filter(table, s.where) if s.where else table
     keep = []
     if s.subgroup is not None and s.subgroup.column != "baseline":
         keep.append(s.subgroup.column)
@@ -249,7 +254,7 @@ def run_change_analysis(
         lookback=s.lookback, windows=s.windows or None,
         lloq=s.lloq, visits=s.visits, control=s.control, keep=keep,
     )  # fmt: skip
-    notes = []
+    notes = [] if panel_note is None else [panel_note]
     if s.lloq is not None:
         notes.append(f"{s.lloq.describe()}: {int(change['below_lloq'].sum())} values affected")
     n_zero = int(change["pct_change_undefined"].sum())

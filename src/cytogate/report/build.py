@@ -45,10 +45,20 @@ def _read_table(run: Path, stem: str) -> pd.DataFrame | None:
     return None
 
 
-def _load_strategy(manifest: dict[str, Any]) -> Any:
+def _strategies(manifest: dict[str, Any]) -> Any:
+    """``sample -> strategy`` for the run: the one strategy, or for a study each input's panel's."""
+    panels = manifest.get("strategies")
+    if not panels:
+        strategy = _load_strategy(manifest.get("strategy") or {})
+        return lambda sample: strategy
+    loaded = {p["panel"]: _load_strategy(p) for p in panels}
+    by_sample = {e["sample"]: loaded[e["panel"]] for e in manifest.get("inputs", []) if e.get("panel") in loaded}
+    return by_sample.get
+
+
+def _load_strategy(info: dict[str, Any]) -> Any:
     from ..strategy import load_strategy
 
-    info = manifest.get("strategy") or {}
     path, sha = info.get("path"), info.get("sha256")
     if path and Path(path).is_file():
         strategy = load_strategy(Path(path))
@@ -240,24 +250,31 @@ def build_report(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str]
     samples: list[SamplePlots] = []
     drift: list[tuple[str, bytes]] = []
     chosen = _choose(counts, manifest, outliers, qc, max(0, int(max_samples_with_plots)))
-    strategy = reference = None
+    strategy_of = reference = single = None
     if chosen:
         try:
-            strategy = _load_strategy(manifest)
-            reference = _follow_reference(manifest, strategy)
+            strategy_of = _strategies(manifest)
+            if not manifest.get("strategies"):  # one strategy (a study's panels are not followed)
+                single = strategy_of("")
+                reference = _follow_reference(manifest, single)
         except CytogateError as exc:
-            strategy = None
+            strategy_of = None
             notes.append(f"gate plots skipped: {exc}")
-    if strategy is not None:
+    if strategy_of is not None:
         by_sample = {s: g for s, g in counts.groupby("sample", sort=False)}
-        reviewed = _overrides(manifest, strategy, counts["sample"].unique(), notes)
-        per_sample = {s: (strategy, o.apply(strategy)) for s, o in reviewed.items()}
-        jobs = [(per_sample.get(s, strategy), s, f, by_sample.get(s), True, reference) for s, f in chosen]
+        reviewed = {} if single is None else _overrides(manifest, single, counts["sample"].unique(), notes)
+        per_sample = {s: (single, o.apply(single)) for s, o in reviewed.items()}
+
+        def planned(sample: str) -> Any:
+            return per_sample.get(sample) or strategy_of(sample)
+
+        jobs = [(planned(s), s, f, by_sample.get(s), True, reference) for s, f in chosen]
         # more files for the drift overlays: gating without drawing is cheap
         drawn = {s for s, _ in chosen}
         extra = [(s, f) for s, f in _choose(counts, manifest, outliers.iloc[:0], None, max_files_for_drift)
                  if s not in drawn][:max(0, max_files_for_drift - len(chosen))]
-        jobs += [(per_sample.get(s, strategy), s, f, None, False, reference) for s, f in extra]
+        jobs += [(planned(s), s, f, None, False, reference) for s, f in extra]
+        jobs = [job for job in jobs if job[0] is not None]
         n_workers = max(1, min(len(jobs), workers or os.cpu_count() or 1))
         log.info("drawing the gates of %d sample(s) (and re-gating %d more for drift) with %d process(es)",
                  len(chosen), len(extra), n_workers)
@@ -302,6 +319,9 @@ def build_report(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str]
 
 
 def _strategy_name(manifest: dict[str, Any]) -> str:
+    if manifest.get("study"):
+        study = manifest["study"]
+        return f"{study.get('name', '')} ({', '.join(p['panel'] for p in manifest.get('strategies', []))})"
     text = (manifest.get("strategy") or {}).get("text") or ""
     for line in text.splitlines():
         if line.startswith("name:"):

@@ -37,12 +37,16 @@ def robust_outliers(counts: pd.DataFrame, *, threshold: float = 3.5, min_samples
     -------
     DataFrame
         Columns ``OUTLIER_COLUMNS``, sorted by ``|robust_z|`` descending.
-        ``batch_median`` is the median ``freq_parent`` of the population.
+        ``batch_median`` is the median ``freq_parent`` of the population
+        (of the population within its panel when ``counts`` has a ``panel``
+        column, as a study's does).
     """
     rows = []
+    # a study's table: each panel's populations are compared within that panel's tubes
+    by = ["panel", "population"] if "panel" in counts.columns else ["population"]
     data = counts.loc[counts["parent_count"] > 0,
-                      ["sample", "population", "name", "count", "parent_count", "freq_parent"]]
-    for _pop, group in data.groupby("population", sort=False):
+                      ["sample", *by, "name", "count", "parent_count", "freq_parent"]]
+    for _pop, group in data.groupby(by, sort=False):
         if len(group) < min_samples:
             continue
         n = group["parent_count"].to_numpy(dtype=np.float64)

@@ -156,7 +156,7 @@ def synthesize_trial(
     onset_days: float = 28.0,
     n_events: int = 20_000,
     seed: int = 0,
-    panel: str = "lupus_pd",
+    panel: str | Sequence[str] = "lupus_pd",
     between_subject_sd: Mapping[str, float] = DEFAULT_BETWEEN_SUBJECT_SD,
     within_subject_sd: float = 0.12,
     drift: float = 0.5,
@@ -184,8 +184,11 @@ def synthesize_trial(
         Events per file.
     seed : int
         Everything (subjects, visits, events, drift) follows from it.
-    panel : str
-        Staining panel of every file.
+    panel : str or sequence of str
+        Staining panel of every file; with several, each visit is stained with
+        every panel (one file per tube, named ``<subject>_<visit>_<panel>``, the
+        sheet's ``panel`` column saying which), all tubes of a visit from the
+        same blood.
     between_subject_sd : mapping of population to float
         Log-SD of each named population's between-subject factor (nested names compound).
     within_subject_sd : float
@@ -204,7 +207,9 @@ def synthesize_trial(
     -------
     Trial
     """
-    spec = get_panel(panel)
+    specs = [get_panel(p) for p in ([panel] if isinstance(panel, str) else panel)]
+    if not specs or len({s.name for s in specs}) != len(specs):
+        raise SynthError(f"give one or more different panels, not {panel!r}")
     visits, days = tuple(visits), tuple(int(d) for d in days)
     if not visits or len(visits) != len(days):
         raise SynthError(f"visits ({len(visits)}) and days ({len(days)}) must be non-empty and of equal length")
@@ -230,7 +235,7 @@ def synthesize_trial(
              for i, v in enumerate(visits)]  # fmt: skip
     if len(set(codes)) != len(codes):  # file names must stay unique
         codes = [f"V{i + 1}" for i in range(len(visits))]
-    n_files = sum(int(n) for n in arms.values()) * len(visits)
+    n_files = sum(int(n) for n in arms.values()) * len(visits) * len(specs)
     file_seeds = file_seq.spawn(n_files)
 
     jobs: list[dict[str, Any]] = []
@@ -252,27 +257,28 @@ def synthesize_trial(
                     for p, f in part.items():
                         frequencies[p] = frequencies.get(p, 1.0) * f
                 per_ul = baseline_concentrations(frequencies)
-                name = f"{subject}_{code}"
-                event_seq, shift_seq = file_seeds[len(jobs)].spawn(2)
-                file_rng = np.random.default_rng(shift_seq)
-                shift = Shift.random(spec, file_rng, strength=drift) if drift > 0 else Shift()
-                wbc = float(per_ul.sum()) * float(np.exp(file_rng.normal(0.0, 0.03)))  # analyser error
-                rows.append({
-                    "file": f"{name}.fcs", "sample": name, "subject": subject, "arm": arm,
-                    "dose_mg": _maybe_dose(arm),
-                    "visit": visit, "day": day, "site": site, "panel": spec.name, "volume_ul": volume_ul,
-                    "beads_per_test": beads_per_test, "wbc_per_ul": round(wbc),
-                })  # fmt: skip
-                concentrations.append({"per_ul": per_ul, "applied": applied})
-                jobs.append({
-                    "panel": spec.name, "n_events": int(n_events), "shift": shift, "frequencies": frequencies,
-                    # an int seed, so the file's CYTOGATE_SYNTH_SEED keyword reproduces it
-                    "seed": int(event_seq.generate_state(1, np.uint64)[0] >> np.uint64(1)),
-                    "beads_per_test": beads_per_test, "volume_ul": volume_ul, "sample": name,
-                    "path": str(out / f"{name}.fcs"),
-                    "keywords": {"SUBJECT": subject, "ARM": arm, "VISIT": visit, "STUDY_DAY": str(day),
-                                 "SITE": site},
-                })  # fmt: skip
+                for spec in specs:
+                    name = f"{subject}_{code}" + (f"_{spec.name}" if len(specs) > 1 else "")
+                    event_seq, shift_seq = file_seeds[len(jobs)].spawn(2)
+                    file_rng = np.random.default_rng(shift_seq)
+                    shift = Shift.random(spec, file_rng, strength=drift) if drift > 0 else Shift()
+                    wbc = float(per_ul.sum()) * float(np.exp(file_rng.normal(0.0, 0.03)))  # analyser error
+                    rows.append({
+                        "file": f"{name}.fcs", "sample": name, "subject": subject, "arm": arm,
+                        "dose_mg": _maybe_dose(arm),
+                        "visit": visit, "day": day, "site": site, "panel": spec.name, "volume_ul": volume_ul,
+                        "beads_per_test": beads_per_test, "wbc_per_ul": round(wbc),
+                    })  # fmt: skip
+                    concentrations.append({"per_ul": per_ul, "applied": applied})
+                    jobs.append({
+                        "panel": spec.name, "n_events": int(n_events), "shift": shift, "frequencies": frequencies,
+                        # an int seed, so the file's CYTOGATE_SYNTH_SEED keyword reproduces it
+                        "seed": int(event_seq.generate_state(1, np.uint64)[0] >> np.uint64(1)),
+                        "beads_per_test": beads_per_test, "volume_ul": volume_ul, "sample": name,
+                        "path": str(out / f"{name}.fcs"),
+                        "keywords": {"SUBJECT": subject, "ARM": arm, "VISIT": visit, "STUDY_DAY": str(day),
+                                     "SITE": site},
+                    })  # fmt: skip
 
     # Threads suffice: numpy's generators and ufuncs release the GIL on large arrays, and
     # the writer waits on the disk (fsync) most of the time.
@@ -303,7 +309,8 @@ def synthesize_trial(
     write_csv(out / "samples.csv", samples)
     write_csv(out / "truth.csv", truth)
     design = {
-        "schema": "cytogate-synth-trial/1", "cytogate": __version__, "seed": seed, "panel": spec.name,
+        "schema": "cytogate-synth-trial/1", "cytogate": __version__, "seed": seed,
+        "panel": specs[0].name if len(specs) == 1 else [s.name for s in specs],
         "arms": dict(arms), "visits": list(visits), "days": list(days), "effects": effects,
         "onset_days": onset_days, "n_events": n_events, "between_subject_sd": dict(between_subject_sd),
         "within_subject_sd": within_subject_sd, "drift": drift, "beads_per_test": beads_per_test,
