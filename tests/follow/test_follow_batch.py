@@ -192,4 +192,5 @@ def test_a_reviewed_gate_keeps_the_reviewers_geometry_while_the_others_follow(fi
     assert gates[t_cells]["source"] == "override" and gates[t_cells]["gate"]["mins"][0] == 0.30
     fits = pd.read_parquet(tmp_path / "out" / "fits.parquet")
     pinned = fits[(fits["sample"] == "drifted") & (fits["population"] == t_cells)]
-    assert set(pinned["status"]) == {"template"}  # not followed: the reviewer's gate stands
+    # not followed (the reviewer's gate stands), and the override recorded as such
+    assert set(pinned["status"]) == {"template", "override"}
