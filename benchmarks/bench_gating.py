@@ -199,7 +199,7 @@ _MEMORY_CHILD = """
 import json, sys, psutil
 import numpy as np
 import cytogate
-from cytogate.engine import gate
+from cytogate.engine.stream import gate
 sys.path.insert(0, sys.argv[3])
 from bench_gating import CHANNELS, MARKERS, make_events
 strategy = cytogate.load_strategy(sys.argv[1])

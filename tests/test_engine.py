@@ -20,7 +20,8 @@ from cytogate.gates import (
     RectangleGate,
     register_gate,
 )
-from cytogate.plan import Execution, brute_force_masks, compile_plan
+from cytogate.engine.execute import Execution, brute_force_masks
+from cytogate.engine.compile import compile_plan
 from cytogate.compensation import Spillover
 from cytogate.strategy import Population, SpectrumMatrix, Strategy, TransformSpec
 

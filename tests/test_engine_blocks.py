@@ -2,7 +2,7 @@
 
 Static strategies run on consecutive blocks of events (``cytogate.engine``);
 these tests force tiny, odd block sizes so that every block boundary case is
-exercised, and compare with the whole-column path of :class:`cytogate.plan.Execution`
+exercised, and compare with the whole-column path of :class:`cytogate.engine.execute.Execution`
 and with the Gating-ML 2.0 truth vectors.  ``Sample.blocks`` must decode every
 storage layout the reader supports exactly as ``Sample.events`` does, and its
 digest must be the file's SHA-256.
@@ -22,10 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "strategy"))
 from gml_data1 import data1_sample, gml_path, truth_table, truth_vector  # noqa: E402
 
 import cytogate  # noqa: E402
-from cytogate import engine  # noqa: E402
+from cytogate.engine import stream  # noqa: E402
 from cytogate.fcs import Sample, read_fcs, write_fcs  # noqa: E402
 from cytogate.gates import Dimension, PolygonGate, RectangleGate  # noqa: E402
-from cytogate.plan import Execution, compile_plan  # noqa: E402
+from cytogate.engine.execute import Execution  # noqa: E402
+from cytogate.engine.compile import compile_plan
 from cytogate.compensation import Spillover  # noqa: E402
 from cytogate.strategy import Population, Strategy, TransformSpec  # noqa: E402
 from conftest import corpus_path  # noqa: E402
@@ -38,7 +39,7 @@ def _whole(strategy, sample):
 @pytest.fixture
 def tiny_blocks(monkeypatch):
     def use(n: int) -> None:
-        monkeypatch.setattr(engine, "BLOCK_EVENTS", n)
+        monkeypatch.setattr(stream, "BLOCK_EVENTS", n)
     return use
 
 
@@ -189,7 +190,7 @@ def test_data_driven_strategy_is_fitted_from_blocks_and_still_hashes(tmp_path):
     write_fcs(path, events, ["CD3", "X"])
     gate = AdaptiveRectangleGate((Dimension("CD3"),), (ThresholdRule("quantile", (("q", 0.5),)),), (None,))
     strategy = Strategy((Population("Pos", "/", gate),))
-    assert not engine._streamable(strategy, read_fcs(path))
+    assert not stream.streamable(strategy, read_fcs(path))
     digest = hashlib.sha256()
     result = cytogate.gate(strategy, read_fcs(path), digest=digest)
     assert result.fitted

@@ -22,7 +22,7 @@ from gml_data1 import data1_sample, gml_path, truth_table, truth_vector  # noqa:
 
 import cytogate  # noqa: E402
 from cytogate.cli import main  # noqa: E402
-from cytogate.plan import brute_force_masks  # noqa: E402
+from cytogate.engine.execute import brute_force_masks  # noqa: E402
 from cytogate.strategy.gatingml_write import write_gatingml  # noqa: E402
 
 

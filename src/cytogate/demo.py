@@ -148,7 +148,7 @@ def _figures(strategy_path: Path, trial_dir: Path, fig_dir: Path) -> tuple[Path,
     """A gate plot and a hierarchy overview of the first week-24 sample on the top dose."""
     import pandas as pd
 
-    from .engine import gate
+    from .engine.stream import gate
     from .fcs import read_fcs
     from .report.gateplot import plot_gate
     from .report.overview import plot_hierarchy

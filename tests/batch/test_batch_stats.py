@@ -199,7 +199,7 @@ def test_default_scale_is_the_gates_own_compensation_with_the_file_spillover_els
 
 def test_transformed_scale_applies_each_gated_channel_s_own_transform():
     import cytogate
-    from cytogate.plan import compile_plan
+    from cytogate.engine.compile import compile_plan
 
     strategy = cytogate.load_strategy(Path(__file__).resolve().parents[2] / "gating_strategies" / "lupus_pd.yaml")
     sample = cytogate.read_fcs(Path(__file__).resolve().parents[2] / "sample_fcs" / "S001_BL.fcs")

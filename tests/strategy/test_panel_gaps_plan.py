@@ -8,7 +8,8 @@ import pytest
 import cytogate
 from cytogate.errors import MarkerError
 from cytogate.fcs import Sample
-from cytogate.plan import brute_force_masks, compile_plan
+from cytogate.engine.execute import brute_force_masks
+from cytogate.engine.compile import compile_plan
 
 TEXT = """cytogate_strategy: 1
 compensation: none

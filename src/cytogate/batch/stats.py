@@ -244,7 +244,7 @@ def _recipes(strategy: Any, sample: Any, columns: Sequence[int]) -> tuple[list[A
     """
     from ..compensation import Compensator
     from ..errors import CompensationError
-    from ..plan import compile_plan
+    from ..engine.compile import compile_plan
 
     if strategy is not None:  # optional dimensions and populations dropped where this file lacks them
         from ..strategy.panel_gaps import fit_to_panel

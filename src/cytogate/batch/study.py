@@ -173,7 +173,7 @@ def add_study_to_manifest(manifest: dict[str, Any], plan: StudyPlan) -> None:
 def _fits(strategy: Strategy, path: str, what: str) -> None:
     """Every gate dimension of ``strategy`` resolves in ``path`` (HEADER and TEXT only)."""
     from ..fcs import read_metadata
-    from ..plan import compile_plan
+    from ..engine.compile import compile_plan
 
     try:
         compile_plan(strategy, read_metadata(path))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..engine import COUNT_COLUMNS, COUNT_DTYPES
+from ..engine.result import COUNT_COLUMNS, COUNT_DTYPES
 from ..errors import BatchError, CytogateError
 from .fits import check_strict, fit_rows, gate_sources, override_rows
 from .inputs import is_url, local_copy

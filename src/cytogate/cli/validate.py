@@ -100,7 +100,7 @@ def _validate_panel(path: str) -> dict[str, Any]:
 def _validate_strategy(strategy_path: str, strategy: Any, fcs: list[str] | None) -> dict[str, Any]:
     from ..fcs import read_fcs
     from ..gates.dimensions import resolve_dimension
-    from ..plan import compile_plan
+    from ..engine.compile import compile_plan
     from ..strategy.panel_gaps import fit_to_panel
 
     report: dict[str, Any] = {

@@ -3,7 +3,7 @@
 After an edit only the populations whose gate changed, and everything below or
 referring to them, are evaluated again; the others keep their masks, and the
 edited gate starts from its parent's kept events.  The gates run through the
-project's own plan (:mod:`cytogate.plan`), exactly as ``cytogate run`` gates
+project's own plan (:mod:`cytogate.engine.compile`), exactly as ``cytogate run`` gates
 the file, so the counts shown are the counts a run writes.
 
 Each dimension's values (compensated, and transformed) are computed once per
@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from ..gates.dimensions import AnyDimension
-from ..plan import Execution, compile_plan, population_errors
+from ..engine.execute import Execution, population_errors
+from ..engine.compile import compile_plan
 from ..qc import QcSpec, acquisition_qc
 from ..strategy.panel_gaps import fit_to_panel
 from ..strategy.tree import Strategy
@@ -99,7 +100,7 @@ class ValueCache:
 
 @dataclass
 class CachedExecution(Execution):
-    """An :class:`~cytogate.plan.Execution` that reads every dimension's values from a :class:`ValueCache`."""
+    """An :class:`~cytogate.engine.execute.Execution` that reads every dimension's values from a :class:`ValueCache`."""
 
     cache: ValueCache = field(default_factory=ValueCache)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import CytogateError, StrategyError
-from ..plan import fit_static
+from ..engine.execute import fit_static
 from ..strategy.tree import Strategy
 from ..strategy.yaml_format import load_yaml_strategy
 from .document import NEW_STRATEGY, StrategyDocument, merge_lines

@@ -32,7 +32,8 @@ from ..gates.dimensions import (
 )
 from ..fcs.sample import Sample
 from ..gates.specs import GateSpec
-from ..plan import Execution, compile_plan
+from ..engine.execute import Execution
+from ..engine.compile import compile_plan
 from ..strategy.tree import Strategy
 from .density import Axis, common_axis, density_1d, density_2d, finite_rows, stride_rows
 from .geometry import MOVABLE_KINDS, line_dimensions, move_gate, uses_plane

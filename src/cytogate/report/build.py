@@ -119,7 +119,7 @@ def _overrides(manifest: dict[str, Any], strategy: Any, samples: Any, notes: lis
 
 def _plot_one(job: tuple[Any, str, str, pd.DataFrame | None, bool, Any]) -> tuple[SamplePlots | None, list[Any]]:
     """Read and gate one sample; draw it when asked; its drift traces (runs in a worker process)."""
-    from ..engine import gate
+    from ..engine.stream import gate
     from ..fcs import read_fcs
     from .drift import drift_traces
     from .overview import render_panels

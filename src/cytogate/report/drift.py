@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..plan import Execution, compile_plan
+from ..engine.execute import Execution
+from ..engine.compile import compile_plan
 from ..strategy.panel_gaps import fit_to_panel
 from .gateplot import AxisInfo, axis_info, set_ticks
 

@@ -29,7 +29,8 @@ from ..errors import CytogateError, StrategyError
 from ..gates.dimensions import UNCOMPENSATED, Dimension, resolve_dimension
 from ..gates.registry import gate_from_dict
 from ..gates.specs import GateSpec
-from ..plan import Execution, compile_plan, fit_static
+from ..engine.execute import Execution, fit_static
+from ..engine.compile import compile_plan
 from ..strategy.panel_gaps import fit_to_panel
 
 __all__ = ["AxisInfo", "GateView", "axis_info", "gate_view", "draw_view", "plot_gate", "set_ticks", "decade_ticks",

@@ -2,7 +2,7 @@
 
 No file or network I/O happens here: the caller reads the sample (see
 :func:`cytogate.read_fcs`) and writes the outputs.  The work is planned once per
-strategy and channel layout (:mod:`cytogate.plan`).
+strategy and channel layout (:mod:`cytogate.engine.compile`).
 
 A strategy without data-driven gates is evaluated block by block: every gate
 is a function of one event's values, so gating consecutive blocks of events
@@ -18,111 +18,22 @@ in blocks are evaluated on whole columns.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:  # pandas loads only when a table is asked for: batch workers never need it
-    import pandas as pd
+from ..strategy.panel_gaps import fit_to_panel
+from ..strategy.tree import Strategy
+from .compile import SampleLike, compile_plan
+from .execute import Execution, fit_static, population_errors
+from .result import GatingResult
 
-from .gates.registry import gate_from_dict
-from .plan import Execution, SampleLike, compile_plan, fit_static, population_errors
-from .strategy.panel_gaps import Skipped, fit_to_panel
-from .strategy.tree import Strategy
-
-__all__ = ["gate", "GatingResult", "COUNT_COLUMNS", "BLOCK_EVENTS"]
+__all__ = ["gate", "BLOCK_EVENTS"]
 
 #: Events per block of the streaming evaluation: 5 MB of float32 x 20 channels,
 #: small enough to stay in cache while every gate runs on it.
 BLOCK_EVENTS = 1 << 16
-
-COUNT_COLUMNS = ("sample", "file", "population", "name", "parent", "count", "parent_count",
-                 "freq_parent", "freq_total")
-#: pandas dtype of each of :data:`COUNT_COLUMNS` in :attr:`GatingResult.counts`.
-COUNT_DTYPES = ("object", "object", "object", "object", "object", "int64", "int64", "float64", "float64")
-
-
-@dataclass(frozen=True, eq=False)
-class GatingResult:
-    """The outcome of gating one sample.
-
-    Attributes
-    ----------
-    sample : str
-        Sample name.
-    file : str
-        Path of the FCS file ('' when the sample was built in memory).
-    n_events : int
-        Events in the file (the root of every frequency).
-    strategy : Strategy
-    masks : dict of str to (n_events,) bool ndarray
-        Membership per population path, over all events of the file.
-    fitted : dict of str to dict
-        Data-driven gates as fitted to this file, and static gates as followed onto
-        it (``follow=``), by population path (plain dicts from the gate's ``to_dict``).
-    follow : tuple of FollowedGate
-        With ``follow=``: where each static gate landed, its status and confidence.
-        Data-driven gates as fitted to this file, by population path (plain dicts
-        from the fitted static gate's ``to_dict``).
-    skipped : tuple of Skipped
-        Optional dimensions and populations not applied because this file lacks
-        their channels (:mod:`cytogate.strategy.panel_gaps`).
-    """
-
-    sample: str
-    file: str
-    n_events: int
-    strategy: Strategy
-    masks: dict[str, np.ndarray]
-    fitted: dict[str, dict[str, Any]] = field(default_factory=dict)
-    follow: tuple[Any, ...] = ()
-    skipped: tuple[Skipped, ...] = ()
-
-    def count(self, path: str) -> int:
-        return self.n_events if path == "/" else int(np.count_nonzero(self.masks[path]))
-
-    def count_rows(self) -> list[tuple[Any, ...]]:
-        """The rows of :attr:`counts` as plain tuples (no pandas needed)."""
-        rows = []
-        totals = {p: self.count(p) for p in self.masks}
-        for pop in self.strategy.populations:
-            count = totals[pop.path]
-            parent_count = self.n_events if pop.parent == "/" else totals[pop.parent]
-            rows.append((self.sample, self.file, pop.path, pop.name, pop.parent, count, parent_count,
-                         count / parent_count if parent_count else np.nan,
-                         count / self.n_events if self.n_events else np.nan))
-        return rows
-
-    @property
-    def counts(self) -> pd.DataFrame:
-        """One row per population (strategy order), columns ``COUNT_COLUMNS``.
-
-        ``freq_parent = count / parent_count`` and ``freq_total = count / n_events``
-        (fractions, not percent); NaN when the denominator is 0.
-        """
-        import pandas as pd
-
-        frame = pd.DataFrame(self.count_rows(), columns=list(COUNT_COLUMNS))
-        return frame.astype(dict(zip(COUNT_COLUMNS[5:], COUNT_DTYPES[5:])))
-
-    def fitted_strategy(self) -> Strategy:
-        """The strategy with every data-driven gate replaced by its fit on this file.
-
-        Static, so it can be written as Gating-ML 2.0 or re-applied exactly.
-        """
-        pops = tuple(
-            replace(p, gate=gate_from_dict(self.fitted[p.path])) if p.path in self.fitted else p
-            for p in self.strategy.populations
-        )
-        return replace(self.strategy, populations=pops, source_text="")
-
-    def membership(self) -> pd.DataFrame:
-        """``(n_events, n_populations)`` boolean frame, one column per population path."""
-        import pandas as pd
-
-        return pd.DataFrame({p.path: self.masks[p.path] for p in self.strategy.populations}, copy=False)
-
 
 def _sample_name(sample: Any) -> str:
     name = getattr(sample, "name", None)
@@ -144,12 +55,15 @@ class _Block:
     def column(self, key: int | str) -> np.ndarray:
         return self.events[:, int(key)]
 
+    def update_digest(self, digest: Any) -> None:
+        digest.update(np.ascontiguousarray(self.events).data)  # the events in memory, as ArrayEvents hashes them
+
     def blocks(self, n_rows: int = BLOCK_EVENTS, *, digest: Any | None = None) -> Iterator[tuple[int, np.ndarray]]:
         for start in range(0, self.n_events, max(1, n_rows)):
             yield start, self.events[start:start + n_rows]
 
 
-def _streamable(strategy: Strategy, sample: SampleLike) -> bool:
+def streamable(strategy: Strategy, sample: SampleLike) -> bool:
     """True when the strategy can run block by block on this sample (no gate needs whole columns)."""
     if int(sample.n_events) == 0:
         return False
@@ -260,12 +174,12 @@ def gate(strategy: Strategy, sample: SampleLike, *, aliases: Mapping[str, str] |
     followed: tuple[Any, ...] = ()
     if follow is not None:
         # the registration libraries load only when following
-        from .follow import follow_gates
+        from ..follow import follow_gates
 
         outcome = follow_gates(strategy, follow, sample, aliases=aliases)
         strategy, followed = outcome.strategy, outcome.gates
     fitted: dict[str, dict[str, Any]] = {}
-    if _streamable(strategy, sample):
+    if streamable(strategy, sample):
         masks = _gate_blocks(compile_plan(strategy, sample, aliases), sample, digest)
     elif int(sample.n_events) > 0:  # data-driven gates: fitted first
         static, fitted = _fit_by_passes(strategy, sample, aliases)
@@ -274,8 +188,8 @@ def gate(strategy: Strategy, sample: SampleLike, *, aliases: Mapping[str, str] |
         ex = Execution(compile_plan(strategy, sample, aliases), sample).run()
         masks, fitted = ex.masks, ex.fitted
         if digest is not None:
-            sample.update_digest(digest)  # type: ignore[attr-defined]
-    path = getattr(sample, "path", None)
+            sample.update_digest(digest)
+    path = sample.path
     moved = {g.path: g.gate.to_dict() for g in followed if g.status == "followed"}
     return GatingResult(
         sample=_sample_name(sample),
