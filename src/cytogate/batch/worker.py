@@ -68,7 +68,7 @@ class Backend:
     """
 
     read: Callable[[str], Any] = _read
-    gate: Callable[[Any, Any], Any] = _gate
+    gate: Callable[..., Any] = _gate
     subset: Callable[[Any, np.ndarray], Any] = _subset
 
 

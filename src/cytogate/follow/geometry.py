@@ -100,7 +100,9 @@ def _ellipse_plane(gate: EllipsoidGate, plane: Plane) -> tuple[GateSpec, float]:
 
 
 def _rectangle_lines(gate: RectangleGate, lines: Mapping[AnyDimension, Line]) -> tuple[GateSpec, float]:
-    mins, maxs, scores = [], [], []
+    mins: list[float | None] = []
+    maxs: list[float | None] = []
+    scores: list[float] = []
     for dim, lo, hi in zip(gate.dimensions, gate.mins, gate.maxs):
         for bound, out in ((lo, mins), (hi, maxs)):
             if bound is None:
@@ -121,7 +123,9 @@ def _ellipse_lines(gate: EllipsoidGate, lines: Mapping[AnyDimension, Line]) -> t
 
 
 def _quadrant_lines(gate: QuadrantGate, lines: Mapping[AnyDimension, Line]) -> tuple[GateSpec, float]:
-    dividers, scores, cells = [], [], {}
+    dividers: list[Any] = []
+    scores: list[float] = []
+    cells: dict[Any, Any] = {}
     for divider in gate.dividers:
         moved = [lines[divider.dimension].landmark(v) for v in divider.values]
         scores.extend(s for _, s in moved)

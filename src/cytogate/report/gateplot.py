@@ -139,7 +139,7 @@ class GateView:
 def _axis_label(dim: Any, sample: Any, aliases: Mapping[str, Any] | None, kind: str | None) -> str:
     if isinstance(dim, Dimension):
         try:
-            idx = resolve_dimension(dim.name, sample, aliases)  # type: ignore[arg-type]
+            idx = resolve_dimension(dim.name, sample, aliases)
             channel = str(sample.channels[idx])
             marker = sample.markers[idx]
             marker = "" if marker is None else str(marker)
@@ -267,7 +267,7 @@ def gate_view(result: Any, sample: Any, path: str, *, max_events: int = 60_000, 
     drawn = _drawn_dimensions(gate)
     if not drawn:  # boolean gates have no axes
         return GateView(axes=(), drawn=(), values=np.empty((0, 0)), inside=np.empty(0, dtype=bool),
-                        prefilter="", plotted_fraction=1.0, **common)  # type: ignore[arg-type]
+                        prefilter="", plotted_fraction=1.0, **common)
     plan = compile_plan(strategy, sample)
     ex = Execution(plan, sample)
     own = None if template is None else template.by_path.get(path)
@@ -308,7 +308,7 @@ def gate_view(result: Any, sample: Any, path: str, *, max_events: int = 60_000, 
     axes = [axis_info(plan, sample, gate.dimensions[k], values[j], _gate_bounds(gate, k))
             for j, k in enumerate(drawn)]
     return GateView(axes=tuple(axes), drawn=drawn, values=values, inside=np.asarray(inside, dtype=bool),
-                    prefilter=", ".join(prefilter_parts), plotted_fraction=fraction, **common)  # type: ignore[arg-type]
+                    prefilter=", ".join(prefilter_parts), plotted_fraction=fraction, **common)
 
 
 # -- ticks in original units ------------------------------------------------------------------------------------------
@@ -364,7 +364,7 @@ def set_ticks(axis: Any, info: AxisInfo, *, minor: bool = True) -> None:
     major, labels, minor_pos = decade_ticks(info.transform, info.lo, info.hi)
     if len(major) < 2:  # a narrow window: plain values in original units at the default positions
         axis.set_major_formatter(FuncFormatter(lambda y, _p: _scale_label(float(info.transform.inverse(
-            np.array([y]))[0]))))  # type: ignore[union-attr]
+            np.array([y]))[0]))))
         return
     axis.set_ticks(major, labels)
     if minor:  # every tick is an artist: grids of small panels skip them (4x faster to draw)
