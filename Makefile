@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser lint types test demo bench fuzz clean
+.PHONY: install browser lint test demo bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,11 +22,9 @@ browser:
 test: $(STAMP) browser lint
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
-# ruff (part of make test) and mypy (make types), configured in pyproject.toml
+# ruff and mypy, configured in pyproject.toml; both run by make test
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks tools
-
-types: $(STAMP)
 	$(PY) -m mypy
 
 demo: $(STAMP)

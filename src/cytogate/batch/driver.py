@@ -361,7 +361,7 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
                 else:  # None when unreadable or changing: then it is recomputed, not reused
                     known, computed = _known_hash(prehash, task.file)
                     sha256 = None if known is None else known.sha256
-                    if computed:
+                    if computed and known is not None:
                         hashed.append((task.file, known))
                 if sha256 is not None and cache_key(strategy_key(task, config), sha256,
                                                     config.key_options(task.sample)) == record.key:
@@ -390,7 +390,7 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
             if outcome.retried:
                 retried.add(outcome.task.sample)
             _commit(outcome, out_dir, cache, records, failures, options)
-            progress.update(outcome.task.sample, events=outcome.document["n_events"] if outcome.ok else 0,
+            progress.update(outcome.task.sample, events=outcome.document["n_events"] if outcome.ok and outcome.document else 0,
                             ok=outcome.ok, reason=outcome.reason)
             if outcome.hashed is not None and not options.scheduler:  # identities are this machine's
                 hashed.append((outcome.task.file, outcome.hashed))

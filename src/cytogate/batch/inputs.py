@@ -119,10 +119,10 @@ def expand_inputs(items: Sequence[str | os.PathLike[str]]) -> list[InputFile]:
         elif path.is_file():
             found.append(InputFile.from_text(text))
         elif any(ch in text for ch in _GLOB_CHARS):
-            files = sorted(p for p in glob.glob(os.path.expanduser(text), recursive=True) if os.path.isfile(p))
-            if not files:
+            matches = sorted(p for p in glob.glob(os.path.expanduser(text), recursive=True) if os.path.isfile(p))
+            if not matches:
                 raise BatchError("no file matches this pattern", path=text)
-            found.extend(InputFile.from_text(p) for p in files)
+            found.extend(InputFile.from_text(p) for p in matches)
         else:
             raise BatchError("input not found", path=text)
     unique: dict[str, InputFile] = {}

@@ -18,7 +18,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -65,7 +65,7 @@ def frame_document(table: pd.DataFrame) -> dict[str, Any]:
                           {col: table[col].to_numpy() for col in table.columns})
 
 
-def table_document(columns: Sequence[str], dtypes: Sequence[str], data: dict[str, Iterable[Any]]) -> dict[str, Any]:
+def table_document(columns: Sequence[str], dtypes: Sequence[str], data: Mapping[str, Iterable[Any]]) -> dict[str, Any]:
     """The JSON form of a table (what :class:`SampleRecord` stores), built without pandas.
 
     ``dtypes`` are pandas dtype names; ``data`` maps each column to its values.

@@ -287,8 +287,9 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
     except Exception as exc:  # isolate every failure to its file
         return SampleOutcome(task, stage=stage, reason=_reason(exc), seconds=time.perf_counter() - started)
     seconds["total"] = time.perf_counter() - started
+    assert sha256 is not None  # known before, or hashed while the events streamed through the gates
     hashed = None
-    if before is not None and sha256 is not None and file_signature(task.file) == before:
+    if before is not None and file_signature(task.file) == before:
         hashed = FileHash(sha256, before, since)
     document = record_document(
         sample=task.sample, file=task.file,

@@ -241,7 +241,8 @@ class Reference:
             pop = self.strategy.by_path[path_]
             if not _followable(pop.gate) or self.settings_for(path_) is None:
                 continue
-            count = events.n_events if pop.parent == "/" else int(ex.indices[pop.parent].size)
+            rows = None if pop.parent == "/" else ex.indices[pop.parent]
+            count = events.n_events if rows is None else int(rows.size)
             if count < MIN_REFERENCE_EVENTS:
                 raise FollowError(f"cannot follow this gate: its parent {pop.parent} has {count} events on the "
                                   f"reference {self.name} (pin it with 'follow: false' or choose another "

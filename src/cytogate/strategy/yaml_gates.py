@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -73,7 +73,10 @@ Parsed = list[tuple[str | None, str | None, Any, tuple[tuple[str, Ctx], ...]]]
 GateParser = Callable[[Any, Ctx, "Builder", dict[str, Any], str], Parsed]  # spec, ctx, builder, overrides, key
 
 
-def _gate(make: Callable[[], GateSpec], ctx: Ctx) -> GateSpec:
+_Built = TypeVar("_Built")
+
+
+def _gate(make: Callable[[], _Built], ctx: Ctx) -> _Built:
     """Build a gate spec, turning its validation errors into located StrategyErrors."""
     try:
         return make()
@@ -188,7 +191,7 @@ def _rectangle(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], key: str =
         maxs.append(hi)
     adaptive = any(isinstance(v, ThresholdRule) for v in mins + maxs)
     cls = AdaptiveRectangleGate if adaptive else RectangleGate
-    return [(None, None, _gate(lambda: cls(tuple(dims), tuple(mins), tuple(maxs)), ctx), ())]
+    return [(None, None, _gate(lambda: cls(tuple(dims), tuple(mins), tuple(maxs)), ctx), ())]  # type: ignore[arg-type]  # cls takes rules when adaptive
 
 
 def _range(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], key: str = "") -> Parsed:
@@ -207,7 +210,7 @@ def _polygon(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], key: str = "
         vctx.fail(f"polygon vertices must be [x, y] pairs, got rows of {len(verts[0])}")
     x = _dim(b, spec["x"], ctx.at(spec.where("x")), over)
     y = _dim(b, spec["y"], ctx.at(spec.where("y")), over)
-    return [(None, None, _gate(lambda: PolygonGate((x, y), tuple(map(tuple, verts))), vctx), ())]
+    return [(None, None, _gate(lambda: PolygonGate((x, y), tuple((float(a), float(b)) for a, b in verts)), vctx), ())]
 
 
 def _ellipsoid(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], key: str = "", *, two: bool = False) -> Parsed:
@@ -310,7 +313,7 @@ def _quadrant(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], group: str)
             tctx = pctx.at(table.where(label))
             if isinstance(target, LocMap):  # general form: key -> {divider: cell index}
                 check_keys(target, ids, tctx, f"cells of {label!r}")
-                cells = {}
+                cells: dict[str, int] = {}
                 for d, index in target.items():
                     if isinstance(index, str) and index in "+-" and len(index) == 1:
                         index = int(index == "+")
@@ -322,14 +325,14 @@ def _quadrant(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], group: str)
                     tctx.fail(f"quadrant population {label!r} names no divider")
                 wanted.append((label, cells, tctx))
             else:
-                cells = _parse_label(label, ids)
-                if cells is None:
+                named = _parse_label(label, ids)
+                if named is None:
                     pctx.at(table.key_marks[label]).fail(
                         f"quadrant label {label!r} is not made of dividers {', '.join(ids)} each followed by + or -")
-                for d in cells:
+                for d in named:
                     if cuts[d] != 1:
                         tctx.fail(f"divider {d!r} has {cuts[d]} cuts; name its cells by index, not +/-")
-                wanted.append((as_string(target, tctx, "population id"), cells, tctx))
+                wanted.append((as_string(target, tctx, "population id"), named, tctx))
     else:
         if any(n != 1 for n in cuts.values()):
             ctx.fail("quadrant with multi-cut dividers needs 'populations' naming each cell")
@@ -339,15 +342,16 @@ def _quadrant(spec: Any, ctx: Ctx, b: Builder, over: dict[str, Any], group: str)
     adaptive = any(isinstance(d, AdaptiveDivider) for d in dividers)
     out: Parsed = []
     for key, cells, qctx in wanted:
+        gate: GateSpec
         if adaptive:
             gate = _gate(lambda: AdaptiveQuadrantGate(group, tuple(dividers), tuple(cells.items())), qctx)
         else:
-            by_id = {d.id: d for d in dividers}
+            by_id = {d.id: d for d in dividers if isinstance(d, Divider)}  # all of them: none is adaptive
             positions = []
             for d, index in cells.items():
                 values = by_id[d].values
                 positions.append((d, values[0] - max(1.0, abs(values[0])) if index == 0 else values[index - 1]))
-            gate = _gate(lambda: QuadrantGate(group, tuple(dividers), tuple(positions)), qctx)
+            gate = _gate(lambda: QuadrantGate(group, tuple(by_id.values()), tuple(positions)), qctx)
         out.append((key, key, gate, ()))
     return out
 

@@ -20,7 +20,6 @@ import yaml
 
 from ..errors import StrategyError
 from ..gates.dimensions import FCS, UNCOMPENSATED, AnyDimension, RatioDimension
-from ..gates.specs import GateSpec
 from .follow_settings import FollowSettings, FollowSpec
 from .tree import ROOT, Strategy
 from .yaml_format import FORMAT_VERSION, KIND_NAMES
@@ -147,8 +146,13 @@ def _cell_index(values: tuple[float, ...], location: float) -> int:
     return sum(1 for v in values if v <= location)
 
 
-def _quadrant_group(gates: list[tuple[str, GateSpec]]) -> dict[str, Any]:
-    """One ``quadrant:`` mapping from the quadrants (key, gate) of one group."""
+def _group(gate: Any) -> str:
+    """The quadrant group of a quadrant-kind gate (QUADRANT_KINDS all carry one)."""
+    return str(gate.group)
+
+
+def _quadrant_group(gates: list[tuple[str, Any]]) -> dict[str, Any]:
+    """One ``quadrant:`` mapping from the quadrants (key, gate) of one group (static or adaptive quadrants)."""
     first = gates[0][1]
     dividers: dict[str, Any] = {}
     for d in first.dividers:
@@ -177,7 +181,7 @@ def _unique_keys(strategy: Strategy) -> dict[str, str]:
         names[p.name] = names.get(p.name, 0) + 1
     keys: dict[str, str] = {}
     used: set[str] = set()
-    groups = {p.gate.group for p in strategy.populations if p.gate.kind in QUADRANT_KINDS}
+    groups = {_group(p.gate) for p in strategy.populations if p.gate.kind in QUADRANT_KINDS}
     for p in strategy.populations:
         key = p.name
         if names[p.name] > 1 or key in groups:
@@ -223,19 +227,19 @@ def strategy_to_document(strategy: Strategy, *, name: str | None = None) -> dict
         doc["follow"] = top
     keys = _unique_keys(strategy)
     pops: dict[str, Any] = {}
-    grouped: dict[tuple[str, str], list[tuple[str, GateSpec]]] = {}
+    grouped: dict[tuple[str, str], list[tuple[str, Any]]] = {}
     for p in strategy.populations:
         if p.gate.kind in QUADRANT_KINDS:
-            grouped.setdefault((p.gate.group, p.parent), []).append((keys[p.path], p.gate))
+            grouped.setdefault((_group(p.gate), p.parent), []).append((keys[p.path], p.gate))
     written_groups: set[tuple[str, str]] = set()
     for p in strategy.populations:
         parent = {} if p.parent == ROOT else {"parent": keys[p.parent]}
         if p.gate.kind in QUADRANT_KINDS:
-            group = (p.gate.group, p.parent)
+            group = (_group(p.gate), p.parent)
             if group in written_groups:
                 continue
             written_groups.add(group)
-            gkey = p.gate.group if p.gate.group not in pops else f"{p.gate.group} in {p.parent.rsplit('/', 1)[-1]}"
+            gkey = _group(p.gate) if _group(p.gate) not in pops else f"{_group(p.gate)} in {p.parent.rsplit('/', 1)[-1]}"
             pops[gkey] = {**parent, **_quadrant_group(grouped[group]), **_follow_entry(follow, p.path)}
             continue
         writer = GATE_WRITERS.get(p.gate.kind)

@@ -296,14 +296,14 @@ def synthesize_trial(
         for pop, count in file_counts.items():
             node = TRUTH[pop]
             in_blood = node.labels
-            per_ul = float(sum(c for c, leaf in zip(conc["per_ul"], LEAF_NAMES, strict=True) if leaf in in_blood))
+            in_ul = float(sum(c for c, leaf in zip(conc["per_ul"], LEAF_NAMES, strict=True) if leaf in in_blood))
             if not in_blood & set(LEAF_NAMES):  # beads, debris: not blood cells
-                per_ul = float("nan")
+                in_ul = float("nan")
             effect = float(np.prod([f for p, f in conc["applied"].items() if _nested(pop, p)]))
             truth_rows.append({
                 "file": row["file"], "sample": row["sample"], "subject": row["subject"], "arm": row["arm"],
                 "visit": row["visit"], "day": row["day"], "population": pop, "path": node.path,
-                "count": count, "per_ul": per_ul, "effect": effect,
+                "count": count, "per_ul": in_ul, "effect": effect,
             })  # fmt: skip
     truth = pd.DataFrame(truth_rows)
     write_csv(out / "samples.csv", samples)
@@ -317,7 +317,7 @@ def synthesize_trial(
         "volume_ul": volume_ul,
     }  # fmt: skip
     write_text(out / "trial.json", json.dumps(design, indent=2) + "\n")
-    return Trial(out, samples, truth, effects)
+    return Trial(out, samples, truth, {k: dict(v) for k, v in effects.items()})
 
 
 def _nested(population: str, effect_population: str) -> bool:
