@@ -239,3 +239,26 @@ def test_polygon_axes_shown_on_two_scales_are_refused(tmp_path):
         export_flowjo_workspace(run, tmp_path / "x.wsp")
     assert "/Cells/Live/T lin" in str(info.value)
     assert not (tmp_path / "x.wsp").exists()
+
+
+@pytest.mark.xfail(strict=True, reason="known defect: cytogate's own .wsp import of an exported followed "
+                   "Monocytes gate counts 4197 events where the run counted 387 (FlowKit: 386)")
+def test_followed_gates_are_exported_as_each_samples_geometry(tmp_path):
+    pytest.importorskip("SimpleITK", reason="template following needs the 'follow' extra")
+    pytest.importorskip("skimage", reason="template following needs the 'follow' extra")
+    from cytogate.synth import synthesize_sample
+
+    template = Path(__file__).resolve().parents[1] / "follow" / "template.yaml"
+    synthesize_sample("lupus_pd", 8000, seed=1).write(tmp_path / "ref.fcs")
+    (tmp_path / "fcs").mkdir()
+    synthesize_sample("lupus_pd", 8000, seed=3, shift="fsc=0.85,CD3=0.3,CD19=4").write(tmp_path / "fcs" / "s3.fcs")
+    synthesize_sample("lupus_pd", 8000, seed=4).write(tmp_path / "fcs" / "s4.fcs")
+    run = tmp_path / "run"
+    result = run_batch(template, [str(tmp_path / "fcs")], run,
+                       options=BatchOptions(workers=1, progress=False, follow=str(tmp_path / "ref.fcs")))
+    assert result.exit_code == 0
+    counts = pd.read_csv(run / "counts.csv")
+    assert (counts["gate_source"] == "followed").any()
+    wsp = tmp_path / "run.wsp"
+    assert main(["-q", "export", str(run), str(wsp)]) == 0
+    _check_both_readers(run, wsp)  # FlowKit and cytogate's import count what the followed run counted
