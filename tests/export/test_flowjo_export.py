@@ -241,8 +241,6 @@ def test_polygon_axes_shown_on_two_scales_are_refused(tmp_path):
     assert not (tmp_path / "x.wsp").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: cytogate's own .wsp import of an exported followed "
-                   "Monocytes gate counts 4197 events where the run counted 387 (FlowKit: 386)")
 def test_followed_gates_are_exported_as_each_samples_geometry(tmp_path):
     pytest.importorskip("SimpleITK", reason="template following needs the 'follow' extra")
     pytest.importorskip("skimage", reason="template following needs the 'follow' extra")
@@ -261,4 +259,6 @@ def test_followed_gates_are_exported_as_each_samples_geometry(tmp_path):
     assert (counts["gate_source"] == "followed").any()
     wsp = tmp_path / "run.wsp"
     assert main(["-q", "export", str(run), str(wsp)]) == 0
-    _check_both_readers(run, wsp)  # FlowKit and cytogate's import count what the followed run counted
+    # cytogate's import is exact for every gate; FlowKit's reading of the followed (rotated) ellipse,
+    # which FlowJo stores as foci and edges on a 256-step grid, may differ by a boundary event
+    _check_both_readers(run, wsp, tolerant={"Monocytes"})

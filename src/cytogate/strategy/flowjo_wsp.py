@@ -356,8 +356,8 @@ def _ellipse(el: Element, dims: list[Dimension], names: list[str], path: str, ct
         if dim.transform is None:
             low, high = ctx.linear.get(name, ctx.linear.get(dim.name, (0.0, 262144.0)))
             lows[k], spans[k] = low, high - low
-    foci = [lows + spans * f / _ELLIPSE_GRID for f in foci]
-    edge = [lows + spans * e / _ELLIPSE_GRID for e in edge]
+    # the axes are perpendicular on the grid, not in gate units when the two axes scale differently:
+    # the ellipse is built on the grid and then scaled per axis
     centre = (foci[0] + foci[1]) / 2
     major = edge[0] - edge[1]
     a = np.linalg.norm(major) / 2
@@ -366,7 +366,9 @@ def _ellipse(el: Element, dims: list[Dimension], names: list[str], path: str, ct
         ctx.fail("degenerate FlowJo ellipse (zero axis)", path)
     u = major / np.linalg.norm(major)
     v = np.array([-u[1], u[0]])
-    cov = a * a * np.outer(u, u) + b * b * np.outer(v, v)
+    scale = spans / _ELLIPSE_GRID
+    centre = lows + scale * centre
+    cov = np.outer(scale, scale) * (a * a * np.outer(u, u) + b * b * np.outer(v, v))
     return EllipsoidGate(tuple(dims), tuple(centre.tolist()), tuple(map(tuple, cov.tolist())), 1.0)
 
 
