@@ -66,15 +66,24 @@ def served(strategy_file, samples, overrides_file):
     sock.close()
 
 
-@pytest.fixture
-def page(browser, served):
+def open_editor(browser, url: str, ready: str, *, page_errors: bool = False):
+    """A new browser context on the editor at ``url``, once ``ready`` shows; console errors and warnings
+    (and with ``page_errors`` uncaught page errors) collected."""
     context = browser.new_context(viewport={"width": 1400, "height": 820})
     tab = context.new_page()
     problems: list[str] = []
     tab.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
-    tab.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    tab.goto(served[0])
-    tab.wait_for_selector('#tree li[data-path="/Cells/Leukocytes"]')
+    if page_errors:
+        tab.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    tab.goto(url)
+    tab.wait_for_selector(ready)
+    return context, tab, problems
+
+
+@pytest.fixture
+def page(browser, served):
+    context, tab, problems = open_editor(browser, served[0], '#tree li[data-path="/Cells/Leukocytes"]',
+                                         page_errors=True)
     tab.wait_for_selector('circle[data-role="vertex"]')
     yield tab, served[1], problems
     context.close()
@@ -200,12 +209,7 @@ def test_override_from_the_page(browser, strategy_file, samples, overrides_file,
 
     review = strategy_file.parent / overrides_file
     served = request.getfixturevalue("served")
-    context = browser.new_context(viewport={"width": 1400, "height": 820})
-    tab = context.new_page()
-    problems: list[str] = []
-    tab.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
-    tab.goto(served[0])
-    tab.wait_for_selector('#tree li[data-path="/Cells/Leukocytes"]')
+    context, tab, problems = open_editor(browser, served[0], '#tree li[data-path="/Cells/Leukocytes"]')
     updates(tab)
     since = updates(tab)
     tab.select_option("#target", "override")
@@ -259,12 +263,7 @@ populations:
 def test_drag_the_bounds_of_a_singlet_gate(browser, strategy_file, request):
     strategy_file.write_text(SINGLETS, encoding="utf-8")
     served = request.getfixturevalue("served")
-    context = browser.new_context(viewport={"width": 1400, "height": 820})
-    tab = context.new_page()
-    problems: list[str] = []
-    tab.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
-    tab.goto(served[0])
-    tab.wait_for_selector('#tree li[data-path="/Singlets"]')
+    context, tab, problems = open_editor(browser, served[0], '#tree li[data-path="/Singlets"]')
     click_population(tab, "/Singlets")
     tab.wait_for_selector('circle[data-role="ratio-bound-hi"]')
     assert tab.locator("svg polygon.fitted").count() == 1  # where the fit landed
