@@ -130,6 +130,10 @@ def test_study_overrides_apply_to_the_named_sample_only(tmp_path):
     assert counts.loc[("P01_B", "/Cells/Tcells"), "gate_source"] == "override"
     assert counts.loc[("P00_B", "/Cells/Tcells"), "count"] > 0
     assert result.manifest["overrides"]["applied"][0]["sample"] == "P01_B"
+    from cytogate.report import build_report
+
+    html = build_report(tmp_path / "out", out=tmp_path / "report.html", workers=1).read_text()  # panel B's tree
+    assert "Tcells: gate overridden for this sample" in html and "re-gated counts differ" not in html
     (tmp_path / "review.yaml").write_text((tmp_path / "review.yaml").read_text().replace("P01_B", "P09_B"))
     with pytest.raises(StrategyError, match="review.yaml:3:5: override names sample 'P09_B', which is not in this study"):
         run_batch(study, [], tmp_path / "out2")

@@ -12,6 +12,7 @@ import pytest
 from conftest import corpus_path
 from flowjo9_fixtures import (
     SIZES_ONE,
+    SIZES_TWO,
     expected_one,
     expected_two,
     two_sample_study,
@@ -60,6 +61,33 @@ def test_each_file_gated_with_its_own_sample(tmp_path, capsys):
     wsp.write_text(text)
     code, err = _run(capsys, wsp, one, two, "--out", out)
     assert code == 0 and "2 files: 2 done (1 reused" in err
+
+
+def test_overrides_are_read_against_each_files_own_sample_tree(tmp_path, capsys):
+    wsp, one, two = two_sample_study(tmp_path)
+    reviewed = tmp_path / "review.yaml"
+    reviewed.write_text(
+        "cytogate_overrides: 1\noverrides:\n"
+        "  - sample: tube2\n    population: /Lymph\n"
+        "    gate: {rectangle: {FSC-A: {min: 20000, max: 80000}, SSC-A: {min: 10000, max: 50000}}}\n"
+        "    reason: widened to tube1's Lymph gate\n    author: jdoe\n    date: 2026-12-01\n")
+    out = tmp_path / "out"
+    code, err = _run(capsys, wsp, one, two, "--out", out, "--overrides", reviewed)
+    assert code == 0, err
+    counts = _by_sample(out)
+    assert counts["tube1"] == {p: (n, n) for p, n in expected_one().items()}  # not named: unchanged
+    widened = SIZES_TWO["A"] + SIZES_TWO["B"] + SIZES_TWO["C"] + SIZES_TWO["E"]
+    assert counts["tube2"]["/Lymph"] == (widened, expected_two()["/Lymph"])  # FlowJo's count stays beside
+    assert counts["tube2"]["/Lymph/APC+"][0] == expected_two()["/Lymph/APC+"]
+    sources = pd.read_csv(out / "counts.csv").set_index(["sample", "population"])["gate_source"]
+    assert sources["tube2", "/Lymph"] == "override" and sources["tube1", "/Lymph"] != "override"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["overrides"]["applied"][0]["sample"] == "tube2"
+
+    # tube1's tree has no /Lymph/Core on tube2: an override naming it there is an error, nothing run
+    reviewed.write_text(reviewed.read_text().replace("population: /Lymph\n", "population: /Lymph/Core\n"))
+    code, err = _run(capsys, wsp, one, two, "--out", tmp_path / "out2", "--overrides", reviewed)
+    assert code == 2 and "/Lymph/Core" in err and not (tmp_path / "out2" / "counts.csv").exists()
 
 
 def test_renamed_files_match_by_fil_and_missing_samples_are_noted(tmp_path, capsys):

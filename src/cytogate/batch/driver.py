@@ -261,13 +261,13 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
     if options.overrides is None and named is not None:
         options = replace(options, overrides=named)
     if options.overrides is not None:  # checked against the strategy and samples before anything is written
-        if workspace is not None:
-            raise BatchError("--overrides corrects one strategy's gates; a FlowJo workspace run gates each file "
-                             "with its own sample's tree (correct those in FlowJo, or convert one sample first)")
         from ..strategy.overrides import load_overrides
 
         reviewed = load_overrides(options.overrides)
-        per_sample = reviewed.resolve(strategy_obj, [t.sample for t in tasks])
+        if workspace is not None:  # each file's override is read against its own workspace sample's tree
+            per_sample = reviewed.resolve_each({t.sample: t.strategy for t in tasks})
+        else:
+            per_sample = reviewed.resolve(strategy_obj, [t.sample for t in tasks])
     follow = _follow_run(strategy_obj, workspace, options, backend)  # a bad reference: an error now
     if prehash is None:  # hash while numba loads its kernels
         prehash = HashAhead((t.file for t in tasks), index=None if options.rehash else True)

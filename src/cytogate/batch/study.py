@@ -107,26 +107,6 @@ def _study_sheet(study: Study, sheet: SampleSheet) -> tuple[SampleSheet, dict[st
     return SampleSheet(sheet.path, columns, tuple(rows), dtypes), panel_of
 
 
-def _split_overrides(study: Study, overrides: Any, plan_rows: dict[str, str],
-                     strategies: dict[str, Strategy]) -> dict[str, Any]:
-    """Each override read against the strategy of its sample's panel."""
-    from ..strategy.yaml_schema import Ctx, did_you_mean
-
-    by_panel: dict[str, list[Any]] = {}
-    for entry in overrides.entries:
-        panel = plan_rows.get(entry.sample)
-        if panel is None:
-            Ctx(overrides.source, entry.mark, entry.population).fail(
-                f"override names sample {entry.sample!r}, which is not in this study"
-                f"{did_you_mean(entry.sample, plan_rows)}")
-        by_panel.setdefault(panel, []).append(entry)
-    resolved: dict[str, Any] = {}
-    for panel, entries in by_panel.items():
-        samples = [s for s, p in plan_rows.items() if p == panel]
-        resolved.update(replace(overrides, entries=tuple(entries)).resolve(strategies[panel], samples))
-    return resolved
-
-
 def plan_study(study: Study) -> StudyPlan:
     """Check the study's sheet against its panels and build the tasks, before anything runs.
 
@@ -147,7 +127,7 @@ def plan_study(study: Study) -> StudyPlan:
         from ..strategy.overrides import load_overrides
 
         reviewed = load_overrides(study.overrides)
-        per_sample = _split_overrides(study, reviewed, panel_of, strategies)
+        per_sample = reviewed.resolve_each({s: strategies[p] for s, p in panel_of.items()}, run="this study")
     counts = {p: sum(1 for v in panel_of.values() if v == p) for p in study.panels}
     log.info("study %s: %s", study.name, ", ".join(f"{p}: {n} file(s)" for p, n in counts.items()))
     return StudyPlan(study, tasks, {row.sample: dict(row.metadata) for row in sheet.rows}, sheet, strategies,

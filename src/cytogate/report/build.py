@@ -98,8 +98,8 @@ def _follow_reference(manifest: dict[str, Any], strategy: Any) -> Any:
     return reference
 
 
-def _overrides(manifest: dict[str, Any], strategy: Any, samples: Any, notes: list[str]) -> dict[str, Any]:
-    """The run's per-sample overrides (as ``manifest.json`` records them), read against the strategy."""
+def _overrides(manifest: dict[str, Any], strategy_of: Any, notes: list[str]) -> dict[str, Any]:
+    """The run's per-sample overrides (as ``manifest.json`` records them), each read against its sample's strategy."""
     import yaml
 
     from ..strategy.overrides import parse_overrides
@@ -110,8 +110,9 @@ def _overrides(manifest: dict[str, Any], strategy: Any, samples: Any, notes: lis
         return {}
     text = yaml.safe_dump({"cytogate_overrides": 1, "overrides": applied}, sort_keys=False)
     try:
-        return parse_overrides(text, source=str(recorded.get("path") or "manifest.json")).resolve(
-            strategy, list(samples))
+        named = {e.get("sample") for e in applied}
+        return parse_overrides(text, source=str(recorded.get("path") or "manifest.json")).resolve_each(
+            {s: strategy_of(s) for s in named if strategy_of(s) is not None})
     except CytogateError as exc:
         notes.append(f"overridden gates drawn as the template: {exc}")
         return {}
@@ -262,8 +263,8 @@ def build_report(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str]
             notes.append(f"gate plots skipped: {exc}")
     if strategy_of is not None:
         by_sample = {s: g for s, g in counts.groupby("sample", sort=False)}
-        reviewed = {} if single is None else _overrides(manifest, single, counts["sample"].unique(), notes)
-        per_sample = {s: (single, o.apply(single)) for s, o in reviewed.items()}
+        reviewed = _overrides(manifest, strategy_of, notes)
+        per_sample = {s: (strategy_of(s), o.apply(strategy_of(s))) for s, o in reviewed.items()}
 
         def planned(sample: str) -> Any:
             return per_sample.get(sample) or strategy_of(sample)

@@ -137,6 +137,35 @@ class Overrides:
         new = {t: builder.transforms[t] for t in builder.transforms if t not in before}
         return {s: SampleOverrides(g, tuple(entries[s]), new) for s, g in by_sample.items()}
 
+    def resolve_each(self, strategy_of: Mapping[str, Strategy], *, run: str = "this run"
+                     ) -> dict[str, SampleOverrides]:
+        """Read every override against its own sample's strategy (a study's panels, a workspace's samples).
+
+        ``strategy_of`` maps each sample of the run to the strategy that gates
+        it; samples sharing one strategy object are read together.
+
+        Raises
+        ------
+        StrategyError
+            As :meth:`resolve`; a sample that is not in ``strategy_of`` is named.
+        """
+        groups: dict[int, tuple[Strategy, list[str]]] = {}
+        for sample, strategy in strategy_of.items():
+            groups.setdefault(id(strategy), (strategy, []))[1].append(sample)
+        group_of = {sample: key for key, (_, samples) in groups.items() for sample in samples}
+        by_group: dict[int, list[Override]] = {}
+        for entry in self.entries:
+            if entry.sample not in group_of:
+                Ctx(self.source, entry.mark, entry.population).fail(
+                    f"override names sample {entry.sample!r}, which is not in {run}"
+                    f"{did_you_mean(entry.sample, list(strategy_of))}")
+            by_group.setdefault(group_of[entry.sample], []).append(entry)
+        resolved: dict[str, SampleOverrides] = {}
+        for key, entries in by_group.items():
+            strategy, samples = groups[key]
+            resolved.update(replace(self, entries=tuple(entries)).resolve(strategy, samples))
+        return resolved
+
     def manifest_entry(self) -> dict[str, Any]:
         return {"path": self.source, "sha256": self.sha256, "applied": [e.to_dict() for e in self.entries]}
 
