@@ -110,7 +110,7 @@ def _overrides(manifest: dict[str, Any], strategy_of: Any, notes: list[str]) -> 
         return {}
     text = yaml.safe_dump({"cytogate_overrides": 1, "overrides": applied}, sort_keys=False)
     try:
-        named = {e.get("sample") for e in applied}
+        named = {str(e.get("sample")) for e in applied}
         return parse_overrides(text, source=str(recorded.get("path") or "manifest.json")).resolve_each(
             {s: strategy_of(s) for s in named if strategy_of(s) is not None})
     except CytogateError as exc:
