@@ -100,3 +100,21 @@ def test_held_out_b_tube_meets_the_bars(tmp_path):
                  "--workers", "1", "--no-progress", "--no-stats"]) == 0
     fits = pd.read_parquet(out / "fits.parquet")
     assert {"IgD.min", "CD27.max", "CD24.min", "CD38.min"} <= set(fits.loc[fits["status"] == "fitted", "parameter"])
+
+
+@pytest.mark.parametrize("cd16", [28000, 2500], ids=["bright", "dim"])
+def test_granulocytes_split_on_cd16_relative_to_the_neutrophil_mode(tmp_path, cd16):
+    """Dim CD16 neutrophils (another antibody lot or detector voltage) put the valley below any fixed window."""
+    from dataclasses import replace
+
+    from held_out_tube import KINDS
+
+    kinds = [replace(k, stains={**k.stains, "CD16": cd16}) if k.name == "Neutrophils" else k for k in KINDS]
+    events, channels, markers, spillover, labels = tube(kinds=kinds)
+    write_fcs(tmp_path / "tube.fcs", events, channels, markers=markers, spillover=spillover)
+    result = cytogate.gate(cytogate.load_strategy(STRATEGIES / "nk_monocytes.yaml"), cytogate.read_fcs(tmp_path / "tube.fcs"))
+    paths = {pop.name: pop.path for pop in result.strategy.populations}
+    scores = {name: _f1(result.masks[paths[name]], labels == name) for name in ("Neutrophils", "Eosinophils")}
+    assert scores["Neutrophils"] >= 0.95 and scores["Eosinophils"] >= 0.90, scores
+    fit = result.fitted[paths["Neutrophils"]]["fits"][0]
+    assert fit["status"] == "fitted", fit
