@@ -118,3 +118,17 @@ def test_granulocytes_split_on_cd16_relative_to_the_neutrophil_mode(tmp_path, cd
     assert scores["Neutrophils"] >= 0.95 and scores["Eosinophils"] >= 0.90, scores
     fit = result.fitted[paths["Neutrophils"]]["fits"][0]
     assert fit["status"] == "fitted", fit
+
+
+@pytest.mark.parametrize("gain", [0.5, 2.0])
+def test_lineage_and_hla_dr_cuts_follow_a_detector_gain(tmp_path, gain):
+    """All fluorescence detectors at another voltage: the lineage and HLA-DR cuts move with the modes."""
+    events, channels, markers, spillover, labels = tube()
+    events[:, 2:] = np.clip(events[:, 2:] * gain, -1000, 262143)
+    write_fcs(tmp_path / "tube.fcs", events, channels, markers=markers, spillover=spillover)
+    result = cytogate.gate(cytogate.load_strategy(STRATEGIES / "dendritic_cells.yaml"),
+                           cytogate.read_fcs(tmp_path / "tube.fcs"))
+    paths = {pop.name: pop.path for pop in result.strategy.populations}
+    reference = truth(labels)
+    scores = {name: _f1(result.masks[paths[name]], reference[name]) for name in ("Monocytes", "pDC")}
+    assert scores["Monocytes"] >= BARS["Monocytes"] and scores["pDC"] >= BARS["pDC"], scores
