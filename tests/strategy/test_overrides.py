@@ -106,8 +106,10 @@ def test_template_pins_a_data_driven_gate_at_its_fallbacks():
     strategy = cytogate.load_strategy(STRATEGY)
     cells = template_geometry(strategy.by_path["/Cells"].gate)
     assert cells.kind == "rectangle" and cells.mins == (28000.0,)
-    static = strategy.by_path[B_CELLS].gate
-    assert template_geometry(static) is static
+    static = strategy.by_path["/Cells/Singlets/Live/Leukocytes"].gate
+    assert not static.needs_fit and template_geometry(static) is static
+    b_cells = template_geometry(strategy.by_path[B_CELLS].gate)  # lineage cuts located on the data: fallbacks
+    assert b_cells.kind == "rectangle" and b_cells.mins == (None, 0.45) and b_cells.maxs == (0.45, None)
     with pytest.raises(StrategyError, match="singlet gate has no template geometry"):
         template_geometry(strategy.by_path["/Cells/Singlets"].gate)
 
@@ -135,7 +137,7 @@ def test_run_changes_only_the_overridden_population_and_its_descendants(tmp_path
     bl2 = changed[changed["sample"] == "S002_BL"]
     assert all(p.startswith("/Cells") for p in bl2.population)
     sources = dict(zip(zip(counts["sample"], counts["population"]), counts["gate_source"]))
-    assert sources[("S001_W24", B_CELLS)] == "override" and sources[("S001_BL", B_CELLS)] == "template"
+    assert sources[("S001_W24", B_CELLS)] == "override" and sources[("S001_BL", B_CELLS)] == "fitted"
     assert sources[("S002_BL", "/Cells")] == "override" and sources[("S001_BL", "/Cells")] == "fitted"
     assert sources[("S001_W24", B_CELLS + "/CD268+ B")] == "fitted"  # descendants keep their own gates
     gates = json.loads((run / "gates.json").read_text())["samples"]

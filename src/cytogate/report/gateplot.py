@@ -270,10 +270,12 @@ def gate_view(result: Any, sample: Any, path: str, *, max_events: int = 60_000, 
                         prefilter="", plotted_fraction=1.0, **common)
     plan = compile_plan(strategy, sample)
     ex = Execution(plan, sample)
-    own = None if template is None else template.by_path.get(path)
-    if own is not None and own.gate is not pop.gate:  # overridden: the template's gate where it lands here
+    applied_template = None if template is None else fit_to_panel(template, sample)[0]  # as the engine drops parts
+    own = None if applied_template is None else applied_template.by_path.get(path)
+    if own is not None and own.gate != pop.gate:  # overridden: the template's gate where it lands here
         common["template"] = own.gate if not own.gate.needs_fit else fit_static(
-            own.gate, Execution(compile_plan(template, sample), sample).stacked(own.gate.dimensions, idx, None), path)
+            own.gate, Execution(compile_plan(applied_template, sample), sample).stacked(own.gate.dimensions, idx, None),
+            path)
     rows = idx
     # Undrawn dimensions of an n-D box act as a pre-filter of the parent's events.
     prefilter_parts: list[str] = []
