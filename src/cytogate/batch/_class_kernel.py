@@ -9,15 +9,16 @@ every event once, whatever the number of populations, with the class's running
 sums in registers:
 
 - pass 1: per class, a 65,536-bin histogram of the order-preserving float32 key
-  of :func:`cytogate.batch._stats_kernel.float_key` (and a 256-bin histogram of
-  its top byte), the count, a compensated (Neumaier) sum, the count of positive
-  values and their product with its binary exponent split off;
+  of :func:`cytogate.batch._stats_kernel.float_key` (each key kept for pass 2),
+  the count, a compensated (Neumaier) sum, the count of positive values and
+  their product with its binary exponent split off; then a 256-bin histogram of
+  the key's top byte (summed from the fine bins for a large class);
 - a population's histogram is the sum of its classes' (counts are exact), so
   the bins holding its six order statistics (either side of P15.87, median,
   P84.13) are found from the coarse histogram, then the fine bins of one
   coarse bin;
 - pass 2: per class, the sum of squared deviations from the class mean, and
-  the values whose key falls in a wanted bin gathered class by class;
+  the values whose kept key falls in a wanted bin gathered class by class;
 - per population, the classes' sums are combined (Chan's formula for the sum
   of squares), and each order statistic is selected among the gathered values
   of its bin: exact, so quantiles are bit for bit those of a sort.
