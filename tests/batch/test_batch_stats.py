@@ -102,12 +102,22 @@ def test_quantiles_exact_where_float32_cannot_tell_values_apart():
     assert row["robust_cv"] == pytest.approx(100 * (p84 - p16) / 2 / np.median(x), rel=1e-12)
 
 
-def test_geometric_mean_of_extreme_magnitudes():
-    # the running product is renormalised by exact powers of two: no overflow, no underflow
+@pytest.mark.parametrize("class_limit", [128, 0], ids=["one pass", "per population"])
+def test_geometric_mean_of_extreme_magnitudes(class_limit, monkeypatch):
+    # the running product is renormalised by exact powers of two: no overflow, no underflow,
+    # in the one-pass kernel and in the per-population kernel alike
+    from cytogate.batch import stats
+
+    monkeypatch.setattr(stats, "CLASS_LIMIT", class_limit)
     rng = np.random.default_rng(8)
-    x = np.concatenate([10.0 ** rng.uniform(-300, 300, 5000), [5e-324, 1.7e308]])
-    row = intensity_stats(x[:, None], ["A"], {}, sample="s").iloc[0]
-    assert row["geo_mean"] == pytest.approx(np.exp(np.log(x).mean()), rel=1e-12)
+    x = np.concatenate([10.0 ** rng.uniform(-300, 300, 5000), [5e-324, 1.7e308], -(10.0 ** rng.uniform(-5, 5, 50))])
+    half = rng.random(x.size) < 0.5
+    table = intensity_stats(x[:, None], ["A"], {"/half": half}, sample="s")
+    for population, chosen in (("/", x), ("/half", x[half])):
+        positive = chosen[chosen > 0]
+        row = table[table.population == population].iloc[0]
+        assert row["n_positive"] == positive.size
+        assert row["geo_mean"] == pytest.approx(np.exp(np.log(positive).mean()), rel=1e-12)
 
 
 def test_geometric_mean_with_infinity_is_infinite():

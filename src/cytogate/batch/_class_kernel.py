@@ -9,15 +9,16 @@ every event once, whatever the number of populations, with the class's running
 sums in registers:
 
 - pass 1: per class, a 65,536-bin histogram of the order-preserving float32 key
-  of :func:`cytogate.batch._stats_kernel.float_key` (and a 256-bin histogram of
-  its top byte), the count, a compensated (Neumaier) sum, the count of positive
-  values and their product with its binary exponent split off;
+  of :func:`cytogate.batch._stats_kernel.float_key` (each key kept for pass 2),
+  the count, a compensated (Neumaier) sum, the count of positive values and
+  their product with its binary exponent split off; then a 256-bin histogram of
+  the key's top byte (summed from the fine bins for a large class);
 - a population's histogram is the sum of its classes' (counts are exact), so
   the bins holding its six order statistics (either side of P15.87, median,
   P84.13) are found from the coarse histogram, then the fine bins of one
   coarse bin;
 - pass 2: per class, the sum of squared deviations from the class mean, and
-  the values whose key falls in a wanted bin gathered class by class;
+  the values whose kept key falls in a wanted bin gathered class by class;
 - per population, the classes' sums are combined (Chan's formula for the sum
   of squares), and each order statistic is selected among the gathered values
   of its bin: exact, so quantiles are bit for bit those of a sort.
@@ -33,7 +34,7 @@ import math
 import numba
 import numpy as np
 
-from ._stats_kernel import float_key, interpolate, quantile_ranks, select_rank, split_exponent
+from ._stats_kernel import float_key, interpolate, quantile_ranks, renormalise_product, select_rank, split_exponent
 
 __all__ = ["class_positions", "class_stats", "membership_classes", "scatter_columns", "N_RESULTS"]
 
@@ -136,11 +137,11 @@ def class_positions(cls, k):  # pragma: no cover - compiled
 def scatter_columns(src, src_columns, dst_rows, start, positions, out):  # pragma: no cover - compiled
     """``out[dst_rows[t], positions[start + i]] = src[i, src_columns[t]]`` as float64, for every row i of src."""
     m = src.shape[0]
-    q = src_columns.shape[0]
-    for i in range(m):
-        j = positions[start + i]
-        for t in range(q):
-            out[dst_rows[t], j] = np.float64(src[i, src_columns[t]])
+    for t in range(src_columns.shape[0]):  # row by row: a few write streams at a time, not one per row and class
+        row = out[dst_rows[t]]
+        column = src_columns[t]
+        for i in range(m):
+            row[positions[start + i]] = np.float64(src[i, column])
 
 
 @numba.njit(cache=True, inline="always")
@@ -154,9 +155,16 @@ def _two_sum_add(s, comp, x):  # pragma: no cover - compiled
     return t, comp
 
 
+_COARSE_FROM_FINE = 16384  # classes larger than this sum their 65,536 fine bins rather than count again
+
+
 @numba.njit(cache=True)
-def _pass_one(v, lo, hi, hist, coarse, f32, f32_bits, f64, f64_bits):  # pragma: no cover - compiled
-    """Histogram and running sums of one class's values v[lo:hi]."""
+def _pass_one(v, lo, hi, hist, keys, f32, f32_bits, f64, f64_bits):  # pragma: no cover - compiled
+    """Histogram, keys and running sums of one class's values v[lo:hi].
+
+    ``keys[j]`` receives the :func:`cytogate.batch._stats_kernel.float_key` of
+    each value that is not NaN (pass 2 and the clean-up read them back).
+    """
     n = 0
     s = 0.0
     comp = 0.0
@@ -169,20 +177,15 @@ def _pass_one(v, lo, hi, hist, coarse, f32, f32_bits, f64, f64_bits):  # pragma:
             continue
         key = float_key(x, f32, f32_bits)
         hist[key] += 1
-        coarse[key >> 8] += 1
+        keys[j] = key
         n += 1
         s, comp = _two_sum_add(s, comp, x)
-        positive = x > 0.0
+        positive = x > 0.0  # branch-free on the sign: mixed signs would defeat branch prediction
         n_pos += positive
         before = product
         product *= x if positive else 1.0
-        if not (product < 1e150 and product > 1e-150):  # as column_stats: exact renormalisation
-            if positive and (x < 1e-140 or x > 1e140):
-                mantissa, e = math.frexp(x)
-                product = before * mantissa
-                exponent += e
-            product, e = split_exponent(product, f64, f64_bits)
-            exponent += e
+        if not (product < 1e150 and product > 1e-150):
+            product, exponent = renormalise_product(product, exponent, before, x, f64, f64_bits)
     return n, s, comp, n_pos, product, exponent
 
 
@@ -227,7 +230,7 @@ def _find_bins(hist, coarse, classes, n_classes, ranks, bins, below, cp, fine): 
 
 
 @numba.njit(cache=True)
-def class_stats(values, offsets, members, hist, coarse, gathered, picked):  # pragma: no cover - compiled
+def class_stats(values, offsets, members, hist, coarse, keys, gathered, picked):  # pragma: no cover - compiled
     """Statistics of every channel within every population, from values laid out class by class.
 
     Parameters
@@ -238,6 +241,7 @@ def class_stats(values, offsets, members, hist, coarse, gathered, picked):  # pr
     hist : (K, 65536) int32 or int64; coarse : (K, 256) int64
         Histogram scratch, all zero on entry, left all zero (a small sample then
         clears only the bins it used)
+    keys : (n,) uint16 scratch
     gathered, picked : (n,) float64 scratch
 
     Returns
@@ -286,9 +290,17 @@ def class_stats(values, offsets, members, hist, coarse, gathered, picked):  # pr
     for ch in range(n_channels):
         v = values[ch]
         for c in range(k):
-            n, s, comp, n_pos, product, exponent = _pass_one(v, offsets[c], offsets[c + 1], hist[c], coarse[c],
-                                                             f32, f32_bits, f64, f64_bits)
+            lo, hi = offsets[c], offsets[c + 1]
+            n, s, comp, n_pos, product, exponent = _pass_one(v, lo, hi, hist[c], keys, f32, f32_bits,
+                                                             f64, f64_bits)
             c_n[c], c_s[c], c_comp[c], c_pos[c], c_prod[c], c_exp[c] = n, s, comp, n_pos, product, exponent
+            if hi - lo > _COARSE_FROM_FINE:  # the coarse histogram from the fine one, or value by value
+                for b in range(256):
+                    coarse[c, b] = hist[c, b << 8:(b + 1) << 8].sum()
+            else:
+                for j in range(lo, hi):
+                    x = v[j]
+                    coarse[c, keys[j] >> 8] += x == x
             total = s + comp if math.isfinite(s) else s
             c_mean[c] = total / n if n > 0 else 0.0
         # the bins of each population's order statistics
@@ -316,40 +328,34 @@ def class_stats(values, offsets, members, hist, coarse, gathered, picked):  # pr
                 seg[u, c] = place
                 fill[u, c] = place
                 place += hist[c, b]
-        # pass 2: sums of squares about each class's mean, and the wanted values
+        # pass 2: sums of squares about each class's mean (vectorised), then the wanted values by key
         for c in range(k):
             mean = c_mean[c]
             m0 = m1 = 0.0
             lo, hi = offsets[c], offsets[c + 1]
+            half = lo + (hi - lo) // 2 * 2
+            for j in range(lo, half, 2):
+                x0 = v[j]
+                x1 = v[j + 1]
+                d0 = x0 - mean
+                d1 = x1 - mean
+                m0 += d0 * d0 if x0 == x0 else 0.0
+                m1 += d1 * d1 if x1 == x1 else 0.0
+            if half < hi:
+                x0 = v[half]
+                d0 = x0 - mean
+                m0 += d0 * d0 if x0 == x0 else 0.0
+            c_m2[c] = m0 + m1
             if n_slots == 0:
-                half = lo + (hi - lo) // 2 * 2
-                for j in range(lo, half, 2):
-                    x0 = v[j]
-                    x1 = v[j + 1]
-                    d0 = x0 - mean
-                    d1 = x1 - mean
-                    m0 += d0 * d0 if x0 == x0 else 0.0
-                    m1 += d1 * d1 if x1 == x1 else 0.0
-                if half < hi:
-                    x0 = v[half]
-                    d0 = x0 - mean
-                    m0 += d0 * d0 if x0 == x0 else 0.0
-            else:
-                for j in range(lo, hi):
+                continue
+            for j in range(lo, hi):
+                key = keys[j]
+                if bitmap[key >> 6] & (np.uint64(1) << np.uint64(key & 63)):
                     x = v[j]
-                    if x != x:
-                        continue
-                    d = x - mean
-                    if j & 1:
-                        m1 += d * d
-                    else:
-                        m0 += d * d
-                    key = float_key(x, f32, f32_bits)
-                    if bitmap[key >> 6] & (np.uint64(1) << np.uint64(key & 63)):
+                    if x == x:
                         u = slot_of[key]
                         gathered[fill[u, c]] = x
                         fill[u, c] += 1
-            c_m2[c] = m0 + m1
         # per population: combine the classes, pick the order statistics
         for p in range(n_pop):
             n_p = 0
@@ -419,7 +425,5 @@ def class_stats(values, offsets, members, hist, coarse, gathered, picked):  # pr
                 hist[c, :] = 0
             else:
                 for j in range(offsets[c], offsets[c + 1]):
-                    x = v[j]
-                    if x == x:
-                        hist[c, float_key(x, f32, f32_bits)] = 0
+                    hist[c, keys[j]] = 0
     return out

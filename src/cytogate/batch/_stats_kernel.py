@@ -18,7 +18,8 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["column_stats", "float_key", "interpolate", "quantile_ranks", "select_rank", "split_exponent"]
+__all__ = ["column_stats", "float_key", "interpolate", "renormalise_product", "quantile_ranks", "select_rank",
+           "split_exponent"]
 
 
 @numba.njit(cache=True)
@@ -168,6 +169,26 @@ def split_exponent(p, f64, f64_bits):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
+def renormalise_product(product, exponent, before, x, f64, f64_bits):  # pragma: no cover - compiled
+    """The geometric mean's running product ``product * 2**exponent`` brought back near 1, exactly.
+
+    The sum of logs is kept as a running product (one multiply per event instead
+    of one log) with its binary exponent split off: the caller multiplies
+    ``before`` by x (when x > 0) and calls this whenever the product leaves
+    1e±150, so a factor within 1e±140 can neither overflow nor lose bits to
+    underflow; a factor beyond is taken in again from ``before`` as mantissa and
+    exponent.  Scaling by powers of two is exact.  Returns (product, exponent).
+    Kept out of line: the call is rare, and the hot multiply stays a select.
+    """
+    if x > 0.0 and (x < 1e-140 or x > 1e140):
+        mantissa, e = math.frexp(x)
+        product = before * mantissa
+        exponent += e
+    product, e = split_exponent(product, f64, f64_bits)
+    return product, exponent + e
+
+
+@numba.njit(cache=True)
 def column_stats(values, index, use_index, buf, keys, tmp, hist, mark):  # pragma: no cover - compiled
     """Statistics of ``values[index]`` (or of all values when ``use_index`` is False).
 
@@ -191,9 +212,7 @@ def column_stats(values, index, use_index, buf, keys, tmp, hist, mark):  # pragm
     n = 0
     total = 0.0
     n_pos = 0
-    # sum of logs as a running product with its binary exponent split off now
-    # and then: one multiply per event instead of one log (exact scaling by powers of two)
-    product = 1.0
+    product = 1.0  # the geometric mean's, see renormalise_product
     exponent = 0
     hist[:] = 0
     f32 = np.empty(1, dtype=np.float32)
@@ -211,23 +230,12 @@ def column_stats(values, index, use_index, buf, keys, tmp, hist, mark):  # pragm
         hist[key] += 1
         n += 1
         total += x
-        # branch-free on the sign of x (mixed signs would defeat branch prediction);
-        # multiplying by 1.0 and re-normalising are exact.  The product is brought
-        # back within 1e±150 whenever it leaves, so a factor within 1e±140 can
-        # neither overflow nor lose bits to underflow; a factor beyond is redone.
-        positive = x > 0.0
+        positive = x > 0.0  # branch-free on the sign: mixed signs would defeat branch prediction
         n_pos += positive
         before = product
         product *= x if positive else 1.0
         if not (product < 1e150 and product > 1e-150):
-            if positive and (x < 1e-140 or x > 1e140):
-                # an extreme factor may have overflowed or lost bits: take it in
-                # again from the previous product, as mantissa and exponent
-                mantissa, e = math.frexp(x)
-                product = before * mantissa
-                exponent += e
-            product, e = split_exponent(product, f64, f64_bits)
-            exponent += e
+            product, exponent = renormalise_product(product, exponent, before, x, f64, f64_bits)
     nan = np.nan
     if n == 0:
         return 0, 0, nan, nan, nan, nan, nan, nan

@@ -167,7 +167,8 @@ def _class_results(ordered: np.ndarray, offsets: np.ndarray, members: np.ndarray
     hist = _scratch("class_hist", max(k, 1) * 65536, np.int32 if n < 2**31 else np.int64,
                     zeroed=True).reshape(max(k, 1), 65536)
     coarse = _scratch("class_coarse", max(k, 1) * 256, np.int64, zeroed=True).reshape(max(k, 1), 256)
-    return class_stats(ordered, offsets, members, hist, coarse, _scratch("gathered", n, np.float64),
+    return class_stats(ordered, offsets, members, hist, coarse, _scratch("class_keys", n, np.uint16),
+                       _scratch("gathered", n, np.float64),
                        _scratch("picked", n, np.float64))
 
 
