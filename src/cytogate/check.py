@@ -127,7 +127,7 @@ def _file_check(strategy: Strategy, sample: Sample | str | os.PathLike[str]) -> 
         aliases = strategy.aliases or None
         resolved = {}
         for name in sorted({n for _, d in applied.dimensions() for n in d.inputs}):
-            index = resolve_dimension(name, sample, aliases)  # type: ignore[arg-type]  # alias groups resolve like single aliases
+            index = resolve_dimension(name, sample, aliases)
             marker = sample.markers[index]
             resolved[name] = str(sample.channels[index]) + (f" ({marker})" if marker else "")
     except (CytogateError, OSError) as exc:
