@@ -32,6 +32,8 @@ _LAZY = {
     "save_strategy": "cytogate.strategy",
     "describe": "cytogate.fcs",
     "gate": "cytogate.engine",
+    "check_against": "cytogate.check",
+    "check_document": "cytogate.check",
 }
 
 __all__ = [

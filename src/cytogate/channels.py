@@ -19,11 +19,14 @@ steps 1, 4 and 5 on ``$PnN`` only (markers never name a detector).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 from .errors import MarkerError
 
-__all__ = ["ChannelResolver", "normalize_channel_name", "resolve_channel"]
+__all__ = ["ChannelResolver", "MarkerAliases", "normalize_channel_name", "resolve_channel"]
+
+# a name -> one channel or marker, or a group of synonyms (a strategy's expanded marker panel)
+MarkerAliases: TypeAlias = Mapping[str, "str | tuple[str, ...]"]
 
 
 def normalize_channel_name(name: str) -> str:

@@ -21,7 +21,7 @@ __all__ = ["OutputLock"]
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # no fcntl on Windows: no lock taken
 
 
 class OutputLock:

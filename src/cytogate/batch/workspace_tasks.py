@@ -122,7 +122,7 @@ def assign_workspace_samples(workspace: Workspace, tasks: Sequence[SampleTask], 
                          "with --sample or --group", path=workspace.path)
     planned, counts, samples = [], {}, {}
     for task, info in chosen:
-        imported = fixed if fixed is not None else workspace.strategy_for(info)  # type: ignore[arg-type]
+        imported = fixed if fixed is not None else workspace.strategy_for(info)  # type: ignore[arg-type]  # info is None only with a fixed tree
         tree_id = imported.sample.id if group is None else f"group:{group}"
         planned.append(replace(task, strategy=imported.strategy, workspace_sample=tree_id))
         # FlowJo's counts describe a file only when they were computed with the tree applied to it

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from ..errors import EXIT_BAD_INPUT, EXIT_OK, CytogateError
-from .workspace_listing import describe_workspace, is_workspace_file, workspace_lines
+from .workspace_listing import workspace_lines
 
 __all__ = ["register"]
 
@@ -80,6 +80,7 @@ def _human(info: dict[str, Any], all_keywords: bool) -> str:
 def run(args: argparse.Namespace) -> int:
     """Describe every file; return 2 if any failed."""
     from ..fcs.summary import describe  # the FCS reader loads only when describing
+    from ..strategy.workspace_summary import describe_workspace, is_workspace_file
 
     described: list[dict[str, Any]] = []
     failed = 0

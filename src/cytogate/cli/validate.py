@@ -22,114 +22,7 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ["register", "validate"]
-
-
-def validate(strategy_path: str, fcs: list[str] | None = None, *, sample: str | None = None) -> dict[str, Any]:
-    """Check a strategy (and its fit to FCS files); returns a JSON-ready report.
-
-    A FlowJo workspace is checked for the chosen ``sample``, or else sample by
-    sample (``report["samples"]``), each file against its own sample's tree.
-
-    Raises
-    ------
-    StrategyError, MarkerError, CompensationError, FcsError, BatchError
-        The first problem found.
-    """
-    from ..strategy import open_document
-    from ..strategy.study import is_study_file
-    from ..strategy.workspace import Workspace
-
-    if is_study_file(strategy_path) or _is_panel_file(strategy_path):
-        if fcs or sample is not None:
-            from ..errors import BatchError
-
-            raise BatchError("--fcs and --sample check a strategy; a study names its own files, a marker panel "
-                             "none", path=strategy_path)
-        return _validate_study(strategy_path) if is_study_file(strategy_path) else _validate_panel(strategy_path)
-    document = open_document(strategy_path)
-    if not isinstance(document, Workspace):
-        if sample is not None:
-            from ..errors import StrategyError
-
-            raise StrategyError("--sample chooses a sample of a FlowJo workspace", path=strategy_path)
-        return _validate_strategy(strategy_path, document, fcs)
-    if sample is not None:
-        return _validate_strategy(strategy_path, document.strategy_for(sample).strategy, fcs)
-    from ..batch.workspace_tasks import match_sample
-    from .workspace_listing import describe_workspace
-
-    report = describe_workspace(strategy_path)
-    report.update(strategy=strategy_path, files=[])
-    for path in fcs or []:
-        info, rule = match_sample(document, path)
-        if info is None:
-            from ..errors import BatchError
-
-            raise BatchError("matches no sample of the workspace (by $FIL, file name or URI)", path=path)
-        checked = _validate_strategy(strategy_path, document.strategy_for(info).strategy, [path])["files"][0]
-        report["files"].append({**checked, "workspace_sample": {"id": info.id, "name": info.name, "by": rule}})
-    return report
-
-
-def _is_panel_file(path: str) -> bool:
-    import re
-
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(65536).decode("utf-8", "replace")
-    except OSError:
-        return False
-    return re.match(r"^\ufeff?(?:[ \t]*(?:#[^\n]*)?\n)*[\"']?cytogate_panel[\"']?[ \t]*:", head) is not None
-
-
-def _validate_study(path: str) -> dict[str, Any]:
-    from ..batch.study import check_study
-    from ..strategy.study import load_study
-
-    return {"kind": "study", **check_study(load_study(path))}
-
-
-def _validate_panel(path: str) -> dict[str, Any]:
-    from ..strategy.panels import load_panel
-
-    markers = load_panel(path)
-    return {"kind": "panel", "panel": path, "markers": {m: list(names) for m, names in markers.items()}}
-
-
-def _validate_strategy(strategy_path: str, strategy: Any, fcs: list[str] | None) -> dict[str, Any]:
-    from ..fcs import read_fcs
-    from ..gates.dimensions import resolve_dimension
-    from ..engine.compile import compile_plan
-    from ..strategy.panel_gaps import fit_to_panel
-
-    report: dict[str, Any] = {
-        "strategy": strategy_path,
-        "format": strategy.format,
-        "populations": [
-            {"path": p.path, "gate": p.gate.describe(), "data_driven": bool(p.gate.needs_fit),
-             **({"optional": True} if p.optional else {}),
-             **({"optional_dimensions": list(p.optional_dimensions)} if p.optional_dimensions else {})}
-            for p in strategy.populations
-        ],
-        "transforms": sorted(strategy.transforms),
-        "matrices": sorted(strategy.matrices),
-        "files": [],
-    }
-    for path in fcs or []:
-        sample = read_fcs(path)
-        applied, skipped = fit_to_panel(strategy, sample)
-        compile_plan(applied, sample)  # raises on any unresolvable required dimension or compensation
-        channels = list(sample.channels)
-        mapping = {}
-        for name in sorted({n for _, d in applied.dimensions() for n in d.inputs}):
-            idx = resolve_dimension(name, sample, strategy.aliases or None)
-            marker = sample.markers[idx]
-            mapping[name] = channels[idx] + (f" ({marker})" if marker else "")
-        report["files"].append({"file": path, "resolved": mapping,
-                                "skipped": [{"population": s.population, "parameter": s.parameter,
-                                             "reason": s.reason} for s in skipped]})
-    return report
+__all__ = ["register"]
 
 
 def register(subparsers: Any, formatter_class: type[argparse.HelpFormatter]) -> None:
@@ -151,7 +44,9 @@ def register(subparsers: Any, formatter_class: type[argparse.HelpFormatter]) -> 
 
 
 def _run(args: argparse.Namespace) -> int:
-    report = validate(args.strategy, args.fcs, sample=args.sample)
+    from ..check import check_document
+
+    report = check_document(args.strategy, args.fcs, sample=args.sample)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

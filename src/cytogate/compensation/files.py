@@ -175,7 +175,8 @@ def _read_matrix(header: list[str], header_line: int, rows: list[tuple[int, str]
         )
     matrix = np.array(values, dtype=np.float64)
     if any(label is not None for label in labels):
-        if any(label is None for label in labels) or sorted(labels) != sorted(header):  # type: ignore[type-var]
+        named = [label for label in labels if label is not None]
+        if len(named) != len(labels) or sorted(named) != sorted(header):
             raise CompensationError(
                 f"row labels {', '.join(str(x) for x in labels)} do not match the header {', '.join(header)}",
                 path=source,

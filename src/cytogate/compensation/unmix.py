@@ -293,8 +293,7 @@ class Compensator:
             row = {i: r for r, i in enumerate(needed)}
             comp_keys = [k for k, p in plans.items() if p is not None]
             weights = np.zeros((len(comp_keys), len(needed)))
-            for q, key in enumerate(comp_keys):
-                cols, w = plans[key]  # type: ignore[misc]
+            for q, (cols, w) in enumerate(p for p in plans.values() if p is not None):
                 weights[q, [row[c] for c in cols]] = w
             out = np.empty((len(comp_keys), block.shape[1]))  # (n_wanted, n_events), rows contiguous
             _unmix_columns(block, *_sparse_weights(weights), out)
@@ -322,13 +321,13 @@ class Compensator:
             )
         plans = {key: self.weights(key) for key in wanted}
         comp_keys = [k for k, p in plans.items() if p is not None]
+        comp_plans = [p for p in plans.values() if p is not None]
         result: dict[str | int, np.ndarray] = {}
         if comp_keys:
-            needed = sorted({i for k in comp_keys for i in plans[k][0]})  # type: ignore[index]
+            needed = sorted({i for cols, _ in comp_plans for i in cols})
             row = {i: r for r, i in enumerate(needed)}
             weights = np.zeros((len(comp_keys), len(needed)))
-            for q, key in enumerate(comp_keys):
-                cols, w = plans[key]  # type: ignore[misc]
+            for q, (cols, w) in enumerate(comp_plans):
                 weights[q, [row[c] for c in cols]] = w
             source = array if array.dtype in (np.float64, np.float32) else array.astype(np.float64)
             out = np.empty((len(comp_keys), array.shape[0]))  # (n_wanted, n_events), rows contiguous
@@ -393,11 +392,11 @@ def compensate(
         names = [str(c) for c in channels]
         comp = Compensator(spillover, names)
         wanted = list(only) if only is not None else [names[i] for i in comp.indices]
-        return comp.columns_from_events(array, wanted)  # type: ignore[return-value]
+        return {str(k): v for k, v in comp.columns_from_events(array, wanted).items()}
 
     comp = Compensator(spillover, names)
     wanted = list(only) if only is not None else [names[i] for i in comp.indices]
-    return comp.columns(get, wanted)  # type: ignore[return-value]
+    return {str(k): v for k, v in comp.columns(get, wanted).items()}
 
 
 def weighted_sums(events: np.ndarray, columns: Sequence[int], weights: np.ndarray, *,

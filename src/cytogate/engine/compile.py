@@ -10,12 +10,13 @@ computes only the requested output columns, never the whole matrix product.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
+from ..channels import MarkerAliases
 from ..compensation.unmix import Compensator
 from ..errors import CompensationError, CytogateError, MarkerError, StrategyError
 from ..gates.dimensions import FCS, UNCOMPENSATED, AnyDimension, Dimension, RatioDimension, resolve_dimension
@@ -93,7 +94,7 @@ class Plan:
     strategy: Strategy
     recipes: dict[AnyDimension, Recipe]
     transforms: dict[str, Any]
-    aliases: Mapping[str, str] | None = None
+    aliases: MarkerAliases | None = None
     compensated: dict[str, tuple[Base, ...]] = field(default_factory=dict)  # parent -> bases its children read
     shared: frozenset[tuple[str, AnyDimension]] = frozenset()  # (parent, dim) read by more than one gate
     n_children: dict[str, int] = field(default_factory=dict)
@@ -162,7 +163,7 @@ _PLAN_CACHE: dict[tuple[int, str, tuple[Any, ...], Any], Plan] = {}
 _PLAN_CACHE_MAX = 64
 
 
-def compile_plan(strategy: Strategy, sample: SampleLike, aliases: Mapping[str, str] | None = None) -> Plan:
+def compile_plan(strategy: Strategy, sample: SampleLike, aliases: MarkerAliases | None = None) -> Plan:
     """The plan of ``strategy`` for ``sample``'s channel layout (cached).
 
     Optional dimensions and populations whose channels the sample lacks are
@@ -171,7 +172,7 @@ def compile_plan(strategy: Strategy, sample: SampleLike, aliases: Mapping[str, s
     """
     strategy = fit_to_panel(strategy, sample, aliases)[0]
     if aliases is None and strategy.aliases:
-        aliases = strategy.aliases  # type: ignore[assignment]  # the strategy's own marker panel
+        aliases = strategy.aliases  # the strategy's own marker panel
     alias_key = None if not aliases else tuple(sorted(aliases.items()))
     key = (id(strategy), strategy.sha256, _layout_key(sample), alias_key)
     plan = _PLAN_CACHE.get(key)
@@ -184,7 +185,7 @@ def compile_plan(strategy: Strategy, sample: SampleLike, aliases: Mapping[str, s
     return plan
 
 
-def _compile(strategy: Strategy, sample: SampleLike, aliases: Mapping[str, str] | None) -> Plan:
+def _compile(strategy: Strategy, sample: SampleLike, aliases: MarkerAliases | None) -> Plan:
     channels = [str(c) for c in sample.channels]
     transforms: dict[str, Any] = {}
     recipes: dict[AnyDimension, Recipe] = {}
@@ -260,7 +261,7 @@ def _compile(strategy: Strategy, sample: SampleLike, aliases: Mapping[str, str] 
 
 
 def _column_of(dim: AnyDimension, strategy: Strategy, sample: SampleLike,
-               aliases: Mapping[str, str] | None) -> int | None:
+               aliases: MarkerAliases | None) -> int | None:
     """The sample column a plain dimension stands for (None for ratios and unmatched fluorochromes)."""
     if not isinstance(dim, Dimension):
         return None
@@ -269,10 +270,10 @@ def _column_of(dim: AnyDimension, strategy: Strategy, sample: SampleLike,
     except MarkerError:
         matrix = strategy.matrices.get(dim.compensation)
         j = None if matrix is None else matrix.output_index(dim.name)
-        if j is None or len(matrix.detectors) != len(matrix.fluorochromes):  # type: ignore[union-attr]
+        if matrix is None or j is None or len(matrix.detectors) != len(matrix.fluorochromes):
             return None
         try:  # a square matrix's output j is its detector j
-            return resolve_dimension(matrix.detectors[j], sample, aliases)  # type: ignore[union-attr]
+            return resolve_dimension(matrix.detectors[j], sample, aliases)
         except MarkerError:
             return None
 

@@ -17,12 +17,13 @@ in blocks are evaluated on whole columns.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from ..channels import MarkerAliases
 from ..strategy.panel_gaps import fit_to_panel
 from ..strategy.tree import Strategy
 from .compile import SampleLike, compile_plan
@@ -81,7 +82,7 @@ def _static_closure(strategy: Strategy) -> set[str]:
     return static
 
 
-def _fit_by_passes(strategy: Strategy, sample: Any, aliases: Mapping[str, str] | None
+def _fit_by_passes(strategy: Strategy, sample: Any, aliases: MarkerAliases | None
                    ) -> tuple[Strategy, dict[str, dict[str, Any]]]:
     """The strategy with every data-driven gate fitted, reading the sample block by block.
 
@@ -135,7 +136,7 @@ def _gate_blocks(plan: Any, sample: Any, digest: Any | None) -> dict[str, np.nda
     return masks
 
 
-def gate(strategy: Strategy, sample: SampleLike, *, aliases: Mapping[str, str] | None = None,
+def gate(strategy: Strategy, sample: SampleLike, *, aliases: MarkerAliases | None = None,
          digest: Any | None = None, follow: Any | None = None) -> GatingResult:
     """Gate one sample with a strategy.
 

@@ -203,8 +203,9 @@ class FileEvents:
                 for number, start in enumerate(range(0, self.n_events, n_rows)):
                     slot = number % len(raws)
                     raw = raws[slot]
-                    if hashed[slot] is not None:  # this buffer's previous block must be hashed first
-                        hashed[slot].result()  # type: ignore[union-attr]
+                    pending = hashed[slot]
+                    if pending is not None:  # this buffer's previous block must be hashed first
+                        pending.result()
                     m = min(n_rows, self.n_events - start)
                     view = raw.data[:m * per_event]
                     got = 0

@@ -12,9 +12,9 @@ package does not load them until a gate is registered.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
+from ..channels import MarkerAliases
 from ..strategy.tree import Strategy
 from .core import FollowedGate, FollowOutcome, Reference, follow_sample
 from .records import FIT_COLUMNS, fit_rows, gate_parameters
@@ -40,22 +40,23 @@ _PREPARED: list[tuple[Strategy, Any, Reference]] = []  # the last few references
 
 
 def prepare_reference(strategy: Strategy, sample: Any, *, settings: FollowSettings | None = None,
-                      aliases: Mapping[str, str] | None = None) -> Reference:
+                      aliases: MarkerAliases | None = None) -> Reference:
     """The reference ``sample`` gated once with ``strategy``'s template, ready to follow targets."""
     return Reference(strategy, sample, settings, aliases=aliases)
 
 
 def follow_gates(strategy: Strategy, follow: Any, sample: Any, *,
-                 aliases: Mapping[str, str] | None = None) -> FollowOutcome:
+                 aliases: MarkerAliases | None = None) -> FollowOutcome:
     """The hook of :func:`cytogate.gate`: ``follow`` is a :class:`Reference` or the reference sample."""
     if isinstance(follow, Reference):
         reference = follow
         if reference.strategy is not strategy and reference.strategy.sha256 != strategy.sha256:
             raise FollowError("the reference was prepared for another strategy", path=strategy.source)
     else:
-        reference = next((r for s, f, r in _PREPARED if s is strategy and f is follow), None)  # type: ignore[assignment]
-        if reference is None:
-            reference = Reference(strategy, follow, aliases=aliases)
-            _PREPARED.append((strategy, follow, reference))
+        prepared = next((r for s, f, r in _PREPARED if s is strategy and f is follow), None)
+        if prepared is None:
+            prepared = Reference(strategy, follow, aliases=aliases)
+            _PREPARED.append((strategy, follow, prepared))
             del _PREPARED[:-4]
+        reference = prepared
     return follow_sample(strategy, reference, sample, aliases=aliases)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import map_coordinates
 
+from ..channels import MarkerAliases
 from ..errors import CytogateError, MarkerError
 from ..gates.dimensions import (
     AnyDimension,
@@ -165,10 +166,10 @@ def _dimension_names(dim: AnyDimension) -> tuple[str, ...]:
     return (dim.name,) if isinstance(dim, Dimension) else ()
 
 
-def _check_channels(strategy: Strategy, sample: Any, aliases: Mapping[str, str] | None, name: str) -> None:
+def _check_channels(strategy: Strategy, sample: Any, aliases: MarkerAliases | None, name: str) -> None:
     """One error naming every channel the gates use that the reference lacks."""
     if aliases is None and strategy.aliases:
-        aliases = strategy.aliases  # type: ignore[assignment]
+        aliases = strategy.aliases
     missing: list[str] = []
     for _, dim in strategy.dimensions():
         for channel in _dimension_names(dim):
@@ -182,7 +183,7 @@ def _check_channels(strategy: Strategy, sample: Any, aliases: Mapping[str, str] 
                           f"gates use: {', '.join(missing)}", path=getattr(sample, "path", None))
 
 
-def _plan_run(strategy: Strategy, events: Sample, aliases: Mapping[str, str] | None) -> Execution:
+def _plan_run(strategy: Strategy, events: Sample, aliases: MarkerAliases | None) -> Execution:
     return Execution(compile_plan(strategy, events, aliases), events)
 
 
@@ -219,7 +220,7 @@ class Reference:
     sample: Any
     settings: FollowSettings | None = None
     per_population: Mapping[str, FollowSettings | None] | None = None
-    aliases: Mapping[str, str] | None = None
+    aliases: MarkerAliases | None = None
     values: dict[str, dict[tuple[AnyDimension, ...], np.ndarray]] = field(default_factory=dict, init=False)
     name: str = field(default="", init=False)
     sha256: str = field(default="", init=False)
@@ -239,7 +240,8 @@ class Reference:
         digest = hashlib.sha256()
         for path_ in self.strategy.evaluation_order:
             pop = self.strategy.by_path[path_]
-            if not _followable(pop.gate) or self.settings_for(path_) is None:
+            settings = self.settings_for(path_)
+            if not _followable(pop.gate) or settings is None:
                 continue
             rows = None if pop.parent == "/" else ex.indices[pop.parent]
             count = events.n_events if rows is None else int(rows.size)
@@ -249,7 +251,7 @@ class Reference:
                                   f"reference)", path=self.strategy.source, population=path_)
             keys = [tuple(pop.gate.dimensions)] if uses_plane(pop.gate) else [(d,) for d in line_dimensions(pop.gate)]
             for dims in keys:
-                cut = stride_rows(_values(ex, dims, pop.parent), self.settings_for(path_).max_events)  # type: ignore[union-attr]
+                cut = stride_rows(_values(ex, dims, pop.parent), settings.max_events)
                 self.values.setdefault(pop.parent, {})[dims] = cut
                 digest.update(cut.tobytes())
         sha = getattr(self.sample, "sha256", None)
@@ -279,7 +281,7 @@ def _register(cache: dict[Any, Any], key: Any, build: Any) -> Any:
 
 
 def follow_sample(strategy: Strategy, reference: Reference, sample: Any, *,
-                  aliases: Mapping[str, str] | None = None) -> FollowOutcome:
+                  aliases: MarkerAliases | None = None) -> FollowOutcome:
     """Every followed gate of ``strategy`` moved onto ``sample`` (parents first).
 
     Registration problems never raise: the gate keeps its template geometry with

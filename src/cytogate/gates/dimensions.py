@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..channels import resolve_channel
+from ..channels import MarkerAliases, resolve_channel
 from ..errors import GateError
 
 __all__ = [
@@ -159,7 +159,7 @@ def dimension_from_dict(data: Mapping[str, Any]) -> AnyDimension:
     )
 
 
-def resolve_dimension(name: str, sample: _SampleLike, aliases: Mapping[str, str] | None = None) -> int:
+def resolve_dimension(name: str, sample: _SampleLike, aliases: MarkerAliases | None = None) -> int:
     """Index of the channel a strategy name refers to in one sample.
 
     The rules are :mod:`cytogate.channels`' (``$PnN``, ``$PnS``, aliases,

@@ -116,7 +116,7 @@ def drift_traces(result: Any, sample: Any, *, max_events: int = 4000, seed: int 
             rows = pick if idx is None else idx[pick]
         for (k, side), fit in zip(slots, fits):
             dim = pop.gate.dimensions[k]
-            values = ex.values(dim, rows, _OWNER) if n else np.empty(0)  # type: ignore[union-attr]
+            values = ex.values(dim, rows, _OWNER) if n else np.empty(0)  # type: ignore[union-attr]  # ex is set with the plan above
             threshold = float(fit.get("params", {}).get("threshold", np.nan))
             out.append(DriftTrace(path, dim.label, side, result.sample, np.asarray(values, dtype=np.float64),
                                   threshold, bool(fit.get("used_fallback")),

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from ..errors import CytogateError, StrategyError
 from ..gates.dimensions import UNCOMPENSATED, Dimension, resolve_dimension
 from ..gates.registry import gate_from_dict
-from ..gates.specs import GateSpec
+from ..gates.specs import EllipsoidGate, GateSpec, PolygonGate
 from ..engine.execute import Execution, fit_static
 from ..engine.compile import compile_plan
 from ..strategy.panel_gaps import fit_to_panel
@@ -181,8 +181,9 @@ def _gate_bounds(gate: GateSpec, k: int) -> list[float]:
         return [float(v[k]) for v in verts]
     mean = getattr(gate, "mean", None)
     if mean is not None:
-        cov = np.asarray(gate.covariance)  # type: ignore[attr-defined]
-        r = float(np.sqrt(gate.distance_sq * cov[k, k]))  # type: ignore[attr-defined]
+        ellipse = cast(EllipsoidGate, gate)  # only ellipsoids (static or fitted) have a mean
+        cov = np.asarray(ellipse.covariance)
+        r = float(np.sqrt(ellipse.distance_sq * cov[k, k]))
         return [mean[k] - r, mean[k] + r]
     return []
 
@@ -281,7 +282,7 @@ def gate_view(result: Any, sample: Any, path: str, *, max_events: int = 60_000, 
     prefilter_parts: list[str] = []
     undrawn = [k for k in range(len(gate.dimensions)) if k not in drawn]
     if undrawn:
-        lo, hi = gate.box()  # type: ignore[misc]
+        lo, hi = gate.box()  # type: ignore[misc]  # a box gate here: box() is not None
         keep = np.ones(parent_count, dtype=bool)
         for k in undrawn:
             v = ex.values(gate.dimensions[k], idx, _OWNER)
@@ -425,7 +426,7 @@ def _finite(v: float, lo: float, hi: float) -> float:
 
 
 def _draw_box(ax: Any, view: GateView) -> None:
-    lo, hi = view.gate.box()  # type: ignore[misc]
+    lo, hi = view.gate.box()  # type: ignore[misc]  # drawn as a box: box() is not None
     if len(view.drawn) == 1:
         k = view.drawn[0]
         for b in (lo[k], hi[k]):
@@ -453,7 +454,7 @@ def _draw_quadrant(ax: Any, view: GateView) -> None:
 def _draw_polygon(ax: Any, view: GateView) -> None:
     from matplotlib.patches import Polygon
 
-    verts = np.array(view.gate.vertices, dtype=np.float64)  # type: ignore[attr-defined]
+    verts = np.array(cast(PolygonGate, view.gate).vertices, dtype=np.float64)
     ax.add_patch(Polygon(verts, closed=True, fill=False, edgecolor=_GATE_COLOR, linewidth=1.4))
 
 
@@ -467,11 +468,11 @@ def ellipse_outline(mean: np.ndarray, covariance: np.ndarray, distance_sq: float
 
 
 def _draw_ellipse(ax: Any, view: GateView) -> None:
-    gate = view.gate
+    gate = cast(EllipsoidGate, view.gate)
     k = list(view.drawn)
-    mean = np.asarray(gate.mean)[k]  # type: ignore[attr-defined]
-    cov = np.asarray(gate.covariance)[np.ix_(k, k)]  # type: ignore[attr-defined]
-    pts = ellipse_outline(mean, cov, gate.distance_sq)  # type: ignore[attr-defined]
+    mean = np.asarray(gate.mean)[k]
+    cov = np.asarray(gate.covariance)[np.ix_(k, k)]
+    pts = ellipse_outline(mean, cov, gate.distance_sq)
     ax.plot(pts[:, 0], pts[:, 1], color=_GATE_COLOR, linewidth=1.4)
 
 

@@ -74,7 +74,7 @@ def draw_quadrant_group(ax: Any, views: Sequence[GateView], *, compact: bool = T
                 for v in divider.values:
                     (ax.axvline if j == 0 else ax.axhline)(v, color="black", linewidth=1.2)
     for view in views:
-        lo, hi = view.gate.box()  # type: ignore[misc]
+        lo, hi = view.gate.box()  # type: ignore[misc]  # drawn as a box: box() is not None
         kx, ky = view.drawn
         x0, x1 = max(lo[kx], ix.lo), min(hi[kx], ix.hi)
         y0, y1 = max(lo[ky], iy.lo), min(hi[ky], iy.hi)

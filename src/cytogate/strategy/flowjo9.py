@@ -81,7 +81,7 @@ class _Ctx:
 
 def _number(text: str | None, what: str, ctx: _Ctx, population: str | None = None) -> float:
     try:
-        value = float(text)  # type: ignore[arg-type]
+        value = float(text)  # type: ignore[arg-type]  # None raises TypeError, reported below
     except (TypeError, ValueError):
         shown = "missing" if text is None else f"{text!r} is not a number"
         ctx.fail(f"{what}: {shown}", population)

@@ -69,7 +69,7 @@ def _local(el: Element) -> str:
 def _number(text: str | None, what: str, source: str, population: str | None = None) -> float:
     """``float(text)``, refusing absent, non-numeric and non-finite attribute values with a StrategyError."""
     try:
-        value = float(text)  # type: ignore[arg-type]
+        value = float(text)  # type: ignore[arg-type]  # None raises TypeError, reported below
     except (TypeError, ValueError):
         shown = "missing" if text is None else f"{text!r} is not a number"
         raise StrategyError(f"{what}: {shown}", path=source, population=population) from None

@@ -145,7 +145,7 @@ def _write_quadrants(root: ET.Element, pop: Population, ctx: _Ctx) -> None:
     if key in ctx.quadrant_groups:
         return
     members = [p for p in ctx.strategy.populations if p.gate.kind == gate.kind and p.parent == pop.parent
-               and (p.gate.group, p.gate.dividers) == (gate.group, gate.dividers)]  # type: ignore[attr-defined]
+               and (p.gate.group, p.gate.dividers) == (gate.group, gate.dividers)]  # type: ignore[attr-defined]  # same kind: quadrants
     gate_id = ctx.allocate(gate.group)
     divider_ids = {div.id: ctx.allocate(div.id) for div in gate.dividers}  # xs:ID: unique per document
     ctx.quadrant_groups[key] = gate_id
@@ -156,7 +156,7 @@ def _write_quadrants(root: ET.Element, pop: Population, ctx: _Ctx) -> None:
             ET.SubElement(div_el, _g("value")).text = _num(v)
     for member in members:
         q = ET.SubElement(el, _g("Quadrant"), {_g("id"): ctx.ids[member.path]})
-        for ref, loc in member.gate.positions:  # type: ignore[attr-defined]
+        for ref, loc in member.gate.positions:  # type: ignore[attr-defined]  # a quadrant of this gate
             ET.SubElement(q, _g("position"), {_g("divider_ref"): divider_ids[ref], _g("location"): _num(loc)})
 
 

@@ -84,8 +84,8 @@ def _absent(dim: AnyDimension, sample: Any, aliases: Mapping[str, Any] | None) -
 def _drop(gate: GateSpec, keep: list[int]) -> GateSpec:
     """A rectangle (static or data-driven) restricted to the dimensions ``keep``."""
     dims = tuple(gate.dimensions[i] for i in keep)
-    mins = tuple(gate.mins[i] for i in keep)  # type: ignore[attr-defined]
-    maxs = tuple(gate.maxs[i] for i in keep)  # type: ignore[attr-defined]
+    mins = tuple(gate.mins[i] for i in keep)  # type: ignore[attr-defined]  # only rectangles reach here
+    maxs = tuple(gate.maxs[i] for i in keep)  # type: ignore[attr-defined]  # only rectangles reach here
     if any(v is not None and not isinstance(v, (int, float)) for v in mins + maxs):  # threshold rules
         from ..adaptive.specs import AdaptiveRectangleGate  # scikit-learn loads only for data-driven gates
 

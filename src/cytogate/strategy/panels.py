@@ -16,6 +16,8 @@ missing names raise :class:`~cytogate.errors.MarkerError` listing what the file 
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from typing import Any
 from ..errors import MarkerError, StrategyError
 from .yaml_schema import Ctx, LocList, LocMap, load_located
 
-__all__ = ["STANDARD_ALIASES", "parse_alias_table", "load_panel", "merge", "expand", "resolve_marker"]
+__all__ = ["STANDARD_ALIASES", "parse_alias_table", "is_panel_file", "load_panel", "merge", "expand", "resolve_marker"]
 
 # Common synonyms of the markers the ready-made strategies use.
 STANDARD_ALIASES: dict[str, tuple[str, ...]] = {
@@ -82,6 +84,19 @@ def parse_alias_table(table: Mapping[str, Any], ctx: Ctx | None = None) -> dict[
 
 
 _PARSED: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {}  # (path, text) -> table: re-loads of one file
+
+
+_FIRST_KEY = re.compile(r"^\ufeff?(?:[ \t]*(?:#[^\n]*)?\n)*[\"']?cytogate_panel[\"']?[ \t]*:")
+
+
+def is_panel_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a marker panel file: first key ``cytogate_panel`` (False when unreadable)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(65536).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return _FIRST_KEY.match(head) is not None
 
 
 def load_panel(path: str | Path) -> dict[str, tuple[str, ...]]:

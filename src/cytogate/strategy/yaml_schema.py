@@ -94,9 +94,9 @@ class Ctx:
     def fail(self, message: str) -> NoReturn:
         where = self.source if self.mark is None else f"{self.source}:{self.mark.line}:{self.mark.column}"
         error = StrategyError(message, path=where, population=self.population)
-        error.source_file = self.source  # type: ignore[attr-defined]
-        error.line = None if self.mark is None else self.mark.line  # type: ignore[attr-defined]
-        error.column = None if self.mark is None else self.mark.column  # type: ignore[attr-defined]
+        error.source_file = self.source  # type: ignore[attr-defined]  # position kept for callers that point at it
+        error.line = None if self.mark is None else self.mark.line  # type: ignore[attr-defined]  # position kept for callers that point at it
+        error.column = None if self.mark is None else self.mark.column  # type: ignore[attr-defined]  # position kept for callers that point at it
         raise error
 
 

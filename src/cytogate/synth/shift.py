@@ -139,16 +139,16 @@ class Shift:
             elif key == "scatter":
                 base["fsc"] = base["ssc"] = factor
             elif key in panel.fluorescence_channels:
-                base["detectors"][key] = factor  # type: ignore[index]
+                base["detectors"][key] = factor  # type: ignore[index]  # a dict, set above
             elif key in panel.markers:
-                base["staining"][key] = factor  # type: ignore[index]
+                base["staining"][key] = factor  # type: ignore[index]  # a dict, set above
             else:
                 raise SynthError(
                     f"shift key {key!r} is neither fsc/ssc/scatter/fluorescence/random, a detector "
                     f"({', '.join(panel.fluorescence_channels)}) nor a marker ({', '.join(panel.markers)}) "
                     f"of panel {panel.name}"
                 )
-        return cls(**base)  # type: ignore[arg-type]
+        return cls(**base)  # type: ignore[arg-type]  # keys and value types match the fields
 
     def detector_gains(self, panel: Panel) -> np.ndarray:
         """``(n_fl,)`` gain of each fluorescence detector of ``panel``."""

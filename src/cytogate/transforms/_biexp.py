@@ -254,7 +254,7 @@ class BiexpCore:
         kernel = _forward_parallel if use_parallel(x.shape[0]) else _forward_serial
         kernel(
             x, out, self.x1, self.scale, self.p, self.q, self.b, self.d, self.lin,
-            self._small, self._inv_slope0, self._key0, self._table,  # type: ignore[attr-defined]
+            self._small, self._inv_slope0, self._key0, self._table,  # type: ignore[attr-defined]  # tables set in __post_init__ (frozen)
         )
 
     def forward_exact_into(self, x: np.ndarray, out: np.ndarray) -> None:

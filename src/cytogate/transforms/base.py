@@ -108,12 +108,12 @@ class Transform(ABC):
 
     def params(self) -> dict[str, float]:
         """The parameters by field name, for serialisation (``from_params(kind, **params)``)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]  # every subclass is a dataclass
 
     @classmethod
     def from_params(cls, **params: float) -> Transform:
         """Build from parameters whose names match the fields case-insensitively (``T`` = ``t``)."""
-        fields = {f.name.lower(): f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        fields = {f.name.lower(): f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]  # every subclass is a dataclass
         kwargs: dict[str, float] = {}
         for key, value in params.items():
             name = fields.get(str(key).lower())
@@ -135,7 +135,7 @@ class Transform(ABC):
 
     def _check_params(self, **constraints: bool) -> None:
         """Validate: every parameter is a finite real, then each named constraint holds."""
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]  # every subclass is a dataclass
             value = getattr(self, f.name)
             try:
                 as_float = float(value)
