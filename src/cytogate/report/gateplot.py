@@ -271,12 +271,10 @@ def gate_view(result: Any, sample: Any, path: str, *, max_events: int = 60_000, 
                         prefilter="", plotted_fraction=1.0, **common)
     plan = compile_plan(strategy, sample)
     ex = Execution(plan, sample)
-    applied_template = None if template is None else fit_to_panel(template, sample)[0]  # as the engine drops parts
-    own = None if applied_template is None else applied_template.by_path.get(path)
-    if own is not None and own.gate != pop.gate:  # overridden: the template's gate where it lands here
-        common["template"] = own.gate if not own.gate.needs_fit else fit_static(
-            own.gate, Execution(compile_plan(applied_template, sample), sample).stacked(own.gate.dimensions, idx, None),
-            path)
+    own = None if template is None else fit_to_panel(template, sample)[0].by_path.get(path)  # parts dropped as run
+    if template is not None and own is not None and own.gate != pop.gate:  # overridden: the template's gate here
+        values = Execution(compile_plan(template, sample), sample).stacked(own.gate.dimensions, idx, None)
+        common["template"] = own.gate if not own.gate.needs_fit else fit_static(own.gate, values, path)
     rows = idx
     # Undrawn dimensions of an n-D box act as a pre-filter of the parent's events.
     prefilter_parts: list[str] = []
