@@ -17,6 +17,9 @@ costs O(n) for any number of events.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +29,7 @@ from ..errors import GateError
 from ._fit import AdaptiveFit, FitFailed, check_bounds, finite_values
 from .order import percentile, quantile, uniform_histogram
 
-__all__ = ["Density", "kde", "with_fallback", "quantile_threshold"]
+__all__ = ["Density", "kde", "shared_densities", "with_fallback", "quantile_threshold"]
 
 log = logging.getLogger("cytogate.adaptive")
 
@@ -53,6 +56,30 @@ class Density:
     bandwidth: float
 
 
+class _Scopes(threading.local):
+    def __init__(self) -> None:
+        self.open: list[list[tuple[np.ndarray, float, int, Density]]] = []
+
+
+_SCOPES = _Scopes()  # per thread: gates gated in threads never see each other's values
+
+
+@contextmanager
+def shared_densities() -> Iterator[None]:
+    """Inside the block, :func:`kde` of values it has already estimated (equal values, same options) is reused.
+
+    Gates fitted on one parent often estimate the same density: the scatter gates
+    under one population, a rule, its ``otherwise`` and its ``fallback``.  The
+    estimate is a function of the values alone, so reusing it changes nothing
+    but the time; the values are held until the block ends.
+    """
+    _SCOPES.open.append([])
+    try:
+        yield
+    finally:
+        _SCOPES.open.pop()
+
+
 def kde(values: np.ndarray, *, adjust: float = 1.0, n_grid: int = _GRID) -> Density:
     """Binned Gaussian kernel density estimate of finite 1-D values.
 
@@ -69,6 +96,19 @@ def kde(values: np.ndarray, *, adjust: float = 1.0, n_grid: int = _GRID) -> Dens
     n_grid : int
         Number of grid points.
     """
+    seen = _SCOPES.open[-1] if _SCOPES.open else None
+    if seen is not None:
+        for known, known_adjust, known_grid, est in seen:
+            if (known_adjust, known_grid) == (adjust, n_grid) and known.shape == values.shape \
+                    and np.array_equal(known, values):
+                return est
+    est = _binned_kde(values, adjust, n_grid)
+    if seen is not None:
+        seen.append((values, adjust, n_grid, est))
+    return est
+
+
+def _binned_kde(values: np.ndarray, adjust: float, n_grid: int) -> Density:
     n = values.size
     # grid range and spread need only a few hundred thousand values (an even stride keeps it deterministic)
     probe = values[:: max(1, n // _PROBE)]

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..adaptive.density import shared_densities
 from ..strategy.panel_gaps import fit_to_panel
 from ..strategy.tree import Strategy
 from .compile import SampleLike, compile_plan
@@ -103,6 +104,7 @@ def _gate_with_fits(strategy: Strategy, sample: Any, aliases: Mapping[str, str] 
     fitted: dict[str, dict[str, Any]] = {}
     done: set[str] = set()
     blocks, whole = None, None
+    provided: dict[tuple[str, Any], tuple[np.ndarray, list[int]]] = {}  # the last fits' values, block offsets
     if n <= BLOCK_EVENTS:  # one block: read once, and one execution keeps its values from pass to pass
         blocks = list(sample.blocks(BLOCK_EVENTS, digest=digest))
         digest = None
@@ -122,7 +124,8 @@ def _gate_with_fits(strategy: Strategy, sample: Any, aliases: Mapping[str, str] 
         # populations gated in earlier passes that this pass reads as parents or references
         seeded = {p for path in now for p in (strategy.by_path[path].parent, *gates[path].references)}
         seeded = (seeded | {p.parent for p in ready}) & done
-        for start, events in blocks if blocks is not None else sample.blocks(BLOCK_EVENTS, digest=digest):
+        source = blocks if blocks is not None else sample.blocks(BLOCK_EVENTS, digest=digest)
+        for number, (start, events) in enumerate(source):
             if whole is not None:
                 ex = whole
             else:
@@ -131,6 +134,8 @@ def _gate_with_fits(strategy: Strategy, sample: Any, aliases: Mapping[str, str] 
                 for p in seeded:
                     ex.masks[p] = masks[p][start:stop]
                     ex.indices[p] = np.flatnonzero(ex.masks[p])
+            for (parent, dim), (values, offsets) in provided.items():  # the fitted gates read their fit's values
+                ex.provide(dim, parent, values[offsets[number]:offsets[number + 1]])
             for path in now:
                 gate = gates[path]
                 with population_errors(path, gate):
@@ -142,15 +147,18 @@ def _gate_with_fits(strategy: Strategy, sample: Any, aliases: Mapping[str, str] 
         digest = None  # the first pass read every byte
         done.update(now)
         joined = {row: np.concatenate(parts) for row, parts in chunks.items()}
+        provided = {row: (joined[row], [0, *np.cumsum([part.size for part in parts]).tolist()])
+                    for row, parts in chunks.items()}
         chunks.clear()
-        for pop in ready:
-            with population_errors(pop.path, gates[pop.path]):
-                dims = gates[pop.path].dimensions
-                values = np.stack([joined[(pop.parent, d)] for d in dims]) if len(dims) > 1 \
-                    else joined[(pop.parent, dims[0])][np.newaxis]  # a view: one dimension needs no copy
-                gate = fit_static(gates[pop.path], values, pop.path)
-            fitted[pop.path] = gate.to_dict()
-            gates[pop.path] = gate
+        with shared_densities():  # gates fitted on the same values estimate their density once
+            for pop in ready:
+                with population_errors(pop.path, gates[pop.path]):
+                    dims = gates[pop.path].dimensions
+                    values = np.stack([joined[(pop.parent, d)] for d in dims]) if len(dims) > 1 \
+                        else joined[(pop.parent, dims[0])][np.newaxis]  # a view: one dimension needs no copy
+                    gate = fit_static(gates[pop.path], values, pop.path)
+                fitted[pop.path] = gate.to_dict()
+                gates[pop.path] = gate
     return masks, fitted
 
 
