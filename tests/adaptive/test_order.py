@@ -36,7 +36,7 @@ def test_median_percentile_quantile_equal_numpy(x):
     assert np.array_equal(order_statistics(x, ranks), np.sort(x)[ranks])
 
 
-@pytest.mark.parametrize("x", _samples()[:7], ids=lambda x: f"n{x.size}")
+@pytest.mark.parametrize("x", _samples()[:7] + _samples()[8:], ids=lambda x: f"n{x.size}")
 def test_uniform_histogram_equals_numpy(x):
     lo, hi = np.percentile(x, [1.0, 99.0])
     for bins, (a, b) in ((1024, (lo, hi)), (7, (float(x.min()), float(x.max()))), (256, (lo - 1.0, lo - 0.5))):
@@ -46,8 +46,10 @@ def test_uniform_histogram_equals_numpy(x):
         assert counts.dtype == want_counts.dtype
 
 
-def test_values_on_bin_edges_fall_as_in_numpy():
+@pytest.mark.parametrize("repeats", [1, 100])  # a few hundred values and tens of thousands
+def test_values_on_bin_edges_fall_as_in_numpy(repeats):
     edges = np.linspace(0.1, 0.7, 61)
-    x = np.concatenate([np.repeat(edges, 200), np.nextafter(edges, 0).repeat(100), np.nextafter(edges, 1).repeat(100)])
+    x = np.concatenate([np.repeat(edges, 2 * repeats), np.nextafter(edges, 0).repeat(repeats),
+                        np.nextafter(edges, 1).repeat(repeats)])
     counts, _ = uniform_histogram(x, 60, 0.1, 0.7)
     assert np.array_equal(counts, np.histogram(x, bins=60, range=(0.1, 0.7))[0])
