@@ -146,20 +146,48 @@ def _gate_with_fits(strategy: Strategy, sample: Any, aliases: Mapping[str, str] 
                     chunks[(parent, dim)].append(ex.stacked((dim,), idx, None)[0])  # not cached
         digest = None  # the first pass read every byte
         done.update(now)
-        joined = {row: np.concatenate(parts) for row, parts in chunks.items()}
-        provided = {row: (joined[row], [0, *np.cumsum([part.size for part in parts]).tolist()])
-                    for row, parts in chunks.items()}
+        values, joined = _fit_values(ready, gates, chunks)
+        provided = {row: (joined[row], [0, *np.cumsum([part.size for part in chunks[row]]).tolist()])
+                    for row in joined}
         chunks.clear()
         with shared_densities():  # gates fitted on the same values estimate their density once
             for pop in ready:
                 with population_errors(pop.path, gates[pop.path]):
-                    dims = gates[pop.path].dimensions
-                    values = np.stack([joined[(pop.parent, d)] for d in dims]) if len(dims) > 1 \
-                        else joined[(pop.parent, dims[0])][np.newaxis]  # a view: one dimension needs no copy
-                    gate = fit_static(gates[pop.path], values, pop.path)
+                    gate = fit_static(gates[pop.path], values[pop.path], pop.path)
                 fitted[pop.path] = gate.to_dict()
                 gates[pop.path] = gate
     return masks, fitted
+
+
+def _fit_values(ready: list[Any], gates: Mapping[str, Any], chunks: Mapping[tuple[str, Any], list[np.ndarray]]
+                ) -> tuple[dict[str, np.ndarray], dict[tuple[str, Any], np.ndarray]]:
+    """Each ready gate's ``(n_dims, n_events)`` values joined from the blocks' chunks, and each (parent, dimension) row.
+
+    The chunks are joined straight into the array a fit reads; gates on the same
+    dimensions of one parent share that array, a one-dimensional gate reads a row
+    another gate's array holds.
+    """
+    out: dict[str, np.ndarray] = {}
+    rows: dict[tuple[str, Any], np.ndarray] = {}
+    by_dims: dict[tuple[str, Any], np.ndarray] = {}
+    for pop in ready:
+        dims = gates[pop.path].dimensions
+        key = (pop.parent, dims)
+        if key not in by_dims:
+            if len(dims) == 1 and (pop.parent, dims[0]) in rows:
+                by_dims[key] = rows[(pop.parent, dims[0])][np.newaxis]  # a view
+            else:
+                m = sum(part.size for part in chunks[(pop.parent, dims[0])])
+                joined = by_dims[key] = np.empty((len(dims), m), dtype=np.float64)
+                for j, dim in enumerate(dims):
+                    row = (pop.parent, dim)
+                    if row in rows:
+                        joined[j] = rows[row]
+                    else:
+                        np.concatenate(chunks[row], out=joined[j])
+                        rows[row] = joined[j]
+        out[pop.path] = by_dims[key]
+    return out, rows
 
 
 def _gate_blocks(plan: Any, sample: Any, digest: Any | None) -> dict[str, np.ndarray]:
