@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from ..adaptive.density import shared_densities
 from ..strategy.panel_gaps import fit_to_panel
 from ..strategy.tree import Strategy
 from .compile import SampleLike, compile_plan
@@ -96,6 +95,8 @@ def _gate_with_fits(strategy: Strategy, sample: Any, aliases: Mapping[str, str] 
     takes k + 1 passes; memory is one block, the masks and those values.  A
     fitted gate keeps its dimensions, so the one plan serves every pass.
     """
+    from ..adaptive.density import shared_densities  # loaded with the data-driven gates, not by static runs
+
     plan = compile_plan(strategy, sample, aliases)
     strategy = plan.strategy
     n = int(sample.n_events)
@@ -146,14 +147,14 @@ def _gate_with_fits(strategy: Strategy, sample: Any, aliases: Mapping[str, str] 
                     chunks[(parent, dim)].append(ex.stacked((dim,), idx, None)[0])  # not cached
         digest = None  # the first pass read every byte
         done.update(now)
-        values, joined = _fit_values(ready, gates, chunks)
+        fit_inputs, joined = _fit_values(ready, gates, chunks)
         provided = {row: (joined[row], [0, *np.cumsum([part.size for part in chunks[row]]).tolist()])
                     for row in joined}
         chunks.clear()
         with shared_densities():  # gates fitted on the same values estimate their density once
             for pop in ready:
                 with population_errors(pop.path, gates[pop.path]):
-                    gate = fit_static(gates[pop.path], values[pop.path], pop.path)
+                    gate = fit_static(gates[pop.path], fit_inputs[pop.path], pop.path)
                 fitted[pop.path] = gate.to_dict()
                 gates[pop.path] = gate
     return masks, fitted
