@@ -21,7 +21,8 @@ def _samples() -> list[np.ndarray]:
         np.full(12_000, 3.25),                                     # all equal
         rng.lognormal(0, 3, size=40_000),                          # a crowded bucket split again
         np.concatenate([rng.normal(size=10_000), [-1e307, 1e307]]),  # a range too wide to bucket
-        rng.normal(size=500),                                      # small: numpy itself
+        rng.normal(size=500),                                      # small: numpy's selection
+        *(rng.normal(size=n) for n in (1, 2, 3, 8)),               # a handful of values
     ]
 
 
@@ -36,7 +37,7 @@ def test_median_percentile_quantile_equal_numpy(x):
     assert np.array_equal(order_statistics(x, ranks), np.sort(x)[ranks])
 
 
-@pytest.mark.parametrize("x", _samples()[:7], ids=lambda x: f"n{x.size}")
+@pytest.mark.parametrize("x", _samples()[:7] + _samples()[8:], ids=lambda x: f"n{x.size}")
 def test_uniform_histogram_equals_numpy(x):
     lo, hi = np.percentile(x, [1.0, 99.0])
     for bins, (a, b) in ((1024, (lo, hi)), (7, (float(x.min()), float(x.max()))), (256, (lo - 1.0, lo - 0.5))):
@@ -46,8 +47,11 @@ def test_uniform_histogram_equals_numpy(x):
         assert counts.dtype == want_counts.dtype
 
 
-def test_values_on_bin_edges_fall_as_in_numpy():
-    edges = np.linspace(0.1, 0.7, 61)
-    x = np.concatenate([np.repeat(edges, 200), np.nextafter(edges, 0).repeat(100), np.nextafter(edges, 1).repeat(100)])
-    counts, _ = uniform_histogram(x, 60, 0.1, 0.7)
-    assert np.array_equal(counts, np.histogram(x, bins=60, range=(0.1, 0.7))[0])
+@pytest.mark.parametrize("bins, lo, hi", [(60, 0.1, 0.7), (1024, -3.7, 12.9), (1024, 0.2871, 0.9413)])
+@pytest.mark.parametrize("repeats", [1, 40])  # a few thousand values and tens of thousands
+def test_values_on_bin_edges_fall_as_in_numpy(repeats, bins, lo, hi):
+    edges = np.linspace(lo, hi, bins + 1)
+    x = np.concatenate([np.repeat(edges, 2 * repeats), np.nextafter(edges, -np.inf).repeat(repeats),
+                        np.nextafter(edges, np.inf).repeat(repeats)])
+    counts, _ = uniform_histogram(x, bins, lo, hi)
+    assert np.array_equal(counts, np.histogram(x, bins=bins, range=(lo, hi))[0])

@@ -92,7 +92,9 @@ def _plain(value: Any) -> Any:
 
 
 def finite_values(values: np.ndarray, *, what: str) -> np.ndarray:
-    """1-D float64 copy of ``values`` without NaN or infinities.
+    """1-D float64 ``values`` without NaN or infinities (the values themselves when all are finite).
+
+    The fits only read the result, so values that are all finite are not copied.
 
     Parameters
     ----------
@@ -103,7 +105,8 @@ def finite_values(values: np.ndarray, *, what: str) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1:
         raise GateError(f"{what}: expected a 1-D array of event values, got shape {array.shape}")
-    return array[np.isfinite(array)]
+    finite = np.isfinite(array)
+    return array if finite.all() else array[finite]
 
 
 def check_bounds(bounds: tuple[float, float] | None, *, what: str) -> tuple[float, float]:

@@ -17,7 +17,11 @@ costs O(n) for any number of events.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.signal import fftconvolve
@@ -26,7 +30,7 @@ from ..errors import GateError
 from ._fit import AdaptiveFit, FitFailed, check_bounds, finite_values
 from .order import percentile, quantile, uniform_histogram
 
-__all__ = ["Density", "kde", "with_fallback", "quantile_threshold"]
+__all__ = ["Density", "kde", "shared_densities", "reuse", "with_fallback", "quantile_threshold"]
 
 log = logging.getLogger("cytogate.adaptive")
 
@@ -53,6 +57,47 @@ class Density:
     bandwidth: float
 
 
+class _Scopes(threading.local):
+    def __init__(self) -> None:
+        self.open: list[list[tuple[Hashable, np.ndarray, Any]]] = []
+
+
+_SCOPES = _Scopes()  # per thread: gates gated in threads never see each other's values
+
+
+@contextmanager
+def shared_densities() -> Iterator[None]:
+    """Inside the block, estimates already made on equal values with the same options are reused.
+
+    Gates fitted on one parent often estimate the same density (the scatter gates
+    under one population; a rule, its ``otherwise`` and its ``fallback``) or fit
+    the very same rule.  Both are functions of the values alone, so reusing them
+    changes nothing but the time; the values are held until the block ends.
+    """
+    _SCOPES.open.append([])
+    try:
+        yield
+    finally:
+        _SCOPES.open.pop()
+
+
+def reuse(key: Hashable, values: np.ndarray, compute: Callable[[], Any], *,
+          keep: Callable[[Any], bool] = lambda result: True) -> Any:
+    """``compute()``, or its result for equal ``values`` and ``key`` made earlier in a :func:`shared_densities` block.
+
+    ``keep`` says whether a result may be reused (one whose making logged a warning may not).
+    """
+    seen = _SCOPES.open[-1] if _SCOPES.open else None
+    if seen is not None:
+        for known_key, known, result in seen:
+            if known_key == key and known.shape == values.shape and np.array_equal(known, values):
+                return result
+    result = compute()
+    if seen is not None and keep(result):
+        seen.append((key, values, result))
+    return result
+
+
 def kde(values: np.ndarray, *, adjust: float = 1.0, n_grid: int = _GRID) -> Density:
     """Binned Gaussian kernel density estimate of finite 1-D values.
 
@@ -69,6 +114,10 @@ def kde(values: np.ndarray, *, adjust: float = 1.0, n_grid: int = _GRID) -> Dens
     n_grid : int
         Number of grid points.
     """
+    return reuse(("kde", adjust, n_grid), values, lambda: _binned_kde(values, adjust, n_grid))
+
+
+def _binned_kde(values: np.ndarray, adjust: float, n_grid: int) -> Density:
     n = values.size
     # grid range and spread need only a few hundred thousand values (an even stride keeps it deterministic)
     probe = values[:: max(1, n // _PROBE)]

@@ -40,7 +40,7 @@ from ..gates.specs import (
     RectangleGate,
 )
 from ._fit import AdaptiveFit
-from .density import quantile_threshold
+from .density import quantile_threshold, reuse
 from .mixture import SELECT_RULES, gmm_cluster
 from .singlet import singlet_band
 from .tail import mode_offset_threshold, tail_threshold
@@ -121,7 +121,15 @@ class ThresholdRule:
         object.__setattr__(self, "options", tuple(sorted(opts.items())))
 
     def fit(self, values: np.ndarray, *, what: str) -> AdaptiveFit:
-        """Fit on one dimension's values (NaN ignored): the method, then ``otherwise``, then ``fallback``."""
+        """Fit on one dimension's values (NaN ignored): the method, then ``otherwise``, then ``fallback``.
+
+        Inside :func:`~cytogate.adaptive.density.shared_densities`, an equal rule already
+        fitted on equal values gives its fit again (unless that one fell back: it warned).
+        """
+        return reuse(("rule", self), np.asarray(values), lambda: self._fit_once(values, what=what),
+                     keep=lambda fit: not fit.used_fallback)
+
+    def _fit_once(self, values: np.ndarray, *, what: str) -> AdaptiveFit:
         opts = dict(self.options)
         otherwise = opts.pop("otherwise", None)
         fallback = opts.get("fallback")

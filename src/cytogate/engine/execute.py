@@ -137,6 +137,20 @@ class Execution:
             out[k] = self.values(d, idx, owner)
         return out
 
+    def provide(self, dim: AnyDimension, owner: str, values: np.ndarray) -> None:
+        """Take ``dim``'s values on ``owner``'s events as computed elsewhere (the pass that fitted a gate on them).
+
+        They must be what :meth:`values` returns; gates read them instead of computing them again.
+        """
+        recipe = self.plan.recipes[dim]
+        what = ("base", recipe.base) if recipe.transform_id is None else (recipe.base, recipe.transform_id)
+        self._values[(what, owner)] = values
+
+    def _provided(self, dim: AnyDimension, owner: str) -> bool:
+        recipe = self.plan.recipes[dim]
+        what = ("base", recipe.base) if recipe.transform_id is None else (recipe.base, recipe.transform_id)
+        return (what, owner) in self._values
+
     def _release(self, owner: str | None) -> None:
         """Drop cached values and the event index of ``owner`` once its last child is done."""
         for key in [k for k in self._values if k[1] == owner]:
@@ -191,7 +205,7 @@ class Execution:
         return np.asarray(gate.evaluate(values, refs), dtype=bool)
 
     def _chunkable(self, gate: GateSpec, parent: str) -> bool:
-        """True when nothing the gate reads is shared with a sibling: evaluate it in row chunks.
+        """True when nothing the gate reads is shared with a sibling or held already: evaluate it in row chunks.
 
         Chunks bound the temporary float64 values to ``_CHUNK`` events per dimension
         instead of the whole parent; shared values are computed whole and cached.
@@ -200,7 +214,7 @@ class Execution:
             return False
         if self.plan.raw_columns(gate) is not None and type(gate).evaluate_rows is not GateSpec.evaluate_rows:
             return False  # reads the matrix directly, no temporaries to bound
-        return not any((parent, d) in self.plan.shared for d in gate.dimensions)
+        return not any((parent, d) in self.plan.shared or self._provided(d, parent) for d in gate.dimensions)
 
     def evaluate(self, path: str, gate: GateSpec, parent: str) -> None:
         idx = self.indices[parent] if parent != "/" else None

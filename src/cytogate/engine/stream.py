@@ -10,15 +10,14 @@ and joining the masks is exactly the same as gating the whole file, while the
 memory in use stays one block of events plus the masks (the file is read once,
 as a stream, never decoded whole).  Data-driven gates need their parent's whole
 distribution: they are fitted first, from passes over the blocks that keep
-only the values each fit needs (:func:`_fit_by_passes`), and the strategy,
-static from then on, is streamed like any other.  Samples that cannot be read
+only the values each fit needs, each population gated in the first pass
+after its gate is static (:func:`_gate_with_fits`).  Samples that cannot be read
 in blocks are evaluated on whole columns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -71,54 +70,126 @@ def streamable(strategy: Strategy, sample: SampleLike) -> bool:
     return not any(pop.gate.needs_fit for pop in strategy.populations)
 
 
-def _static_closure(strategy: Strategy) -> set[str]:
-    """Populations computable without fitting anything: static gates whose dependencies all are."""
-    static: set[str] = set()
+def _computable(strategy: Strategy, gates: Mapping[str, Any], done: set[str]) -> list[str]:
+    """Populations not yet gated whose gate is static and whose dependencies are gated (or will be first)."""
+    now: list[str] = []
+    known = done | {"/"}
     for path in strategy.evaluation_order:
         pop = strategy.by_path[path]
-        deps = ({pop.parent} - {"/"}) | set(pop.gate.references)
-        if not pop.gate.needs_fit and deps <= static:
-            static.add(path)
-    return static
+        gate = gates[path]
+        if path not in done and not gate.needs_fit and pop.parent in known and set(gate.references) <= known:
+            now.append(path)
+            known.add(path)
+    return now
 
 
-def _fit_by_passes(strategy: Strategy, sample: Any, aliases: MarkerAliases | None
-                   ) -> tuple[Strategy, dict[str, dict[str, Any]]]:
-    """The strategy with every data-driven gate fitted, reading the sample block by block.
+def _gate_with_fits(strategy: Strategy, sample: Any, aliases: MarkerAliases | None, digest: Any | None
+                    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+    """Masks of every population and the fit of every data-driven gate, reading the sample block by block.
 
-    Each pass streams the file once, gates it with the populations already
-    static, and keeps only the values each next data-driven gate is fitted on
-    (its dimensions on its parent's events, in event order: exactly what the
-    whole-file evaluation hands to ``fit``).  A chain of k data-driven gates
-    takes k passes; memory is one block plus those values.
+    Each pass streams the file once: it gates the populations that have become
+    static (their masks are written into the whole file's, and kept: no
+    population is gated twice) and keeps only the values each data-driven gate
+    ready now is fitted on (its dimensions on its parent's events, in event
+    order: exactly what the whole-file evaluation hands to ``fit``; gates
+    fitted on the same values share one copy).  A chain of k data-driven gates
+    takes k + 1 passes; memory is one block, the masks and those values.  A
+    fitted gate keeps its dimensions, so the one plan serves every pass.
     """
-    current = strategy
+    from ..adaptive.density import shared_densities  # loaded with the data-driven gates, not by static runs
+
+    plan = compile_plan(strategy, sample, aliases)
+    strategy = plan.strategy
+    n = int(sample.n_events)
+    masks = {path: np.empty(n, dtype=bool) for path in strategy.evaluation_order}
+    gates: dict[str, Any] = {p.path: p.gate for p in strategy.populations}
     fitted: dict[str, dict[str, Any]] = {}
-    while True:
-        static = _static_closure(current)
-        ready = [p for p in current.populations if p.gate.needs_fit and (p.parent == "/" or p.parent in static)]
-        if not ready:
-            return current, fitted
-        wanted = static | {p.path for p in ready}
-        passing = replace(current, populations=tuple(p for p in current.populations if p.path in wanted),
-                          source_text="")
-        plan = compile_plan(passing, sample, aliases)
-        only = frozenset(static)
-        chunks: dict[str, list[np.ndarray]] = {p.path: [] for p in ready}
-        for _, events in sample.blocks(BLOCK_EVENTS, digest=None):
-            ex = Execution(plan, _Block(sample, events)).run(only=only)
-            for pop in ready:
-                with population_errors(pop.path, pop.gate):
-                    idx = None if pop.parent == "/" else np.flatnonzero(ex.masks[pop.parent])
-                    chunks[pop.path].append(ex.stacked(pop.gate.dimensions, idx, None))  # not cached
-        replaced = {}
+    done: set[str] = set()
+    blocks, whole = None, None
+    provided: dict[tuple[str, Any], tuple[np.ndarray, list[int]]] = {}  # the last fits' values, block offsets
+    if n <= BLOCK_EVENTS:  # one block: read once, and one execution keeps its values from pass to pass
+        blocks = list(sample.blocks(BLOCK_EVENTS, digest=digest))
+        digest = None
+        whole = Execution(plan, _Block(sample, blocks[0][1]), out=masks)
+    while len(done) < len(gates):
+        now = _computable(strategy, gates, done)
+        known = done | set(now) | {"/"}
+        ready = [p for p in strategy.populations if gates[p.path].needs_fit and p.parent in known]
+        if not now and not ready:  # pragma: no cover - the strategy tree guarantees progress
+            raise ValueError("data-driven gates depend on one another in a cycle")
+        # values each fit needs, one row per (parent, dimension): fits on the same values share them
+        rows: dict[tuple[str, Any], Any] = {}  # (parent, dimension) -> the first population fitted on it
         for pop in ready:
-            with population_errors(pop.path, pop.gate):
-                gate = fit_static(pop.gate, np.concatenate(chunks.pop(pop.path), axis=1), pop.path)
-            fitted[pop.path] = gate.to_dict()
-            replaced[pop.path] = gate
-        current = replace(current, populations=tuple(replace(p, gate=replaced[p.path]) if p.path in replaced else p
-                                                      for p in current.populations), source_text="")
+            for dim in gates[pop.path].dimensions:
+                rows.setdefault((pop.parent, dim), pop)
+        chunks: dict[tuple[str, Any], list[np.ndarray]] = {row: [] for row in rows}
+        # populations gated in earlier passes that this pass reads as parents or references
+        seeded = {p for path in now for p in (strategy.by_path[path].parent, *gates[path].references)}
+        seeded = (seeded | {p.parent for p in ready}) & done
+        source = blocks if blocks is not None else sample.blocks(BLOCK_EVENTS, digest=digest)
+        for number, (start, events) in enumerate(source):
+            if whole is not None:
+                ex = whole
+            else:
+                stop = start + events.shape[0]
+                ex = Execution(plan, _Block(sample, events), out={p: masks[p][start:stop] for p in now})
+                for p in seeded:
+                    ex.masks[p] = masks[p][start:stop]
+                    ex.indices[p] = np.flatnonzero(ex.masks[p])
+            for (parent, dim), (values, offsets) in provided.items():  # the fitted gates read their fit's values
+                ex.provide(dim, parent, values[offsets[number]:offsets[number + 1]])
+            for path in now:
+                gate = gates[path]
+                with population_errors(path, gate):
+                    ex.evaluate(path, gate, strategy.by_path[path].parent)
+            for (parent, dim), pop in rows.items():
+                with population_errors(pop.path, gates[pop.path]):
+                    idx = None if parent == "/" else ex.indices[parent]
+                    chunks[(parent, dim)].append(ex.stacked((dim,), idx, None)[0])  # not cached
+        digest = None  # the first pass read every byte
+        done.update(now)
+        fit_inputs, joined = _fit_values(ready, gates, chunks)
+        provided = {row: (joined[row], [0, *np.cumsum([part.size for part in chunks[row]]).tolist()])
+                    for row in joined}
+        chunks.clear()
+        with shared_densities():  # gates fitted on the same values estimate their density once
+            for pop in ready:
+                with population_errors(pop.path, gates[pop.path]):
+                    gate = fit_static(gates[pop.path], fit_inputs[pop.path], pop.path)
+                fitted[pop.path] = gate.to_dict()
+                gates[pop.path] = gate
+    return masks, fitted
+
+
+def _fit_values(ready: list[Any], gates: Mapping[str, Any], chunks: Mapping[tuple[str, Any], list[np.ndarray]]
+                ) -> tuple[dict[str, np.ndarray], dict[tuple[str, Any], np.ndarray]]:
+    """Each ready gate's ``(n_dims, n_events)`` values joined from the blocks' chunks, and each (parent, dimension) row.
+
+    The chunks are joined straight into the array a fit reads; gates on the same
+    dimensions of one parent share that array, a one-dimensional gate reads a row
+    another gate's array holds.
+    """
+    out: dict[str, np.ndarray] = {}
+    rows: dict[tuple[str, Any], np.ndarray] = {}
+    by_dims: dict[tuple[str, Any], np.ndarray] = {}
+    for pop in ready:
+        dims = gates[pop.path].dimensions
+        key = (pop.parent, dims)
+        if key not in by_dims:
+            if len(dims) == 1 and (pop.parent, dims[0]) in rows:
+                by_dims[key] = rows[(pop.parent, dims[0])][np.newaxis]  # a view
+            else:
+                m = sum(part.size for part in chunks[(pop.parent, dims[0])])
+                joined = by_dims[key] = np.empty((len(dims), m), dtype=np.float64)
+                for j, dim in enumerate(dims):
+                    row = (pop.parent, dim)
+                    if row in rows:
+                        joined[j] = rows[row]
+                    else:
+                        np.concatenate(chunks[row], out=joined[j])
+                        rows[row] = joined[j]
+        out[pop.path] = by_dims[key]
+    return out, rows
 
 
 def _gate_blocks(plan: Any, sample: Any, digest: Any | None) -> dict[str, np.ndarray]:
@@ -183,8 +254,7 @@ def gate(strategy: Strategy, sample: SampleLike, *, aliases: MarkerAliases | Non
     if streamable(strategy, sample):
         masks = _gate_blocks(compile_plan(strategy, sample, aliases), sample, digest)
     elif int(sample.n_events) > 0:  # data-driven gates: fitted first
-        static, fitted = _fit_by_passes(strategy, sample, aliases)
-        masks = _gate_blocks(compile_plan(static, sample, aliases), sample, digest)
+        masks, fitted = _gate_with_fits(strategy, sample, aliases, digest)
     else:
         ex = Execution(compile_plan(strategy, sample, aliases), sample).run()
         masks, fitted = ex.masks, ex.fitted
