@@ -1,26 +1,32 @@
 """Assemble the final tables of a run from its per-sample records.
 
-Tables are built only from records that went through their JSON form (see
-:mod:`cytogate.batch.resume`), so a resumed run and an uninterrupted one
-produce the same bytes.  Rows follow the input order, then the strategy's
-population order.
+Tables are built only from the per-sample result files (see
+:mod:`cytogate.batch.resume`), read back one at a time and streamed into
+each table (:mod:`cytogate.batch.table_stream`), so a resumed run and an
+uninterrupted one produce the same bytes and the driver's memory does not
+grow with the number of samples.  Rows follow the input order, then the
+strategy's population order.  :func:`counts_table` and :func:`stats_table`
+build a table of any records in memory.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from .absolute import AbsoluteOptions, absolute_counts
-from ..atomic import write_csv, write_parquet
+from ..atomic import atomic_file, write_csv
 from .fits import fits_table
-from .resume import SampleRecord
+from .gate_record import GATES_FILE, GatesFileStream
+from .resume import SampleRecord, SampleSummary
 from .samplesheet import SampleSheet
 from .stats import STATS_COLUMNS
+from .table_stream import CsvStream, ParquetStream
 
 __all__ = ["COUNTS_COLUMNS", "FAILURE_COLUMNS", "QC_COLUMNS", "counts_table", "stats_table", "write_tables"]
 
@@ -76,7 +82,7 @@ def stats_table(records: Sequence[SampleRecord]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def qc_table(records: Sequence[SampleRecord]) -> pd.DataFrame:
+def qc_table(records: Sequence[SampleSummary | SampleRecord]) -> pd.DataFrame:
     rows = []
     for r in records:
         qc = r.qc or {}
@@ -99,32 +105,58 @@ def _with_panels(table: pd.DataFrame, panels: Mapping[str, str] | None) -> pd.Da
 STATS_SCHEMA = 2
 
 
-def write_tables(out: Path, records: Sequence[SampleRecord], failures: Sequence[Mapping[str, str]], *,
-                 metadata: Mapping[str, Mapping[str, Any]] | None, sheet: SampleSheet | None,
-                 absolute: AbsoluteOptions, qc: bool, stats_scale: str = "compensated",
+def write_tables(out: Path, samples: Sequence[SampleSummary], load: Callable[[SampleSummary], SampleRecord],
+                 failures: Sequence[Mapping[str, str]], *, metadata: Mapping[str, Mapping[str, Any]] | None,
+                 sheet: SampleSheet | None, absolute: AbsoluteOptions, qc: bool, stats_scale: str = "compensated",
                  flowjo_counts: Mapping[str, Mapping[str, int]] | None = None,
-                 panels: Mapping[str, str] | None = None) -> dict[str, Path]:
-    """Write counts.csv/.parquet, stats.parquet, failures.csv and (with QC) qc.csv atomically.
+                 panels: Mapping[str, str] | None = None,
+                 observe: Callable[[SampleRecord], None] | None = None) -> dict[str, Path]:
+    """Write counts.csv/.parquet, stats.parquet, fits.parquet, gates.json, failures.csv and (with QC) qc.csv.
 
+    One pass over ``samples`` (input order): ``load`` reads each sample's
+    cached result, its rows go to every table, and ``observe`` sees it (for
+    the manifest's tallies); only one sample's tables and one Parquet row
+    group are in memory at a time.  Every file appears whole or not at all.
     ``flowjo_counts`` (sample -> population -> count, from a FlowJo workspace)
     adds the ``flowjo_count`` column; ``panels`` (sample -> panel, a study)
     adds ``panel`` to the statistics after ``sample`` (the counts take it from
     the sheet's metadata).
     """
-    counts = counts_table(records, metadata, sheet, absolute)
-    if flowjo_counts is not None:
+    def with_flowjo(table: pd.DataFrame) -> pd.DataFrame:
+        if flowjo_counts is None:
+            return table
         from .flowjo_counts import with_flowjo_counts
 
-        counts = with_flowjo_counts(counts, flowjo_counts)
-    written = {
-        "counts.csv": write_csv(out / "counts.csv", counts),
-        "counts.parquet": write_parquet(out / "counts.parquet", counts),
-        "stats.parquet": write_parquet(out / "stats.parquet", _with_panels(stats_table(records), panels),
-                                       metadata={"cytogate_stats_schema": str(STATS_SCHEMA),
-                                                 "cytogate_stats_scale": stats_scale}),
-        "fits.parquet": write_parquet(out / "fits.parquet", fits_table([row for r in records for row in r.fits])),
-        "failures.csv": write_csv(out / "failures.csv", pd.DataFrame(list(failures), columns=list(FAILURE_COLUMNS))),
-    }
+        return with_flowjo_counts(table, flowjo_counts)
+
+    names = ("counts.csv", "counts.parquet", "stats.parquet", "fits.parquet", GATES_FILE)
+    with ExitStack() as files:
+        handles = [files.enter_context(atomic_file(out / name)) for name in names]
+        counts_csv, counts_parquet = CsvStream(handles[0], "counts.csv"), ParquetStream(handles[1], "counts.parquet")
+        stats = ParquetStream(handles[2], "stats.parquet", {"cytogate_stats_schema": str(STATS_SCHEMA),
+                                                            "cytogate_stats_scale": stats_scale})
+        fits, gates = ParquetStream(handles[3], "fits.parquet"), GatesFileStream(handles[4])
+        for summary in samples:
+            record = load(summary)
+            counts = with_flowjo(counts_table([record], metadata, sheet, absolute))
+            counts_csv.add(counts)
+            counts_parquet.add(counts)
+            if len(record.stats):
+                stats.add(_with_panels(record.stats, panels))
+            if record.fits:
+                fits.add(fits_table(record.fits))
+            gates.add(record.sample, record.gates)
+            if observe is not None:
+                observe(record)
+        empty_counts = with_flowjo(counts_table([], metadata, sheet, absolute))
+        counts_csv.finish(empty_counts)
+        counts_parquet.finish(empty_counts)
+        stats.finish(_with_panels(stats_table([]), panels))
+        fits.finish(fits_table([]))
+        gates.finish()
+    written = {name: out / name for name in names}
+    written["failures.csv"] = write_csv(out / "failures.csv", pd.DataFrame(list(failures),
+                                                                            columns=list(FAILURE_COLUMNS)))
     if qc:
-        written["qc.csv"] = write_csv(out / "qc.csv", qc_table(records))
+        written["qc.csv"] = write_csv(out / "qc.csv", qc_table(samples))
     return written
