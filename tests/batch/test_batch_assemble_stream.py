@@ -18,13 +18,15 @@ import pyarrow.parquet as pq
 import pytest
 from study_helpers import make_study
 
+import cytogate.batch.assemble as assemble
+import cytogate.batch.table_feed as table_feed
 import cytogate.batch.table_stream as table_stream
 from cytogate.atomic import TMP_MARKER, atomic_file, write_csv, write_json, write_parquet
 from cytogate.batch import BatchOptions, run_batch
 from cytogate.batch.assemble import STATS_SCHEMA, counts_table, stats_table
 from cytogate.batch.fits import fits_table
 from cytogate.batch.gate_record import GATES_SCHEMA, GatesFileStream
-from cytogate.batch.resume import ResultCache
+from cytogate.batch.resume import ResultCache, SampleSummary
 from cytogate.batch.study import plan_study
 from cytogate.errors import OutputError
 from cytogate.strategy.study import load_study
@@ -167,10 +169,11 @@ def test_an_interrupted_streamed_file_leaves_the_previous_one(tmp_path):
 
 
 def test_study_run_reads_results_back_from_their_files(tmp_path):
-    """A result file vanishing before assembly is a clear error, and the next run recomputes it."""
+    """A reused result vanishing before it is assembled is a clear error; earlier tables stay; a rerun completes."""
     study = make_study(tmp_path)
-    reference = run_batch(study, [], tmp_path / "reference", options=BatchOptions(workers=1, progress=False))
-    assert reference.exit_code == 0
+    out = tmp_path / "out"
+    assert run_batch(study, [], out, options=BatchOptions(workers=1, progress=False)).exit_code == 0
+    before = {name: (out / name).read_bytes() for name in TABLES}
     real_load = ResultCache.load
 
     def lose_p01_b(self, sample, key=None):  # type: ignore[no-untyped-def]
@@ -181,9 +184,32 @@ def test_study_run_reads_results_back_from_their_files(tmp_path):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(resume.ResultCache, "load", lose_p01_b)
         with pytest.raises(OutputError, match="P01_B"):
-            run_batch(study, [], tmp_path / "out", options=BatchOptions(workers=1, progress=False))
-    assert not (tmp_path / "out" / "counts.csv").exists() and not list((tmp_path / "out").glob(f".*{TMP_MARKER}*"))
-    again = run_batch(study, [], tmp_path / "out", options=BatchOptions(workers=1, progress=False))
+            run_batch(study, [], out, options=BatchOptions(workers=1, progress=False))
+    assert {name: (out / name).read_bytes() for name in TABLES} == before
+    assert not list(out.glob(f".*{TMP_MARKER}*"))
+    again = run_batch(study, [], out, options=BatchOptions(workers=1, progress=False))
     assert again.exit_code == 0 and again.summary.cached == 6
-    for name in ("counts.csv", "stats.parquet", "gates.json"):
-        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "reference" / name).read_bytes()
+    assert {name: (out / name).read_bytes() for name in TABLES} == before
+
+
+@pytest.mark.parametrize("held", [0, 3, 32])
+def test_samples_finishing_out_of_order_give_the_same_tables(trial_run, tmp_path, monkeypatch, held):
+    """Held in memory or read back from their files, in any finishing order: the run's tables, byte for byte."""
+    study, root = trial_run
+    plan = plan_study(load_study(study))
+    cache = ResultCache(root / "out")
+    documents = {t.sample: json.loads(cache.path(t.sample).read_text()) for t in plan.tasks}
+    monkeypatch.setattr(table_feed, "HELD_LIMIT", held)
+    monkeypatch.setattr(assemble, "ASSEMBLY_BATCH", 5)
+    order = [t.sample for t in plan.tasks]
+    finishing = order[1::2][::-1] + order[::2]  # every other sample early, in reverse
+    done: dict[str, SampleSummary] = {}
+    options = assemble.TableOptions(plan.metadata, plan.sheet, panels=plan.panel_of)
+    with table_feed.TableFeed(order, cache, tmp_path, lambda: options) as feed:
+        for sample in finishing:
+            done[sample] = SampleSummary.from_json(documents[sample])
+            feed.finished(sample, documents[sample], done, {})
+            assert len(feed.held) <= max(held, 1)
+        feed.finish(done, {})
+    for name in TABLES:
+        assert (tmp_path / name).read_bytes() == (root / "out" / name).read_bytes(), name

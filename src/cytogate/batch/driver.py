@@ -4,7 +4,9 @@ Order of work, chosen so that bad input never leaves anything half-written:
 load the strategy, expand the inputs and read the sample sheet (any problem is
 an error before the output folder is touched); lock the folder; reuse every
 cached sample whose key still matches; process the rest locally or on Dask,
-committing each sample atomically as it finishes; assemble the tables; write
+committing each sample atomically as it finishes and handing it to the tables
+in input order (:mod:`cytogate.batch.table_feed`: the driver keeps a small
+summary per sample, not its tables); publish the tables; write
 ``manifest.json`` last.
 """
 
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from ..errors import EXIT_OK, EXIT_PARTIAL, BatchError, OutputError
+from ..errors import EXIT_OK, EXIT_PARTIAL, BatchError
 from .absolute import AbsoluteOptions
 from .fits import FitsTally
 from .follow_run import FollowRun, follow_summary, resolve_follow
@@ -42,6 +44,7 @@ from .worker import Backend, RunConfig, SampleOutcome, SampleTask, strategy_key
 from .flowjo_counts import AgreementTally, FlowJoAgreement
 from .workspace_tasks import WorkspacePlan, add_workspace_to_manifest, assign_workspace_samples
 from .study import StudyPlan, add_study_to_manifest, plan_study
+from .table_feed import TableFeed
 from ..strategy.study import Study, is_study_file, load_study
 from ..strategy.workspace import Workspace
 
@@ -385,28 +388,37 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
                                  prehash=prehash)
             runner = f"local, {min(workers, max(len(pending), 1))} worker(s)"
         retried: set[str] = set()
-        for outcome in outcomes:
-            if outcome.retried:
-                retried.add(outcome.task.sample)
-            _commit(outcome, out_dir, cache, records, failures, options)
-            progress.update(outcome.task.sample, events=outcome.document["n_events"] if outcome.ok and outcome.document else 0,
-                            ok=outcome.ok, reason=outcome.reason)
-            if outcome.hashed is not None and not options.scheduler:  # identities are this machine's
-                hashed.append((outcome.task.file, outcome.hashed))
-        summary = progress.close()
-        if hashed and not options.rehash:
-            with HashIndex() as index:
-                index.remember(hashed)
+        tallies = _Tallies(None if workspace is None else workspace.flowjo_counts, follow is not None)
 
-        from .assemble import write_tables  # pandas: imported here, once the workers are busy
+        def table_options() -> Any:
+            from .assemble import TableOptions  # pandas: imported once the workers are busy
+
+            return TableOptions(metadata, sheet, options.absolute, options.stats_scale,
+                                None if workspace is None else workspace.flowjo_counts,
+                                None if study is None else study.panel_of)
+
+        # the tables are assembled as samples finish, in input order (published together at the end)
+        with TableFeed([t.sample for t in tasks], cache, out_dir, table_options, tallies.add) as tables:
+            for outcome in outcomes:
+                if outcome.retried:
+                    retried.add(outcome.task.sample)
+                _commit(outcome, out_dir, cache, records, failures, options)
+                progress.update(outcome.task.sample, events=outcome.document["n_events"] if outcome.ok
+                                and outcome.document else 0, ok=outcome.ok, reason=outcome.reason)
+                if outcome.hashed is not None and not options.scheduler:  # identities are this machine's
+                    hashed.append((outcome.task.file, outcome.hashed))
+                tables.finished(outcome.task.sample, outcome.document, records, failures)
+            summary = progress.close()
+            if hashed and not options.rehash:
+                with HashIndex() as index:
+                    index.remember(hashed)
+            tables.finish(records, failures)
+
+        from .assemble import write_side_tables
 
         ordered = [records[t.sample] for t in tasks if t.sample in records]
         failed = tuple(failures[t.sample] for t in tasks if t.sample in failures)
-        tallies = _Tallies(None if workspace is None else workspace.flowjo_counts, follow is not None)
-        write_tables(out_dir, ordered, lambda done: _reload(cache, done), failed, metadata=metadata, sheet=sheet,
-                     absolute=options.absolute, qc=qc is not None, stats_scale=options.stats_scale,
-                     flowjo_counts=None if workspace is None else workspace.flowjo_counts,
-                     panels=None if study is None else study.panel_of, observe=tallies.add)
+        write_side_tables(out_dir, failed, ordered, qc=qc is not None)
         flowjo = None if tallies.flowjo is None else tallies.flowjo.agreement()
         manifest = _manifest(strategy, strategy_obj, tasks, records, failures, reused, options, qc, sheet,
                              runner, started_at, time.perf_counter() - clock, summary, tallies.fits.summary())
@@ -444,15 +456,6 @@ class _Tallies:
                 if is_follow_row(row):
                     first.setdefault(row["population"], row["status"])
             self.followed[record.sample] = [{"population": p, "status": s} for p, s in first.items()]
-
-
-def _reload(cache: ResultCache, done: SampleSummary) -> SampleRecord:
-    """A finished sample's result, read back from its file to be assembled."""
-    record = cache.load(done.sample, key=done.key)
-    if record is None:
-        raise OutputError(f"the result of sample {done.sample!r}, committed by this run, can no longer be read; "
-                          "run again to recompute it", path=cache.path(done.sample))
-    return record
 
 
 def _commit(outcome: SampleOutcome, out_dir: Path, cache: ResultCache, records: dict[str, SampleSummary],
