@@ -14,7 +14,8 @@ import io
 import json
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -25,6 +26,7 @@ from .errors import OutputError
 
 __all__ = [
     "TMP_MARKER",
+    "atomic_file",
     "atomic_write",
     "write_bytes",
     "write_text",
@@ -50,6 +52,43 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+@contextmanager
+def atomic_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A file written in pieces and published whole: its final name appears only when the block ends cleanly.
+
+    Yields a binary file object open on a temporary name in the same folder.
+    On any exception inside the block the temporary is removed and the
+    previous version of the file, if any, is untouched.
+
+    Raises
+    ------
+    OutputError
+        The file cannot be written (an ``OSError`` inside the block included).
+    """
+    final = Path(path)
+    tmp = final.with_name(f".{final.name}{TMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(tmp, "wb")
+    except OSError as exc:
+        raise OutputError(f"cannot write output: {exc.strerror or exc}", path=final) from exc
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+    except BaseException as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            raise OutputError(f"cannot write output: {exc.strerror or exc}", path=final) from exc
+        raise
+    _fsync_dir(final.parent)
+
+
 def atomic_write(path: str | os.PathLike[str], writer: Callable[[BinaryIO], object]) -> Path:
     """Write a file atomically.
 
@@ -65,23 +104,9 @@ def atomic_write(path: str | os.PathLike[str], writer: Callable[[BinaryIO], obje
     OutputError
         The file cannot be written; any previous version of it is intact.
     """
-    final = Path(path)
-    tmp = final.with_name(f".{final.name}{TMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as handle:
-            writer(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
-    except OSError as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise OutputError(f"cannot write output: {exc.strerror or exc}", path=final) from exc
-    _fsync_dir(final.parent)
-    return final
+    with atomic_file(path) as handle:
+        writer(handle)
+    return Path(path)
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

@@ -55,7 +55,11 @@ def run_dask(tasks: Sequence[SampleTask], config: RunConfig, *, address: str,
         futures = [client.submit(process_sample, task, shared, pure=False,
                                  key=f"cytogate-{task.index}-{task.sample}") for task in tasks]
         by_key = {future.key: task for future, task in zip(futures, tasks)}
-        for batch in as_completed(futures, loop=client.loop).batches():
+        finished = as_completed(futures, loop=client.loop)
+        # only the iterator holds the futures now: each result is released once yielded,
+        # so neither the workers nor this process keep every finished sample
+        del futures
+        for batch in finished.batches():
             retried = _retried(client, [future.key for future in batch])
             for future in batch:
                 try:

@@ -4,7 +4,9 @@ Order of work, chosen so that bad input never leaves anything half-written:
 load the strategy, expand the inputs and read the sample sheet (any problem is
 an error before the output folder is touched); lock the folder; reuse every
 cached sample whose key still matches; process the rest locally or on Dask,
-committing each sample atomically as it finishes; assemble the tables; write
+committing each sample atomically as it finishes and handing it to the tables
+in input order (:mod:`cytogate.batch.table_feed`: the driver keeps a small
+summary per sample, not its tables); publish the tables; write
 ``manifest.json`` last.
 """
 
@@ -23,26 +25,26 @@ from typing import Any
 from .._version import __version__
 from ..errors import EXIT_OK, EXIT_PARTIAL, BatchError
 from .absolute import AbsoluteOptions
-from .fits import fits_summary
+from .fits import FitsTally
 from .follow_run import FollowRun, follow_summary, resolve_follow
 from ..strategy.follow_settings import is_follow_row
 from .inputs import expand_inputs, is_url, sha256_of
 from .local import default_workers, run_local
 from .lock import OutputLock
 from ..atomic import remove_stale_temporaries, write_json, write_parquet
-from .gate_record import write_gates_file
 from .hash_index import HashIndex
 from .file_identity import FileHash
 from .prehash import HashAhead, hash_file
 from .progress import Progress, Summary
 from ..qc import QcSpec
-from .resume import ResultCache, SampleRecord, cache_key
+from .resume import ResultCache, SampleRecord, SampleSummary, cache_key
 from .samplesheet import SampleSheet, SheetRow, safe_sample_name
 from .stats import SCALES
 from .worker import Backend, RunConfig, SampleOutcome, SampleTask, strategy_key
-from .flowjo_counts import FlowJoAgreement, flowjo_agreement
+from .flowjo_counts import AgreementTally, FlowJoAgreement
 from .workspace_tasks import WorkspacePlan, add_workspace_to_manifest, assign_workspace_samples
 from .study import StudyPlan, add_study_to_manifest, plan_study
+from .table_feed import TableFeed
 from ..strategy.study import Study, is_study_file, load_study
 from ..strategy.workspace import Workspace
 
@@ -342,7 +344,7 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
         if stale:
             log.info("removed %d temporary file(s) left by an interrupted run", stale)
         progress = Progress(len(tasks), bar=options.progress)
-        records: dict[str, SampleRecord] = {}
+        records: dict[str, SampleSummary] = {}  # small facts only: the tables stay in the cache
         failures: dict[str, dict[str, str]] = {}
         reused: set[str] = set()
         pending: list[SampleTask] = []
@@ -365,7 +367,7 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
                         hashed.append((task.file, known))
                 if sha256 is not None and cache_key(strategy_key(task, config), sha256,
                                                     config.key_options(task.sample)) == record.key:
-                    records[task.sample] = record
+                    records[task.sample] = record.summary
                     reused.add(task.sample)
                     progress.update(task.sample, events=record.n_events, cached=True)
                     continue
@@ -386,36 +388,43 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
                                  prehash=prehash)
             runner = f"local, {min(workers, max(len(pending), 1))} worker(s)"
         retried: set[str] = set()
-        for outcome in outcomes:
-            if outcome.retried:
-                retried.add(outcome.task.sample)
-            _commit(outcome, out_dir, cache, records, failures, options)
-            progress.update(outcome.task.sample, events=outcome.document["n_events"] if outcome.ok and outcome.document else 0,
-                            ok=outcome.ok, reason=outcome.reason)
-            if outcome.hashed is not None and not options.scheduler:  # identities are this machine's
-                hashed.append((outcome.task.file, outcome.hashed))
-        summary = progress.close()
-        if hashed and not options.rehash:
-            with HashIndex() as index:
-                index.remember(hashed)
+        tallies = _Tallies(None if workspace is None else workspace.flowjo_counts, follow is not None)
 
-        from .assemble import write_tables  # pandas: imported here, once the workers are busy
+        def table_options() -> Any:
+            from .assemble import TableOptions  # pandas: imported once the workers are busy
+
+            return TableOptions(metadata, sheet, options.absolute, options.stats_scale,
+                                None if workspace is None else workspace.flowjo_counts,
+                                None if study is None else study.panel_of)
+
+        # the tables are assembled as samples finish, in input order (published together at the end)
+        with TableFeed([t.sample for t in tasks], cache, out_dir, table_options, tallies.add) as tables:
+            for outcome in outcomes:
+                if outcome.retried:
+                    retried.add(outcome.task.sample)
+                _commit(outcome, out_dir, cache, records, failures, options)
+                progress.update(outcome.task.sample, events=outcome.document["n_events"] if outcome.ok
+                                and outcome.document else 0, ok=outcome.ok, reason=outcome.reason)
+                if outcome.hashed is not None and not options.scheduler:  # identities are this machine's
+                    hashed.append((outcome.task.file, outcome.hashed))
+                tables.finished(outcome.task.sample, outcome.document, records, failures)
+            summary = progress.close()
+            if hashed and not options.rehash:
+                with HashIndex() as index:
+                    index.remember(hashed)
+            tables.finish(records, failures)
+
+        from .assemble import write_side_tables
 
         ordered = [records[t.sample] for t in tasks if t.sample in records]
         failed = tuple(failures[t.sample] for t in tasks if t.sample in failures)
-        flowjo = None if workspace is None else flowjo_agreement(ordered, workspace.flowjo_counts)
-        write_tables(out_dir, ordered, failed, metadata=metadata, sheet=sheet, absolute=options.absolute,
-                     qc=qc is not None, stats_scale=options.stats_scale,
-                     flowjo_counts=None if workspace is None else workspace.flowjo_counts,
-                     panels=None if study is None else study.panel_of)
-        write_gates_file(out_dir, ordered)
+        write_side_tables(out_dir, failed, ordered, qc=qc is not None)
+        flowjo = None if tallies.flowjo is None else tallies.flowjo.agreement()
         manifest = _manifest(strategy, strategy_obj, tasks, records, failures, reused, options, qc, sheet,
-                             runner, started_at, time.perf_counter() - clock, summary)
+                             runner, started_at, time.perf_counter() - clock, summary, tallies.fits.summary())
         manifest["overrides"] = None if review[0] is None else review[0].manifest_entry()
         if follow is not None:
-            manifest["follow"] = {**follow.manifest(),
-                                  **follow_summary({r.sample: [f for f in r.fits if is_follow_row(f)]
-                                                    for r in ordered})}
+            manifest["follow"] = {**follow.manifest(), **follow_summary(tallies.followed or {})}
         if workspace is not None and flowjo is not None:
             add_workspace_to_manifest(manifest, workspace, flowjo)
         if study is not None:
@@ -428,7 +437,28 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
     return BatchResult(out_dir, summary, failed, manifest, flowjo, tuple(workspace.notes) if workspace else ())
 
 
-def _commit(outcome: SampleOutcome, out_dir: Path, cache: ResultCache, records: dict[str, SampleRecord],
+class _Tallies:
+    """The manifest's per-run counts, gathered as the tables are assembled (one sample at a time)."""
+
+    def __init__(self, flowjo_counts: dict[str, dict[str, int]] | None, follow: bool) -> None:
+        self.fits = FitsTally()
+        self.flowjo = None if flowjo_counts is None else AgreementTally(flowjo_counts)
+        # per sample, each followed gate's status (what follow_summary reads), not the whole rows
+        self.followed: dict[str, list[dict[str, Any]]] | None = {} if follow else None
+
+    def add(self, record: SampleRecord) -> None:
+        self.fits.add(record.sample, record.fits)
+        if self.flowjo is not None:
+            self.flowjo.add(record)
+        if self.followed is not None:
+            first: dict[str, str] = {}
+            for row in record.fits:
+                if is_follow_row(row):
+                    first.setdefault(row["population"], row["status"])
+            self.followed[record.sample] = [{"population": p, "status": s} for p, s in first.items()]
+
+
+def _commit(outcome: SampleOutcome, out_dir: Path, cache: ResultCache, records: dict[str, SampleSummary],
             failures: dict[str, dict[str, str]], options: BatchOptions) -> None:
     task = outcome.task
     if outcome.document is None:
@@ -438,14 +468,14 @@ def _commit(outcome: SampleOutcome, out_dir: Path, cache: ResultCache, records: 
     if options.membership and outcome.membership is not None:
         write_parquet(out_dir / "membership" / f"{task.sample}.parquet", outcome.membership)
     cache.store(outcome.document)
-    # what is assembled is what a resumed run would read back
-    records[task.sample] = SampleRecord.from_json(outcome.document)
+    # the tables are assembled from the committed file, as a resumed run would read them back
+    records[task.sample] = SampleSummary.from_json(outcome.document)
 
 
-def _manifest(strategy_arg: Any, strategy: Any, tasks: Sequence[SampleTask], records: dict[str, SampleRecord],
+def _manifest(strategy_arg: Any, strategy: Any, tasks: Sequence[SampleTask], records: dict[str, SampleSummary],
               failures: dict[str, dict[str, str]], reused: set[str], options: BatchOptions, qc: QcSpec | None,
               sheet: SampleSheet | None, runner: str, started_at: str, seconds: float,
-              summary: Summary) -> dict[str, Any]:
+              summary: Summary, fits: dict[str, Any]) -> dict[str, Any]:
     entries = []
     for task in tasks:
         record, failure = records.get(task.sample), failures.get(task.sample)
@@ -482,7 +512,7 @@ def _manifest(strategy_arg: Any, strategy: Any, tasks: Sequence[SampleTask], rec
                                  "lymphocyte_reference": options.absolute.lymphocyte_reference}},
         "statistics": {"computed": options.stats, "scale": options.stats_scale,
                        "meaning": STATS_SCALE_MEANING[options.stats_scale]},
-        "fits": fits_summary({t.sample: records[t.sample].fits for t in tasks if t.sample in records}),
+        "fits": fits,
         "totals": {"files": summary.files, "ok": summary.done, "reused": summary.cached, "failed": summary.failed,
                    "events": summary.events},
         "inputs": entries,

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["FITS_SCHEMA", "FITS_COLUMNS", "StrictFitError", "fit_rows", "override_rows", "gate_sources",
-           "fits_table", "fits_summary", "check_strict"]
+           "fits_table", "FitsTally", "fits_summary", "check_strict"]
 
 FITS_SCHEMA = 1
 FITS_COLUMNS = ("schema", "sample", "population", "gate", "parameter", "value", "template", "status",
@@ -152,11 +152,15 @@ def fits_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return table
 
 
-def fits_summary(per_sample: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
-    """Manifest summary: how many fits there were, fell back or were skipped, in all and per population."""
-    populations: dict[str, dict[str, Any]] = {}
-    totals = {"fits": 0, "fallbacks": 0, "skipped": 0}
-    for sample, rows in per_sample.items():
+class FitsTally:
+    """The manifest's fits summary, counted one sample at a time (:func:`fits_summary`)."""
+
+    def __init__(self) -> None:
+        self.populations: dict[str, dict[str, Any]] = {}
+        self.totals = {"fits": 0, "fallbacks": 0, "skipped": 0}
+
+    def add(self, sample: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        populations, totals = self.populations, self.totals
         for row in rows:
             if is_follow_row(row):  # counted in the manifest's "follow" block
                 continue
@@ -174,4 +178,14 @@ def fits_summary(per_sample: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[
                 totals["fallbacks"] += 1
                 if sample not in entry["fallback_samples"]:
                     entry["fallback_samples"].append(sample)
-    return {"schema": FITS_SCHEMA, "file": "fits.parquet", **totals, "populations": populations}
+
+    def summary(self) -> dict[str, Any]:
+        return {"schema": FITS_SCHEMA, "file": "fits.parquet", **self.totals, "populations": self.populations}
+
+
+def fits_summary(per_sample: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
+    """Manifest summary: how many fits there were, fell back or were skipped, in all and per population."""
+    tally = FitsTally()
+    for sample, rows in per_sample.items():
+        tally.add(sample, rows)
+    return tally.summary()

@@ -9,7 +9,7 @@ way (see docs/flowjo.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from .resume import SampleRecord
 
-__all__ = ["FLOWJO_ABS_TOLERANCE", "FLOWJO_REL_TOLERANCE", "FlowJoAgreement", "flowjo_agreement",
+__all__ = ["FLOWJO_ABS_TOLERANCE", "FLOWJO_REL_TOLERANCE", "AgreementTally", "FlowJoAgreement", "flowjo_agreement",
            "with_flowjo_counts"]
 
 #: A population agrees with FlowJo when ``|count - flowjo_count| <= max(REL * flowjo_count, ABS)``.
@@ -65,23 +65,37 @@ def with_flowjo_counts(table: pd.DataFrame, reference: Mapping[str, Mapping[str,
     return table
 
 
-def flowjo_agreement(records: Sequence[SampleRecord], reference: Mapping[str, Mapping[str, int]]) -> FlowJoAgreement:
-    """Compare every population FlowJo counted with the run's count."""
-    compared = agree = 0
-    worst: dict[str, Any] | None = None
-    worst_score = -1.0
-    for record in records:
-        stored = reference.get(record.sample, {})
+class AgreementTally:
+    """:class:`FlowJoAgreement` counted one sample at a time, as the run's tables are assembled."""
+
+    def __init__(self, reference: Mapping[str, Mapping[str, int]]) -> None:
+        self.reference = reference
+        self.compared = self.agree = 0
+        self.worst: dict[str, Any] | None = None
+        self.worst_score = -1.0
+
+    def add(self, record: SampleRecord) -> None:
+        stored = self.reference.get(record.sample, {})
         for population, count in zip(record.counts["population"], record.counts["count"]):
             flowjo = stored.get(population)
             if flowjo is None:
                 continue
-            compared += 1
+            self.compared += 1
             difference = abs(int(count) - flowjo)
-            agree += difference <= _tolerance(flowjo)
+            self.agree += difference <= _tolerance(flowjo)
             score = difference / _tolerance(flowjo)
-            if score > worst_score:
-                worst_score = score
-                worst = {"sample": record.sample, "population": population, "count": int(count),
-                         "flowjo_count": int(flowjo)}
-    return FlowJoAgreement(compared, agree, worst)
+            if score > self.worst_score:
+                self.worst_score = score
+                self.worst = {"sample": record.sample, "population": population, "count": int(count),
+                              "flowjo_count": int(flowjo)}
+
+    def agreement(self) -> FlowJoAgreement:
+        return FlowJoAgreement(self.compared, self.agree, self.worst)
+
+
+def flowjo_agreement(records: Iterable[SampleRecord], reference: Mapping[str, Mapping[str, int]]) -> FlowJoAgreement:
+    """Compare every population FlowJo counted with the run's count."""
+    tally = AgreementTally(reference)
+    for record in records:
+        tally.add(record)
+    return tally.agreement()

@@ -19,13 +19,15 @@ populations absent from a sample's entry were gated with the strategy's gate.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from ..atomic import write_json
+from ..atomic import atomic_file
 
-__all__ = ["GATES_FILE", "GATES_SCHEMA", "SOURCES", "gate_sources", "applied_gates", "write_gates_file"]
+__all__ = ["GATES_FILE", "GATES_SCHEMA", "SOURCES", "gate_sources", "applied_gates", "GatesFileStream",
+           "write_gates_file"]
 
 GATES_FILE = "gates.json"
 #: Version of ``gates.json``.
@@ -62,7 +64,33 @@ def applied_gates(strategy: Any, fitted: Mapping[str, Mapping[str, Any]],
     return out
 
 
+class GatesFileStream:
+    """``gates.json`` written one sample at a time, byte for byte as :func:`cytogate.atomic.write_json` writes it.
+
+    ``handle`` is a binary file open for writing (:func:`cytogate.atomic.atomic_file`).
+    """
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.started = False
+        handle.write(f'{{\n "schema": {GATES_SCHEMA},\n "samples": {{'.encode())
+
+    def add(self, sample: str, gates: Mapping[str, Any]) -> None:
+        # json.dumps(indent=1) of the whole document nests each sample two levels deep
+        value = json.dumps(dict(gates), indent=1, allow_nan=True).replace("\n", "\n  ")
+        lead = ",\n  " if self.started else "\n  "
+        self.handle.write(f"{lead}{json.dumps(sample)}: {value}".encode())
+        self.started = True
+
+    def finish(self) -> None:
+        self.handle.write(("\n }\n}\n" if self.started else "}\n}\n").encode())
+
+
 def write_gates_file(out: Path, records: Iterable[Any]) -> Path:
     """Write ``gates.json`` from the run's sample records (atomic)."""
-    samples = {r.sample: dict(r.gates) for r in records}
-    return write_json(out / GATES_FILE, {"schema": GATES_SCHEMA, "samples": samples})
+    with atomic_file(out / GATES_FILE) as handle:
+        stream = GatesFileStream(handle)
+        for record in records:
+            stream.add(record.sample, record.gates)
+        stream.finish()
+    return out / GATES_FILE

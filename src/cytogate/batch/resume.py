@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # a record is built without pandas in workers; tables are mad
 from .._version import __version__
 from ..atomic import write_json
 
-__all__ = ["CACHE_SCHEMA", "SampleRecord", "ResultCache", "cache_key", "frame_document", "record_document", "table_document"]
+__all__ = ["CACHE_SCHEMA", "SampleRecord", "SampleSummary", "ResultCache", "cache_key", "frame_document", "record_document", "table_document"]
 
 #: Version of the per-sample result files and of what they hold; results cached under another
 #: version are recomputed.  2: geometric means exact at extreme magnitudes, sums of squares in
@@ -87,6 +87,32 @@ def _table_from_json(doc: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(columns, columns=doc["columns"])
 
 
+@dataclass(frozen=True)
+class SampleSummary:
+    """What the driver keeps of a finished sample while a run goes on: the manifest's facts, no tables.
+
+    The tables stay in the sample's cached result until the run's tables are
+    assembled from those files, so the driver's memory does not grow with
+    the number of samples' rows.
+    """
+
+    sample: str
+    file: str
+    key: str
+    sha256: str
+    n_events: int
+    n_events_kept: int
+    qc: dict[str, Any] | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> SampleSummary:
+        """From a cached result document (:meth:`SampleRecord.to_json`)."""
+        return cls(sample=doc["sample"], file=doc["file"], key=doc["key"], sha256=doc["sha256"],
+                   n_events=int(doc["n_events"]), n_events_kept=int(doc["n_events_kept"]), qc=doc.get("qc"),
+                   seconds=dict(doc.get("seconds") or {}))
+
+
 @dataclass(frozen=True, eq=False)
 class SampleRecord:
     """The finished result of one sample (what is cached and assembled).
@@ -142,6 +168,11 @@ class SampleRecord:
             qc=doc.get("qc"), seconds=dict(doc.get("seconds") or {}), gates=dict(doc.get("gates") or {}),
             fits=list(doc.get("fits") or []),
         )
+
+    @property
+    def summary(self) -> SampleSummary:
+        return SampleSummary(self.sample, self.file, self.key, self.sha256, self.n_events, self.n_events_kept,
+                             self.qc, dict(self.seconds))
 
 
 def record_document(*, sample: str, file: str, key: str, sha256: str, n_events: int, n_events_kept: int,

@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction, formatter_class: type[argpa
         description="Write the output folder of `cytogate run` as a FlowJo 10 workspace: every sample with its "
                     "FCS file reference, compensation matrix, display transforms and gate tree, each sample's "
                     "gates as they were applied to it (data-driven fits and overrides as that sample's own "
-                    "geometry).  Samples that failed in the run are left out and listed.",
+                    "geometry).  A study run writes each sample with its own panel's strategy and one FlowJo "
+                    "group per panel.  Samples that failed in the run are left out and listed.",
         epilog="example: cytogate run panel.yaml fcs/ --out run1 --overrides review.yaml && "
                "cytogate export run1 run1.wsp",
         formatter_class=formatter_class,

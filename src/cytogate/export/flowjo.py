@@ -7,6 +7,11 @@ with each data-driven fit and each reviewer override of that sample (recorded
 in the run folder's ``gates.json``) written as that sample's own geometry.  A
 reviewer opening the workspace in FlowJo sees the gates cytogate counted.
 
+A study run (``cytogate run study.yaml``) gates each sample with its panel's
+strategy; each sample is written with that strategy's tree, compensation and
+transforms, and every panel becomes a FlowJo group of its samples beside
+"All Samples".
+
 The run folder must come from this cytogate's run format (``manifest.json``
 the current schema with ``gates.json``); samples that failed in the run are left out and
 listed in :attr:`WorkspaceExport.left_out`.  The file is written atomically.
@@ -73,22 +78,41 @@ def _read_json(path: Path, what: str) -> Any:
         raise ExportError(f"cannot read {what}: {exc}", path=path) from None
 
 
-def _load_run_strategy(manifest: Mapping[str, Any], manifest_path: Path) -> Any:
-    """The run's strategy, from the text the manifest recorded (it must hash as it did then)."""
+def _load_run_strategy(info: Mapping[str, Any], manifest_path: Path, what: str = "strategy") -> Any:
+    """A strategy of the run, from the text the manifest recorded (it must hash as it did then)."""
     from ..strategy.gatingml_read import read_gatingml
     from ..strategy.yaml_format import load_yaml_strategy
 
-    info = manifest.get("strategy") or {}
     text, source = info.get("text"), info.get("path")
     if not text:
-        raise ExportError("the manifest does not record the strategy's text; run the strategy again with this "
+        raise ExportError(f"the manifest does not record the {what}'s text; run the strategy again with this "
                           "cytogate", path=manifest_path)
     loader = read_gatingml if text.lstrip("\ufeff \t\r\n").startswith("<") else load_yaml_strategy
     strategy = loader(text, source=source)
     if info.get("sha256") and strategy.sha256 != info["sha256"]:
-        raise ExportError("the strategy no longer reads as it did in the run (its marker panel file changed?); "
+        raise ExportError(f"the {what} no longer reads as it did in the run (its marker panel file changed?); "
                           "run it again", path=manifest_path)
     return strategy
+
+
+def _run_strategies(manifest: Mapping[str, Any], manifest_path: Path) -> dict[str | None, Any]:
+    """Each panel's strategy of a study run (by panel), else the run's one strategy (under None)."""
+    if (manifest.get("strategy") or {}).get("format") != "study":
+        return {None: _load_run_strategy(manifest.get("strategy") or {}, manifest_path)}
+    return {str(entry["panel"]): _load_run_strategy(entry, manifest_path, f"strategy of panel {entry['panel']!r}")
+            for entry in manifest.get("strategies") or []}
+
+
+def _group(groups: Element, name: str, sample_ids: list[int]) -> None:
+    """A FlowJo group: its name and the samples it holds (no gates of its own)."""
+    node = SubElement(groups, "GroupNode")
+    for key, value in (("name", name), ("annotation", ""), ("owningGroup", name)):
+        node.set(key, value)
+    group = SubElement(node, "Group")
+    group.set("name", name)
+    refs = SubElement(group, "SampleRefs")
+    for sample_id in sample_ids:
+        SubElement(refs, "SampleRef").set("sampleID", str(sample_id))
 
 
 def _applied(strategy: Any, gates: Mapping[str, Any], sample: str, source: Path) -> Any:
@@ -256,7 +280,7 @@ def export_flowjo_workspace(run_dir: str | os.PathLike[str], out: str | os.PathL
     if not isinstance(gates_doc, dict) or gates_doc.get("schema") != GATES_SCHEMA:
         raise ExportError(f"{GATES_FILE} of another format (schema {gates_doc.get('schema')!r}; this cytogate "
                           f"reads {GATES_SCHEMA})", path=gates_path)
-    strategy = _load_run_strategy(manifest, manifest_path)
+    strategies = _run_strategies(manifest, manifest_path)
     counts = _counts(run)
     root = Element("Workspace")
     for key, value in (("version", "20.0"), ("flowJoVersion", "10.7.1"), ("curGroup", _GROUP),
@@ -266,6 +290,7 @@ def export_flowjo_workspace(run_dir: str | os.PathLike[str], out: str | os.PathL
     groups = SubElement(root, "Groups")
     sample_list = SubElement(root, "SampleList")
     written: list[str] = []
+    by_panel: dict[str, list[int]] = {str(p): [] for p in strategies if p is not None}
     left_out: list[dict[str, str]] = []
     notes: list[str] = []
     for entry in manifest.get("inputs", []):
@@ -275,7 +300,11 @@ def export_flowjo_workspace(run_dir: str | os.PathLike[str], out: str | os.PathL
             continue
         if sample not in gates_doc.get("samples", {}):
             raise ExportError(f"{GATES_FILE} has no record of sample {sample!r}", path=gates_path)
-        applied = _applied(strategy, gates_doc["samples"][sample], sample, gates_path)
+        panel = entry.get("panel") if None not in strategies else None
+        if panel not in strategies:
+            raise ExportError(f"the manifest gives sample {sample!r} panel {panel!r}, whose strategy it does not "
+                              "record", path=manifest_path)
+        applied = _applied(strategies[panel], gates_doc["samples"][sample], sample, gates_path)
         try:
             _sample_element(sample_list, len(written) + 1, sample, file, applied, _read_sample(file), counts,
                             int(entry.get("n_events_kept", entry.get("n_events", 0))), notes)
@@ -284,16 +313,14 @@ def export_flowjo_workspace(run_dir: str | os.PathLike[str], out: str | os.PathL
         if entry.get("n_events_kept", entry.get("n_events")) != entry.get("n_events"):
             notes.append(f"sample {sample}: acquisition QC removed events before gating; FlowJo gates all of them")
         written.append(sample)
+        if panel is not None:
+            by_panel[panel].append(len(written))
     if not written:
         raise ExportError("no sample of the run succeeded; nothing to export", path=run)
-    group_node = SubElement(groups, "GroupNode")
-    for key, value in (("name", _GROUP), ("annotation", ""), ("owningGroup", _GROUP)):
-        group_node.set(key, value)
-    group = SubElement(group_node, "Group")
-    group.set("name", _GROUP)
-    refs = SubElement(group, "SampleRefs")
-    for i in range(len(written)):
-        SubElement(refs, "SampleRef").set("sampleID", str(i + 1))
+    _group(groups, _GROUP, list(range(1, len(written) + 1)))
+    for panel, sample_ids in by_panel.items():  # a study: one group per panel, as a FlowJo user would sort them
+        if panel != _GROUP:
+            _group(groups, panel, sample_ids)
     indent(root, space=" ")
     target = Path(out).expanduser()
     buffer = _serialise(root)

@@ -1,0 +1,179 @@
+"""A study run whose output disk fills: exit 4 with one line, nothing half-written, and a rerun completes.
+
+The disk fills either for real (a small tmpfs, where the tests run as root
+and may mount) or by ``ENOSPC`` injected into the atomic writer at a chosen
+file: a sample's result, a table being assembled, or the manifest.  After
+space is freed, the same command finishes with the tables of an
+uninterrupted run, byte for byte.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from study_helpers import make_study
+
+import cytogate.atomic as atomic
+from cytogate.cli import main
+
+TABLES = ("counts.csv", "counts.parquet", "stats.parquet", "fits.parquet", "gates.json", "failures.csv")
+
+
+def _run(capsys: pytest.CaptureFixture[str], study: Path, out: Path) -> tuple[int, str]:
+    code = main(["run", str(study), "--out", str(out), "--workers", "1", "--no-progress"])
+    return code, capsys.readouterr().err
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("cytogate: error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def _no_temporaries(folder: Path) -> None:
+    assert not [p for p in folder.rglob(f"*{atomic.TMP_MARKER}*")], "a half-written file was left behind"
+
+
+def _same_tables(out: Path, reference: Path) -> None:
+    for name in TABLES:
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+@pytest.fixture
+def study_and_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Path]:
+    study = make_study(tmp_path / "study", per_panel=4)
+    code, err = _run(capsys, study, tmp_path / "reference")
+    assert code == 0, err
+    return study, tmp_path / "reference"
+
+
+class _FullDiskFile:
+    """A file object whose writes fail as on a full disk."""
+
+    def __init__(self, handle):  # type: ignore[no-untyped-def]
+        self._handle = handle
+
+    def write(self, data):  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name):  # type: ignore[no-untyped-def]
+        return getattr(self._handle, name)
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self
+
+    def __exit__(self, *exc):  # type: ignore[no-untyped-def]
+        self._handle.close()
+
+
+def _disk_fills_at(monkeypatch: pytest.MonkeyPatch, name: str, after: int = 0) -> None:
+    """Every write to an output file called ``name`` (``results``: a sample's result) fails after ``after`` such files."""
+    real_open, seen = open, [0]
+
+    def full_disk_open(path, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
+        handle = real_open(path, mode, *args, **kwargs)
+        target = Path(path)
+        if "w" in mode and (target.parent.name == "samples" if name == "results" else
+                            target.name.startswith(f".{name}")):
+            seen[0] += 1
+            if seen[0] > after:
+                return _FullDiskFile(handle)
+        return handle
+
+    monkeypatch.setattr(atomic, "open", full_disk_open, raising=False)
+
+
+@pytest.mark.parametrize("name, after", [
+    ("results", 3),          # mid-run: the fourth sample's result cannot be committed
+    ("counts.parquet", 0),   # while the tables are assembled, after counts.csv was streamed
+    ("stats.parquet", 0),
+    ("gates.json", 0),
+    ("manifest.json", 0),    # everything else written; the run's last file
+])
+def test_full_disk_exits_4_and_a_rerun_completes_with_identical_tables(
+        tmp_path, capsys, monkeypatch, study_and_reference, name, after):
+    study, reference = study_and_reference
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        _disk_fills_at(patch, name, after)
+        code, err = _run(capsys, study, out)
+    assert code == 4, err
+    line = _one_error_line(err)
+    assert "No space left on device" in line, line
+    _no_temporaries(out)
+    assert not (out / "manifest.json").exists()  # a run that did not finish never looks finished
+    committed = len(list((out / ".cytogate" / "samples").glob("*.json")))
+    if name == "results":
+        assert committed == after
+    else:  # the tables are written as samples finish: the run stops at the first write that fails
+        assert 1 <= committed <= 8
+
+    code, err = _run(capsys, study, out)  # space again: the same command
+    assert code == 0, err
+    _same_tables(out, reference)
+    _no_temporaries(out)
+
+
+def _mount_tmpfs(where: Path, size: str) -> bool:
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    where.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                          capture_output=True, timeout=30)
+    return proc.returncode == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    where = tmp_path / "disk"
+    if not _mount_tmpfs(where, "4m"):
+        pytest.skip("cannot mount a tmpfs here (needs root and mount); the injected-ENOSPC test covers this")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True, timeout=30)
+
+
+def _fill(folder: Path, leave: int) -> Path:
+    """Fill ``folder``'s disk but for about ``leave`` bytes."""
+    spare = folder / "spare.bin"
+    spare.write_bytes(b"\1" * leave)
+    filler = folder / "filler.bin"
+    block = b"\0" * (4 << 10)
+    with open(filler, "wb", buffering=0) as handle:  # unbuffered: nothing left to fail at close
+        try:
+            while True:
+                handle.write(block)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    spare.unlink()
+    return filler
+
+
+def test_real_disk_filling_during_a_study_run(small_disk, capsys, study_and_reference):
+    study, reference = study_and_reference
+    out = small_disk / "out"
+    # room for the lock and a few samples' results, not for all eight and the tables
+    sample_result = max(p.stat().st_size for p in (reference / ".cytogate" / "samples").glob("*.json"))
+    filler = _fill(small_disk, leave=3 * (sample_result // 4096 + 1) * 4096 + 8192)
+    code, err = _run(capsys, study, out)
+    assert code == 4, err
+    assert "No space left on device" in _one_error_line(err)
+    _no_temporaries(out)
+    assert not (out / "manifest.json").exists()
+    committed = len(list((out / ".cytogate" / "samples").glob("*.json")))
+    assert 1 <= committed < 8, committed  # the disk filled part way through the samples
+
+    filler.unlink()
+    code, err = _run(capsys, study, out)
+    assert code == 0, err
+    _same_tables(out, reference)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["totals"]["reused"] == committed  # what was committed before the disk filled is kept
