@@ -132,3 +132,21 @@ def test_lineage_and_hla_dr_cuts_follow_a_detector_gain(tmp_path, gain):
     reference = truth(labels)
     scores = {name: _f1(result.masks[paths[name]], reference[name]) for name in ("Monocytes", "pDC")}
     assert scores["Monocytes"] >= BARS["Monocytes"] and scores["pDC"] >= BARS["pDC"], scores
+
+
+def test_too_few_cells_to_locate_a_cut_fall_back_instead_of_failing_the_file(tmp_path):
+    """A PBMC tube (granulocytes removed by the density gradient) and a B tube with a few dozen B cells."""
+    events, channels, markers, spillover, labels = tube()
+    keep = ~np.isin(labels, ["Neutrophils", "Eosinophils"])
+    write_fcs(tmp_path / "pbmc.fcs", events[keep], channels, markers=markers, spillover=spillover)
+    out = tmp_path / "pbmc"
+    assert main(["run", str(STRATEGIES / "nk_monocytes.yaml"), str(tmp_path / "pbmc.fcs"), "--out", str(out),
+                 "--workers", "1", "--no-progress", "--no-stats"]) == 0
+    events, channels, markers, spillover, labels = b_tube(n_events=1500)
+    write_fcs(tmp_path / "few_b.fcs", events, channels, markers=markers, spillover=spillover)
+    out = tmp_path / "few_b"
+    assert main(["run", str(STRATEGIES / "b_cells.yaml"), str(tmp_path / "few_b.fcs"), "--out", str(out),
+                 "--workers", "1", "--no-progress", "--no-stats"]) == 0
+    fits = pd.read_parquet(out / "fits.parquet")
+    transitional = fits[fits["population"].str.endswith("/Transitional B")]
+    assert "fallback" in set(transitional["status"]), transitional
