@@ -111,11 +111,9 @@ def test_study_refuses_inputs_and_a_missing_panel_column(tmp_path):
         run_batch(study, [], tmp_path / "out")
 
 
-def test_follow_is_checked_but_not_run_yet(tmp_path, capsys):
-    study = make_study(tmp_path, extra="follow: {A: fcs/P00_A.fcs}\n")
+def test_follow_references_are_relative_to_the_study(tmp_path):
+    study = make_study(tmp_path, extra="follow: {A: fcs/P00_A.fcs}\n")  # runs: tests/follow/test_follow_study.py
     assert load_study(study).follow == {"A": str(tmp_path / "fcs" / "P00_A.fcs")}
-    code = main(["-q", "run", str(study), "--out", str(tmp_path / "out")])
-    assert code == 2 and "study.yaml:8:1: 'follow' is accepted and checked" in capsys.readouterr().err
 
 
 def test_study_overrides_apply_to_the_named_sample_only(tmp_path):

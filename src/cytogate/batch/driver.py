@@ -17,7 +17,7 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from .._version import __version__
 from ..errors import EXIT_OK, EXIT_PARTIAL, BatchError
 from .absolute import AbsoluteOptions
 from .fits import FitsTally
-from .follow_run import FollowRun, follow_summary, resolve_follow
+from .follow_run import FollowRun, follow_summary, panels_manifest, resolve_follow, resolve_panel_follows
 from ..strategy.follow_settings import is_follow_row
 from .inputs import expand_inputs, is_url, sha256_of
 from .local import default_workers, run_local
@@ -245,11 +245,15 @@ def run_batch(strategy: Any, inputs: Sequence[str | os.PathLike[str]], out: str 
     strategy_obj = _load_strategy(strategy)  # a bad strategy is reported first, whatever the inputs
     if isinstance(strategy_obj, Study):
         study = _study_plan(strategy_obj, inputs, samples, options)
+        panel_follow = resolve_panel_follows(  # a bad reference: an error now, naming its panel
+            {p: (study.strategies[p], ref) for p, ref in study.study.follow.items()},
+            disabled=options.no_follow, read=backend.read)
         if prehash is None:
             prehash = HashAhead((t.file for t in study.tasks), index=None if options.rehash else True)
         try:
             return _run(strategy, None, study.tasks, study.metadata, study.sheet, out, options, backend, prehash,
-                        started_at, clock, (study.overrides, dict(study.per_sample or {})), study=study)
+                        started_at, clock, (study.overrides, dict(study.per_sample or {})), study=study,
+                        panel_follow=panel_follow)
         finally:
             prehash.stop()
     tasks, metadata, sheet = plan_tasks(inputs, samples)
@@ -298,11 +302,8 @@ def _study_plan(study: Study, inputs: Sequence[Any], samples: Any, options: Batc
         raise BatchError("--sample and --group choose a tree from a FlowJo workspace, not from a study",
                          path=study.source)
     if options.follow is not None:
-        raise BatchError("--follow moves one strategy's gates; a study's panels each have their own",
-                         path=study.source)
-    if study.follow:
-        study.ctx("follow").fail("'follow' is accepted and checked, but template following is not wired into "
-                                 "'cytogate run' yet; remove it to run the study with its static gates")
+        raise BatchError("--follow moves one strategy's gates; a study names each panel's reference in its "
+                         "'follow: {PANEL: REF.fcs}'", path=study.source)
     if options.overrides is not None:  # the command line's file replaces the study's own
         study = replace(study, overrides=str(Path(options.overrides).resolve()))
     return plan_study(study)
@@ -325,7 +326,7 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
          sheet: SampleSheet | None, out: str | os.PathLike[str], options: BatchOptions, backend: Backend,
          prehash: HashAhead, started_at: str, clock: float, review: tuple[Any, dict[str, Any]],
          workspace: WorkspacePlan | None = None, follow: FollowRun | None = None,
-         study: StudyPlan | None = None) -> BatchResult:
+         study: StudyPlan | None = None, panel_follow: Mapping[str, FollowRun] | None = None) -> BatchResult:
     qc = options.qc
     step = study.qc if study is not None and qc is None else getattr(strategy_obj, "qc", None)
     if qc is None and step is not None:
@@ -333,7 +334,9 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
     # a workspace's or study's tasks carry their own strategies; the document itself stays with the driver
     config = RunConfig(None if workspace is not None else strategy_obj, membership=options.membership,
                        stats_scale=options.stats_scale, stats=options.stats, qc=qc, backend=backend,
-                       overrides=review[1], strict_fits=options.strict_fits, follow=follow)
+                       overrides=review[1], strict_fits=options.strict_fits, follow=follow,
+                       follow_by_sample={s: panel_follow[p] for s, p in study.panel_of.items() if p in panel_follow}
+                       if study is not None and panel_follow else {})
     out_dir = Path(out).expanduser().resolve()
     if out_dir.exists() and not out_dir.is_dir():
         raise BatchError("--out exists and is not a folder", path=out_dir)
@@ -388,7 +391,8 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
                                  prehash=prehash)
             runner = f"local, {min(workers, max(len(pending), 1))} worker(s)"
         retried: set[str] = set()
-        tallies = _Tallies(None if workspace is None else workspace.flowjo_counts, follow is not None)
+        tallies = _Tallies(None if workspace is None else workspace.flowjo_counts,
+                           follow is not None or bool(panel_follow))
 
         def table_options() -> Any:
             from .assemble import TableOptions  # pandas: imported once the workers are busy
@@ -425,6 +429,8 @@ def _run(strategy: Any, strategy_obj: Any, tasks: list[SampleTask], metadata: di
         manifest["overrides"] = None if review[0] is None else review[0].manifest_entry()
         if follow is not None:
             manifest["follow"] = {**follow.manifest(), **follow_summary(tallies.followed or {})}
+        if study is not None and panel_follow:
+            manifest["follow"] = panels_manifest(panel_follow, study.panel_of, tallies.followed or {})
         if workspace is not None and flowjo is not None:
             add_workspace_to_manifest(manifest, workspace, flowjo)
         if study is not None:

@@ -12,6 +12,10 @@ pickles without the prepared reference (a forked pool inherits it; a Dask
 worker prepares it again from the file, once, and checks the file's hash),
 so every worker gates with the very same reference arrays.  Its :meth:`key`
 (reference SHA-256 and settings) is part of each sample's cache key.
+
+A study (``cytogate_study: 1``) names a reference per panel:
+:func:`resolve_panel_follows` prepares one :class:`FollowRun` per panel, each
+with that panel's strategy, and :func:`panels_manifest` records them.
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import BatchError
+from ..errors import BatchError, CytogateError
 from ..strategy.follow_settings import FollowError, FollowSpec
 from .inputs import is_url
 
-__all__ = ["FOLLOW_SCHEMA", "FollowRun", "follow_summary", "resolve_follow"]
+__all__ = ["FOLLOW_SCHEMA", "FollowRun", "follow_summary", "panels_manifest", "resolve_follow",
+           "resolve_panel_follows"]
 
 #: Version of the manifest's ``follow`` block.
 FOLLOW_SCHEMA = 1
@@ -167,3 +172,41 @@ def follow_summary(per_sample: Mapping[str, Iterable[Mapping[str, Any]]]) -> dic
             if status == "fallback":
                 entry["fallback_samples"].append(sample)
     return {"file": "fits.parquet", **totals, "gates": populations}
+
+
+def resolve_panel_follows(references: Mapping[str, tuple[Any, str]], *, disabled: bool = False,
+                          read: Callable[[str], Any]) -> dict[str, FollowRun]:
+    """One :class:`FollowRun` per panel of a study, from ``{panel: (its strategy, its reference file)}``.
+
+    Every reference is read and prepared before anything runs.
+
+    Raises
+    ------
+    BatchError
+        A reference cannot be read or prepared; the message names the panel.
+    """
+    if disabled:
+        return {}
+    runs: dict[str, FollowRun] = {}
+    for panel, (strategy, path) in references.items():
+        try:
+            run = resolve_follow(strategy, path, read=read)
+        except CytogateError as exc:
+            raise BatchError(f"panel {panel!r}, follow reference: {exc.message}", path=exc.path or path,
+                             **exc.location) from None
+        if run is not None:
+            runs[panel] = run
+    return runs
+
+
+def panels_manifest(runs: Mapping[str, FollowRun], panel_of: Mapping[str, str],
+                    per_sample: Mapping[str, Iterable[Mapping[str, Any]]]) -> dict[str, Any]:
+    """The manifest's ``follow`` block of a study: totals, and per followed panel its reference, settings, counts."""
+    panels: dict[str, Any] = {}
+    totals = {"followed": 0, "fallback": 0, "template": 0}
+    for panel, run in runs.items():
+        summary = follow_summary({s: rows for s, rows in per_sample.items() if panel_of.get(s) == panel})
+        panels[panel] = {**run.manifest(), **summary}
+        for status in totals:
+            totals[status] += summary[status]
+    return {"schema": FOLLOW_SCHEMA, "file": "fits.parquet", **totals, "panels": panels}

@@ -111,6 +111,8 @@ class RunConfig:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     # template following: the reference and settings (cytogate.batch.follow_run.FollowRun)
     follow: Any = None
+    # a study's per-panel following: sample name -> its panel's FollowRun (samples absent: static)
+    follow_by_sample: Mapping[str, Any] = field(default_factory=dict)
     _strategies: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _shared: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
@@ -133,9 +135,16 @@ class RunConfig:
                    **({"strict_fits": True} if self.strict_fits else {})}
         if sample is not None and sample in self.overrides:
             options["overrides"] = self.overrides[sample].key()
-        if self.follow is not None:
-            options["follow"] = self.follow.key()
+        follow = self.follow_for(sample)
+        if follow is not None:
+            options["follow"] = follow.key()
         return options
+
+    def follow_for(self, sample: str | None) -> Any:
+        """The FollowRun ``sample`` follows with: its panel's in a study, else the run's (None: static gates)."""
+        if self.follow_by_sample:
+            return self.follow_by_sample.get(sample) if sample is not None else None
+        return self.follow
 
     def strategy_for(self, sample: str, base: Any = None) -> Any:
         """The strategy ``sample`` is gated with: ``base`` (else the run's), with that sample's overrides applied."""
@@ -249,8 +258,9 @@ def process_sample(task: SampleTask, config: RunConfig) -> SampleOutcome:
             # the run's strategy or the task's own, with this sample's overrides if any
             strategy = config.strategy_for(task.sample, task.strategy)
             overridden = tuple(config.overrides[task.sample].gates) if task.sample in config.overrides else ()
-            if config.follow is not None:
-                reference = config.follow.reference(strategy, pinned=overridden)
+            follow = config.follow_for(task.sample)
+            if follow is not None:
+                reference = follow.reference(strategy, pinned=overridden)
                 result = config.backend.gate(strategy, sample, digest=digest, follow=reference)
             else:
                 result = config.backend.gate(strategy, sample, digest=digest)

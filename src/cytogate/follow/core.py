@@ -36,7 +36,7 @@ from ..gates.specs import GateSpec
 from ..engine.execute import Execution
 from ..engine.compile import compile_plan
 from ..strategy.tree import Strategy
-from .density import Axis, common_axis, density_1d, density_2d, finite_rows, stride_rows
+from .density import Axis, bulk_bounds, common_axis, density_1d, density_2d, finite_rows, stride_rows
 from .geometry import MOVABLE_KINDS, line_dimensions, move_gate, uses_plane
 from .register import (
     LineMap,
@@ -98,10 +98,14 @@ def _strided(sample: Any, max_events: int) -> Sample:
                               spillover=sample.spillover, path=getattr(sample, "path", None))
 
 
+Bulk = tuple[tuple[float, float] | None, ...]  # bulk_bounds of each row of a (n_dims, m) array
+
+
 class _PlaneRegistration:
-    def __init__(self, reference: np.ndarray, target: np.ndarray, settings: FollowSettings) -> None:
-        self.x = common_axis(reference[0], target[0], settings.bins)
-        self.y = common_axis(reference[1], target[1], settings.bins)
+    def __init__(self, reference: np.ndarray, reference_bulk: Bulk, target: np.ndarray,
+                 settings: FollowSettings) -> None:
+        self.x = common_axis(reference_bulk[0], bulk_bounds(target[0]), settings.bins)
+        self.y = common_axis(reference_bulk[1], bulk_bounds(target[1]), settings.bins)
         self.ref_image = density_2d(reference, self.x, self.y)
         self.target_image = density_2d(target, self.x, self.y)
         self.map: PlaneMap = register_plane(self.ref_image, self.target_image, settings)
@@ -135,9 +139,10 @@ class _PlaneRegistration:
 
 
 class _LineRegistration:
-    def __init__(self, reference: np.ndarray, target: np.ndarray, settings: FollowSettings) -> None:
+    def __init__(self, reference: np.ndarray, reference_bulk: tuple[float, float] | None, target: np.ndarray,
+                 settings: FollowSettings) -> None:
         self.settings = settings
-        self.axis: Axis = common_axis(reference, target, settings.bins_1d)
+        self.axis: Axis = common_axis(reference_bulk, bulk_bounds(target), settings.bins_1d)
         self.ref_density = density_1d(reference, self.axis)
         self.target_density = density_1d(target, self.axis)
         self.identical = bool(np.array_equal(self.ref_density, self.target_density))
@@ -222,6 +227,7 @@ class Reference:
     per_population: Mapping[str, FollowSettings | None] | None = None
     aliases: MarkerAliases | None = None
     values: dict[str, dict[tuple[AnyDimension, ...], np.ndarray]] = field(default_factory=dict, init=False)
+    bulk: dict[str, dict[tuple[AnyDimension, ...], Bulk]] = field(default_factory=dict, init=False)
     name: str = field(default="", init=False)
     sha256: str = field(default="", init=False)
 
@@ -253,6 +259,7 @@ class Reference:
             for dims in keys:
                 cut = stride_rows(_values(ex, dims, pop.parent), settings.max_events)
                 self.values.setdefault(pop.parent, {})[dims] = cut
+                self.bulk.setdefault(pop.parent, {})[dims] = tuple(bulk_bounds(row) for row in cut)
                 digest.update(cut.tobytes())
         sha = getattr(self.sample, "sha256", None)
         self.sha256 = sha() if callable(sha) and path is not None else digest.hexdigest()
@@ -312,16 +319,18 @@ def follow_sample(strategy: Strategy, reference: Reference, sample: Any, *,
 
 def _follow_one(path: str, parent: str, gate: GateSpec, reference: Reference, ex: Execution,
                 settings: FollowSettings, cache: dict[Any, Any], records: list[FollowedGate]) -> GateSpec:
-    ref_values = reference.values[parent]
+    ref_values, ref_bulk = reference.values[parent], reference.bulk[parent]
     try:
         if uses_plane(gate):
             dims = tuple(gate.dimensions)
             plane = _register(cache, (parent, dims, settings), lambda: _PlaneRegistration(
-                ref_values[dims], stride_rows(_values(ex, dims, parent), settings.max_events), settings))
+                ref_values[dims], ref_bulk[dims], stride_rows(_values(ex, dims, parent), settings.max_events),
+                settings))
             moved, confidence = move_gate(gate, plane, {})
         else:
             lines = {d: _register(cache, (parent, (d,), settings), lambda d=d: _LineRegistration(
-                ref_values[(d,)][0], stride_rows(_values(ex, (d,), parent), settings.max_events)[0], settings))
+                ref_values[(d,)][0], ref_bulk[(d,)][0],
+                stride_rows(_values(ex, (d,), parent), settings.max_events)[0], settings))
                 for d in line_dimensions(gate)}
             moved, confidence = move_gate(gate, None, lines)
     except (CytogateError, ValueError, FloatingPointError, np.linalg.LinAlgError, RuntimeError) as exc:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-__all__ = ["Axis", "common_axis", "density_1d", "density_2d", "finite_rows", "stride_rows"]
+__all__ = ["Axis", "bulk_bounds", "common_axis", "density_1d", "density_2d", "finite_rows", "stride_rows"]
 
 # Quantiles that bound an axis: the bulk of the events, not their outliers.
 _LOW_Q, _HIGH_Q = 0.002, 0.998
@@ -53,11 +53,22 @@ def stride_rows(values: np.ndarray, max_events: int) -> np.ndarray:
     return values[:, np.linspace(0, m - 1, max_events).astype(np.int64)]
 
 
-def common_axis(reference: np.ndarray, target: np.ndarray, bins: int) -> Axis:
-    """The grid of one axis covering the bulk of both samples' values."""
-    bounds = [np.quantile(v, (_LOW_Q, _HIGH_Q)) for v in (reference, target) if v.size]
-    lo = min(float(b[0]) for b in bounds)
-    hi = max(float(b[1]) for b in bounds)
+def bulk_bounds(values: np.ndarray) -> tuple[float, float] | None:
+    """Where the bulk of one axis's values lies (None when there are none).
+
+    The reference's are computed once per run and reused for every target.
+    """
+    if not values.size:
+        return None
+    lo, hi = np.quantile(values, (_LOW_Q, _HIGH_Q))
+    return float(lo), float(hi)
+
+
+def common_axis(reference: tuple[float, float] | None, target: tuple[float, float] | None, bins: int) -> Axis:
+    """The grid of one axis covering the bulk (:func:`bulk_bounds`) of both samples' values."""
+    bounds = [b for b in (reference, target) if b is not None]
+    lo = min(b[0] for b in bounds)
+    hi = max(b[1] for b in bounds)
     if not hi > lo:
         lo, hi = lo - 0.5, hi + 0.5
     pad = (hi - lo) * _PAD

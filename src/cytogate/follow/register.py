@@ -31,6 +31,10 @@ __all__ = ["METHODS", "LineMap", "PlaneMap", "correlation", "register_line", "re
 # these was below sampling noise at four times the cost.
 AFFINE_ITERATIONS = 40
 AFFINE_MIN_STEP = 0.05  # pixels
+# The correlation metric is scored on a quarter of the pixels (a regular grid, fixed seed): the
+# affine step cost a third as much and held-out F1 did not change in the fourth decimal.
+AFFINE_SAMPLING = 0.25
+AFFINE_SAMPLING_SEED = 1
 TVL1_WARPS = 1
 TVL1_ITERATIONS = 5
 
@@ -99,7 +103,8 @@ def _sitk_affine(reference: np.ndarray, target: np.ndarray) -> tuple[np.ndarray,
     method = sitk.ImageRegistrationMethod()
     method.SetNumberOfThreads(1)  # a fixed reduction order: the same map on every machine
     method.SetMetricAsCorrelation()
-    method.SetMetricSamplingStrategy(method.NONE)  # every pixel, no random sampling
+    method.SetMetricSamplingStrategy(method.REGULAR)  # a grid with a seeded jitter: the same pixels every run
+    method.SetMetricSamplingPercentage(AFFINE_SAMPLING, AFFINE_SAMPLING_SEED)
     method.SetInterpolator(sitk.sitkLinear)
     # Steps stop at 1/20 of a cell (0.08 % of the axis): finer steps cost time and move no gate
     # visibly; most registrations converge well within the iterations allowed.

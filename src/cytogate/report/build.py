@@ -71,15 +71,16 @@ def _load_strategy(info: dict[str, Any]) -> Any:
     raise BatchError("manifest.json records no usable strategy (file moved and no text)")
 
 
-def _follow_reference(manifest: dict[str, Any], strategy: Any) -> Any:
-    """The reference a followed run was gated with, prepared again (None when the run did not follow).
+def _follow_reference(info: dict[str, Any] | None, strategy: Any) -> Any:
+    """The reference a followed run was gated with (its manifest ``follow`` block), prepared again.
+
+    None when the run did not follow.
 
     Raises
     ------
     BatchError
         The reference file is gone or changed since the run.
     """
-    info = manifest.get("follow")
     if not info:
         return None
     from ..fcs import read_fcs
@@ -96,6 +97,15 @@ def _follow_reference(manifest: dict[str, Any], strategy: Any) -> Any:
         raise BatchError("the follow reference changed since the run", path=path)
     reference.sample = None  # what is sent to the drawing processes: the arrays only
     return reference
+
+
+def _panel_references(manifest: dict[str, Any]) -> Any:
+    """``sample -> reference`` for a study run: each followed panel's, prepared again (None: static panel)."""
+    blocks = (manifest.get("follow") or {}).get("panels") or {}
+    loaded = {p["panel"]: _load_strategy(p) for p in manifest.get("strategies") or [] if p["panel"] in blocks}
+    prepared = {panel: _follow_reference(blocks[panel], strategy) for panel, strategy in loaded.items()}
+    by_sample = {e["sample"]: prepared[e["panel"]] for e in manifest.get("inputs", []) if e.get("panel") in prepared}
+    return by_sample.get
 
 
 def _overrides(manifest: dict[str, Any], strategy_of: Any, notes: list[str]) -> dict[str, Any]:
@@ -251,13 +261,17 @@ def build_report(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str]
     samples: list[SamplePlots] = []
     drift: list[tuple[str, bytes]] = []
     chosen = _choose(counts, manifest, outliers, qc, max(0, int(max_samples_with_plots)))
-    strategy_of = reference = single = None
+    strategy_of = single = None
+    reference_of: Any = None  # sample -> the reference it followed (None: static gates)
     if chosen:
         try:
             strategy_of = _strategies(manifest)
-            if not manifest.get("strategies"):  # one strategy (a study's panels are not followed)
+            if not manifest.get("strategies"):  # one strategy
                 single = strategy_of("")
-                reference = _follow_reference(manifest, single)
+                reference = _follow_reference(manifest.get("follow"), single)
+                reference_of = dict.fromkeys(counts["sample"].unique(), reference).get
+            else:  # a study: each followed panel's own reference
+                reference_of = _panel_references(manifest)
         except CytogateError as exc:
             strategy_of = None
             notes.append(f"gate plots skipped: {exc}")
@@ -269,12 +283,12 @@ def build_report(run_dir: str | os.PathLike[str], *, out: str | os.PathLike[str]
         def planned(sample: str) -> Any:
             return per_sample.get(sample) or strategy_of(sample)
 
-        jobs = [(planned(s), s, f, by_sample.get(s), True, reference) for s, f in chosen]
+        jobs = [(planned(s), s, f, by_sample.get(s), True, reference_of(s)) for s, f in chosen]
         # more files for the drift overlays: gating without drawing is cheap
         drawn = {s for s, _ in chosen}
         extra = [(s, f) for s, f in _choose(counts, manifest, outliers.iloc[:0], None, max_files_for_drift)
                  if s not in drawn][:max(0, max_files_for_drift - len(chosen))]
-        jobs += [(planned(s), s, f, None, False, reference) for s, f in extra]
+        jobs += [(planned(s), s, f, None, False, reference_of(s)) for s, f in extra]
         jobs = [job for job in jobs if job[0] is not None]
         n_workers = max(1, min(len(jobs), workers or os.cpu_count() or 1))
         log.info("drawing the gates of %d sample(s) (and re-gating %d more for drift) with %d process(es)",
