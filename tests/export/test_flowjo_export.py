@@ -4,7 +4,8 @@ A run's counts.csv must be reproduced, for every sample and population, by
 FlowKit's ``Workspace`` (an oracle) and by cytogate's own ``.wsp`` import
 re-gating each file.  The strategies cover static, data-driven and overridden
 gates; compensated and uncompensated axes; logicle, biex, asinh, log and linear
-scales; ranges, rectangles, quadrants, polygons, an ellipse and a boolean gate.
+scales; ranges, rectangles, quadrants, polygons, an ellipse and boolean gates (complemented operands
+included, written as FlowJo NotNodes beside them).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ populations:
     parent: Leukocytes
     ellipse: {x: CD123, y: HLA-DR, mean: [0.7, 0.7], covariance: [[0.01, 0.002], [0.002, 0.01]], distance_square: 4}
   T or pDC: {parent: Leukocytes, or: [T cells, pDC-like]}
+  T not B: {parent: Lymphocytes, and: [T cells, {not: B cells}]}
+  B or not T: {parent: Lymphocytes, or: [B cells, {not: T cells}]}
 """
 
 OVERRIDES = """\
@@ -262,3 +265,23 @@ def test_followed_gates_are_exported_as_each_samples_geometry(tmp_path):
     # cytogate's import is exact for every gate; FlowKit's reading of the followed (rotated) ellipse,
     # which FlowJo stores as foci and edges on a 256-step grid, may differ by a boundary event
     _check_both_readers(run, wsp, tolerant={"Monocytes"})
+
+
+def test_ready_made_b_cell_strategy_exports_with_its_complemented_boolean(tmp_path):
+    """``Naive B = IgD+CD27- B and not Transitional B``: FlowJo holds it through a NotNode beside it."""
+    from cytogate.synth import synthesize_sample
+
+    files = []
+    for seed in (4, 5):
+        synthetic = synthesize_sample("b_cell", 40_000, seed=seed)
+        files.append(tmp_path / f"b{seed}.fcs")
+        cytogate.write_fcs(files[-1], synthetic.events, synthetic.channels, markers=synthetic.markers,
+                           spillover=synthetic.spillover)
+    run = tmp_path / "run"
+    strategy = Path(cytogate.__file__).resolve().parent / "gating_strategies" / "b_cells.yaml"
+    assert run_batch(strategy, files, run, options=BatchOptions(workers=1, progress=False)).exit_code == 0
+    wsp = tmp_path / "b.wsp"
+    export_flowjo_workspace(run, wsp)
+    assert 'NotNode name="not Transitional B"' in wsp.read_text()
+    counts = _check_both_readers(run, wsp)
+    assert (counts["name"] == "Naive B").sum() == 2

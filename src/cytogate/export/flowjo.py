@@ -216,7 +216,7 @@ def _tree(node: Element, applied: Any, name: str, sample_id: int, layout: Sample
             subs = SubElement(container, "Subpopulations")
         count = counts.get((name, pop.path))
         if isinstance(pop.gate, BooleanGate):
-            el = boolean_element(subs, pop.name, pop.gate, count, layout)
+            el = boolean_element(subs, pop.name, pop.gate, count, layout, pop.parent)
         else:
             el = SubElement(subs, "Population")
             for key, value in (("name", pop.name), ("annotation", ""), ("owningGroup", "")):

@@ -20,7 +20,7 @@ sample, as in FlowJo).  Every FlowJo parameter gets one display transform.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement
@@ -314,22 +314,47 @@ def _ellipse(holder: Element, gate: EllipsoidGate, layout: SampleLayout) -> Elem
     return el
 
 
-def boolean_element(parent: Element, name: str, gate: BooleanGate, count: int | None, layout: SampleLayout
-                    ) -> Element:
-    """``<AndNode>`` / ``<OrNode>`` / ``<NotNode>`` with its dependents as paths."""
-    if any(complement for _, complement in gate.operands):
-        layout.fail("boolean gates with complemented operands cannot be written; FlowJo has no complement")
-    tag = {"and": "AndNode", "or": "OrNode", "not": "NotNode"}[gate.op]
-    el = SubElement(parent, tag)
-    el.set("name", name)
-    el.set("annotation", "")
-    el.set("owningGroup", "")
+def boolean_element(parent: Element, name: str, gate: BooleanGate, count: int | None, layout: SampleLayout,
+                    parent_path: str = "/") -> Element:
+    """``<AndNode>`` / ``<OrNode>`` / ``<NotNode>`` with its dependents as paths.
+
+    FlowJo's boolean nodes name populations, not expressions, so a complemented
+    operand (``and: [A, {not: B}]``) is written as a sibling ``NotNode`` named
+    ``not B`` (the parent's events outside B, as cytogate evaluates it), which the
+    node then names.
+    """
+    operands = [path.strip("/") if not complement else _complement_node(parent, path, parent_path)
+                for path, complement in gate.operands]
+    el = _boolean_node(parent, {"and": "AndNode", "or": "OrNode", "not": "NotNode"}[gate.op], name, operands)
     if count is not None:
         el.set("count", str(count))
-    deps = SubElement(el, "Dependents")
-    for path, _ in gate.operands:
-        SubElement(deps, "Dependent").set("name", path.strip("/"))
     return el
+
+
+def _boolean_node(parent: Element, tag: str, name: str, dependents: Sequence[str]) -> Element:
+    el = SubElement(parent, tag)
+    for key, value in (("name", name), ("annotation", ""), ("owningGroup", "")):
+        el.set(key, value)
+    deps = SubElement(el, "Dependents")
+    for path in dependents:
+        SubElement(deps, "Dependent").set("name", path)
+    return el
+
+
+def _complement_node(parent: Element, operand: str, parent_path: str) -> str:
+    """A ``NotNode`` of ``operand`` beside the boolean gate (once per operand); its path."""
+    name = "not " + operand.rstrip("/").rsplit("/", 1)[-1]
+    taken = {child.get("name"): child for child in parent}
+    while name in taken and not _is_complement_of(taken[name], operand):
+        name += " (complement)"
+    if name not in taken:
+        _boolean_node(parent, "NotNode", name, [operand.strip("/")])
+    return f"{parent_path.rstrip('/')}/{name}".strip("/")
+
+
+def _is_complement_of(node: Element, operand: str) -> bool:
+    deps = node.findall("Dependents/Dependent")
+    return node.tag == "NotNode" and len(deps) == 1 and deps[0].get("name") == operand.strip("/")
 
 
 def display_parameters(layout: SampleLayout) -> Mapping[str, tuple[str | None, list[str]]]:
