@@ -194,6 +194,21 @@ def test_gatingml_strategy_on_uncompensated_axes(tmp_path):
     counts = _check_both_readers(run, wsp)
     assert set(counts["gate_source"]) == {"template"}
 
+    # reviewed: one sample's T polygon moved; only that sample's T changes, and both readers see it
+    review = tmp_path / "review.yaml"
+    review.write_text("cytogate_overrides: 1\noverrides:\n  - sample: S004_W24\n    population: /Cells/Live/T\n"
+                      "    gate: {polygon: {x: CD3, y: CD19, vertices: [[0.55, 0.0], [1.0, 0.0], [1.0, 0.45], [0.55, 0.5]]}}\n"
+                      "    reason: CD3 dim tail is debris here\n    author: jdoe\n    date: 2026-12-01\n")
+    reviewed = tmp_path / "reviewed"
+    run_batch(xml, [FCS / "S002_BL.fcs", FCS / "S004_W24.fcs"], reviewed,
+              options=BatchOptions(workers=1, progress=False, overrides=review))
+    export_flowjo_workspace(reviewed, tmp_path / "reviewed.wsp")
+    after = _check_both_readers(reviewed, tmp_path / "reviewed.wsp").set_index(["sample", "population"])
+    before = counts.set_index(["sample", "population"])
+    changed = {key for key in before.index if before.loc[key, "count"] != after.loc[key, "count"]}
+    assert changed == {("S004_W24", "/Cells/Live/T")}, changed
+    assert after.loc[("S004_W24", "/Cells/Live/T"), "gate_source"] == "override"
+
 
 def test_failed_samples_are_left_out_and_listed(tmp_path, capsys):
     strategy = tmp_path / "static.yaml"
