@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import errno
 import os
 import shutil
 import tempfile
@@ -38,3 +39,22 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"conformance corpus not found at {CORPUS} (set CYTOGATE_CORPUS to run corpus tests)")
     return CORPUS
+
+
+class FullDiskFile:
+    """A file object whose writes fail as on a full disk (wraps an open handle)."""
+
+    def __init__(self, handle):  # type: ignore[no-untyped-def]
+        self._handle = handle
+
+    def write(self, data):  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name):  # type: ignore[no-untyped-def]
+        return getattr(self._handle, name)
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self
+
+    def __exit__(self, *exc):  # type: ignore[no-untyped-def]
+        self._handle.close()

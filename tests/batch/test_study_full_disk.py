@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import FullDiskFile
 from study_helpers import make_study
 
 import cytogate.atomic as atomic
@@ -54,25 +55,6 @@ def study_and_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> t
     return study, tmp_path / "reference"
 
 
-class _FullDiskFile:
-    """A file object whose writes fail as on a full disk."""
-
-    def __init__(self, handle):  # type: ignore[no-untyped-def]
-        self._handle = handle
-
-    def write(self, data):  # type: ignore[no-untyped-def]
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def __getattr__(self, name):  # type: ignore[no-untyped-def]
-        return getattr(self._handle, name)
-
-    def __enter__(self):  # type: ignore[no-untyped-def]
-        return self
-
-    def __exit__(self, *exc):  # type: ignore[no-untyped-def]
-        self._handle.close()
-
-
 def _disk_fills_at(monkeypatch: pytest.MonkeyPatch, name: str, after: int = 0) -> None:
     """Every write to an output file called ``name`` (``results``: a sample's result) fails after ``after`` such files."""
     real_open, seen = open, [0]
@@ -84,7 +66,7 @@ def _disk_fills_at(monkeypatch: pytest.MonkeyPatch, name: str, after: int = 0) -
                             target.name.startswith(f".{name}")):
             seen[0] += 1
             if seen[0] > after:
-                return _FullDiskFile(handle)
+                return FullDiskFile(handle)
         return handle
 
     monkeypatch.setattr(atomic, "open", full_disk_open, raising=False)

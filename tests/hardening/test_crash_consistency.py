@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import FullDiskFile
 from hostile_inputs import small_fcs
 
 import cytogate.atomic as outputs
@@ -68,25 +69,6 @@ def _counts_equal(a: Path, b: Path) -> None:
     pd.testing.assert_frame_equal(left, right)
 
 
-class _FullDiskFile:
-    """A file object whose writes fail as on a full disk."""
-
-    def __init__(self, handle):  # type: ignore[no-untyped-def]
-        self._handle = handle
-
-    def write(self, data):  # type: ignore[no-untyped-def]
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def __getattr__(self, name):  # type: ignore[no-untyped-def]
-        return getattr(self._handle, name)
-
-    def __enter__(self):  # type: ignore[no-untyped-def]
-        return self
-
-    def __exit__(self, *exc):  # type: ignore[no-untyped-def]
-        self._handle.close()
-
-
 def test_injected_full_disk_is_output_error_and_earlier_results_survive(tmp_path, capsys, monkeypatch):
     strategy, inputs = _setup(tmp_path)
     out = tmp_path / "out"
@@ -98,7 +80,7 @@ def test_injected_full_disk_is_output_error_and_earlier_results_survive(tmp_path
 
     def full_disk_open(path, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
         handle = real_open(path, mode, *args, **kwargs)
-        return _FullDiskFile(handle) if "w" in mode else handle
+        return FullDiskFile(handle) if "w" in mode else handle
 
     monkeypatch.setattr(outputs, "open", full_disk_open, raising=False)
     with pytest.raises(OutputError, match="No space left on device"):
