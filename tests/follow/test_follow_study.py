@@ -120,6 +120,22 @@ def test_two_workers_give_the_same_tables(followed_run, tmp_path):
                                   pd.read_parquet(folder / "out" / "fits.parquet"))
 
 
+def test_a_dask_cluster_gives_the_same_tables(followed_run, tmp_path):
+    """Each task ships its own panel's reference to the cluster's workers."""
+    distributed = pytest.importorskip("distributed")
+    folder, study, _ = followed_run
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, silence_logs=40) as cluster:
+        result = run_batch(study, [], tmp_path / "out",
+                           options=BatchOptions(scheduler=cluster.scheduler_address, progress=False, stats=False))
+    assert result.exit_code == 0 and result.manifest["runner"].startswith("dask")
+    for name in ("counts.csv", "gates.json"):
+        assert (tmp_path / "out" / name).read_bytes() == (folder / "out" / name).read_bytes(), name
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out" / "fits.parquet"),
+                                  pd.read_parquet(folder / "out" / "fits.parquet"))
+    assert result.manifest["follow"]["panels"].keys() == {"lupus_pd"}
+
+
 def test_the_report_regates_each_followed_panel_with_its_reference(followed_run):
     pytest.importorskip("matplotlib")
     from cytogate.report import build_report
