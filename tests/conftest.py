@@ -6,6 +6,7 @@ import atexit
 import errno
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -58,3 +59,36 @@ class FullDiskFile:
 
     def __exit__(self, *exc):  # type: ignore[no-untyped-def]
         self._handle.close()
+
+
+def mount_tmpfs(where: Path, size: str) -> bool:
+    """Mount a tmpfs of ``size`` at ``where`` (a real small disk); False where this cannot be done here."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    where.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                          capture_output=True, timeout=30)
+    return proc.returncode == 0
+
+
+def unmount(where: Path) -> None:
+    subprocess.run(["umount", "-l", str(where)], capture_output=True, timeout=30)
+
+
+def fill_disk(folder: Path, *, leave: int = 0, block: int = 64 << 10) -> Path:
+    """Fill ``folder``'s disk but for about ``leave`` bytes; the filler file, to delete to free the space."""
+    spare = folder / "spare.bin"
+    if leave:
+        spare.write_bytes(b"\1" * leave)
+    filler = folder / "filler.bin"
+    chunk = b"\0" * block
+    # unbuffered: a block that did not fit is not left behind to fail again when the file closes
+    with open(filler, "wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(chunk)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    if leave:
+        spare.unlink()
+    return filler

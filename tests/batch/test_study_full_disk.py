@@ -9,16 +9,12 @@ uninterrupted run, byte for byte.
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import FullDiskFile
+from conftest import FullDiskFile, fill_disk, mount_tmpfs, unmount
 from study_helpers import make_study
 
 import cytogate.atomic as atomic
@@ -103,40 +99,15 @@ def test_full_disk_exits_4_and_a_rerun_completes_with_identical_tables(
     _no_temporaries(out)
 
 
-def _mount_tmpfs(where: Path, size: str) -> bool:
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        return False
-    where.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                          capture_output=True, timeout=30)
-    return proc.returncode == 0
-
-
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     where = tmp_path / "disk"
-    if not _mount_tmpfs(where, "4m"):
+    if not mount_tmpfs(where, "4m"):
         pytest.skip("cannot mount a tmpfs here (needs root and mount); the injected-ENOSPC test covers this")
     try:
         yield where
     finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True, timeout=30)
-
-
-def _fill(folder: Path, leave: int) -> Path:
-    """Fill ``folder``'s disk but for about ``leave`` bytes."""
-    spare = folder / "spare.bin"
-    spare.write_bytes(b"\1" * leave)
-    filler = folder / "filler.bin"
-    block = b"\0" * (4 << 10)
-    with open(filler, "wb", buffering=0) as handle:  # unbuffered: nothing left to fail at close
-        try:
-            while True:
-                handle.write(block)
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-    spare.unlink()
-    return filler
+        unmount(where)
 
 
 def test_real_disk_filling_during_a_study_run(small_disk, capsys, study_and_reference):
@@ -144,7 +115,7 @@ def test_real_disk_filling_during_a_study_run(small_disk, capsys, study_and_refe
     out = small_disk / "out"
     # room for the lock and a few samples' results, not for all eight and the tables
     sample_result = max(p.stat().st_size for p in (reference / ".cytogate" / "samples").glob("*.json"))
-    filler = _fill(small_disk, leave=3 * (sample_result // 4096 + 1) * 4096 + 8192)
+    filler = fill_disk(small_disk, block=4 << 10, leave=3 * (sample_result // 4096 + 1) * 4096 + 8192)
     code, err = _run(capsys, study, out)
     assert code == 4, err
     assert "No space left on device" in _one_error_line(err)

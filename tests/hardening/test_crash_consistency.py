@@ -11,15 +11,13 @@ must finish and agree with an uninterrupted run.
 
 from __future__ import annotations
 
-import errno
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import FullDiskFile
+from conftest import FullDiskFile, fill_disk, mount_tmpfs, unmount
 from hostile_inputs import small_fcs
 
 import cytogate.atomic as outputs
@@ -98,41 +96,15 @@ def test_injected_full_disk_is_output_error_and_earlier_results_survive(tmp_path
     _counts_equal(out, reference)
 
 
-def _mount_tmpfs(where: Path, size: str) -> bool:
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        return False
-    where.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                          capture_output=True, timeout=30)
-    return proc.returncode == 0
-
-
-def _unmount(where: Path) -> None:
-    subprocess.run(["umount", "-l", str(where)], capture_output=True, timeout=30)
-
-
-def _fill(folder: Path) -> Path:
-    filler = folder / "filler.bin"
-    block = b"\0" * (64 << 10)
-    # unbuffered: a block that did not fit is not left behind to fail again when the file closes
-    with open(filler, "wb", buffering=0) as handle:
-        try:
-            while True:
-                handle.write(block)
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-    return filler
-
-
 @pytest.fixture
 def small_disk(tmp_path):
     where = tmp_path / "disk"
-    if not _mount_tmpfs(where, "8m"):
+    if not mount_tmpfs(where, "8m"):
         pytest.skip("cannot mount a tmpfs here (needs root and mount); the injected-ENOSPC test covers this")
     try:
         yield where
     finally:
-        _unmount(where)
+        unmount(where)
 
 
 def test_real_full_disk_exits_2_and_keeps_earlier_results(tmp_path, small_disk, capsys):
@@ -146,7 +118,7 @@ def test_real_full_disk_exits_2_and_keeps_earlier_results(tmp_path, small_disk, 
     # Nearly full: the lock can be taken, the outputs cannot be written.
     spare = small_disk / "spare.bin"
     spare.write_bytes(b"\1" * (8 << 10))
-    filler = _fill(small_disk)
+    filler = fill_disk(small_disk)
     spare.unlink()
     code, err = _cli(capsys, *args)
     assert code == 4, err
@@ -164,7 +136,7 @@ def test_real_full_disk_exits_2_and_keeps_earlier_results(tmp_path, small_disk, 
 
     # Completely full (not even the lock file can be written), with a forced recomputation.
     before = _files(out)
-    filler = _fill(small_disk)
+    filler = fill_disk(small_disk)
     code, err = _cli(capsys, *args, "--force")
     _assert_intact(before, out)
     assert "Traceback" not in err
@@ -178,12 +150,12 @@ def read_only_folder(tmp_path):
     """A folder this process cannot write: a read-only tmpfs as root, else chmod 0o555."""
     where = tmp_path / "ro"
     if os.geteuid() == 0:
-        if not _mount_tmpfs(where, "8m"):
+        if not mount_tmpfs(where, "8m"):
             pytest.skip("running as root without mount: permissions cannot make a folder unwritable")
         try:
             yield where, lambda: subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True, timeout=30)
         finally:
-            _unmount(where)
+            unmount(where)
     else:
         where.mkdir()
         try:
