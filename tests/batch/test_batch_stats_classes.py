@@ -53,7 +53,7 @@ def _both(values, masks, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 8, 9, 100, 4001])
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 8, 9, 100, 4001, 200_001])  # the last: bins of >= 256 values
 def test_one_pass_equals_per_population(n, dtype, monkeypatch):
     rng = np.random.default_rng(n)
     values = _columns(rng, n).astype(dtype)

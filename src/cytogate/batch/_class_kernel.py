@@ -21,7 +21,9 @@ sums in registers:
   the values whose kept key falls in a wanted bin gathered class by class;
 - per population, the classes' sums are combined (Chan's formula for the sum
   of squares), and each order statistic is selected among the gathered values
-  of its bin: exact, so quantiles are bit for bit those of a sort.
+  of its bin (a large bin split once more on the key's next 8 bits; the upper
+  of two neighbouring ranks is the least value above the lower): exact, so
+  quantiles are bit for bit those of a sort.
 
 Semantics are those of :func:`cytogate.batch._stats_kernel.column_stats`: NaN
 skipped, numpy's "linear" quantiles, geometric mean over values > 0.
@@ -230,6 +232,43 @@ def _find_bins(hist, coarse, classes, n_classes, ranks, bins, below, cp, fine): 
 
 
 @numba.njit(cache=True)
+def _select_in_bin(picked, size, kk, f32, f32_bits, sub, count):  # pragma: no cover - compiled
+    """The value of rank kk among picked[:size], the values of one 16-bit key bin (reordered in place).
+
+    A large bin is split once more on the next 8 bits of the same order-preserving
+    float32 code (monotone within a bin), and only the sub-bin holding rank kk
+    is selected: a counting pass and a compaction instead of partitioning the
+    whole bin.  ``sub`` (>= size uint8) and ``count`` (256) are scratch.
+    """
+    if size < 256:
+        select_rank(picked, 0, size, kk)
+        return picked[kk]
+    count[:] = 0
+    for j in range(size):
+        f32[0] = np.float32(picked[j])
+        u = f32_bits[0]
+        u ^= (np.uint32(0) - (u >> np.uint32(31))) | np.uint32(0x80000000)
+        s = np.uint8((u >> np.uint32(8)) & np.uint32(255))
+        sub[j] = s
+        count[s] += 1
+    below = 0
+    s = 0
+    while below + count[s] <= kk:
+        below += count[s]
+        s += 1
+    m = 0
+    for j in range(size):  # the sub-bin's values to the front, by swaps: picked[:size] keeps the bin's values
+        if sub[j] == s:
+            x = picked[j]
+            picked[j] = picked[m]
+            sub[j] = sub[m]
+            picked[m] = x
+            m += 1
+    select_rank(picked, 0, m, kk - below)
+    return picked[kk - below]
+
+
+@numba.njit(cache=True)
 def class_stats(values, offsets, members, hist, coarse, keys, gathered, picked):  # pragma: no cover - compiled
     """Statistics of every channel within every population, from values laid out class by class.
 
@@ -276,11 +315,12 @@ def class_stats(values, offsets, members, hist, coarse, keys, gathered, picked):
     c_exp = np.zeros(k, dtype=np.int64)
     ranks = np.empty(6, dtype=np.int64)
     fracs = np.empty(3)
+    sub = np.empty(values.shape[1], dtype=np.uint8)
+    count = np.zeros(256, dtype=np.int64)
     cp = np.zeros(256, dtype=np.int64)
     fine = np.zeros(256, dtype=np.int64)
-    # wanted bins: a bitmap of keys, each key's slot, and per (slot, class) where its values go
-    bitmap = np.zeros(1024, dtype=np.uint64)
-    slot_of = np.full(65536, -1, dtype=np.int64)
+    # wanted bins: each key's slot (-1: not wanted), and per (slot, class) where its values go
+    slot_of = np.full(65536, -1, dtype=np.int32)
     max_slots = 6 * n_pop
     slot_bin = np.zeros(max_slots, dtype=np.int64)
     pop_bins = np.zeros((n_pop, 6), dtype=np.int64)
@@ -318,7 +358,6 @@ def class_stats(values, offsets, members, hist, coarse, keys, gathered, picked):
                 if slot_of[b] < 0:
                     slot_of[b] = n_slots
                     slot_bin[n_slots] = b
-                    bitmap[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
                     n_slots += 1
         # where each (slot, class) group of values goes in ``gathered``
         place = 0
@@ -349,11 +388,10 @@ def class_stats(values, offsets, members, hist, coarse, keys, gathered, picked):
             if n_slots == 0:
                 continue
             for j in range(lo, hi):
-                key = keys[j]
-                if bitmap[key >> 6] & (np.uint64(1) << np.uint64(key & 63)):
+                u = slot_of[keys[j]]
+                if u >= 0:
                     x = v[j]
                     if x == x:
-                        u = slot_of[key]
                         gathered[fill[u, c]] = x
                         fill[u, c] += 1
         # per population: combine the classes, pick the order statistics
@@ -411,14 +449,25 @@ def class_stats(values, offsets, members, hist, coarse, keys, gathered, picked):
                             size += 1
                     last_bin = b
                 kk = ranks[r] - pop_below[p, r]
-                select_rank(picked, 0, size, kk)
-                picked_values[r] = picked[kk]
+                if r % 2 == 1 and ranks[r] == ranks[r - 1] + 1 and b == pop_bins[p, r - 1]:
+                    # the upper neighbour of the rank just picked, in the same bin: that value
+                    # again when it is tied, else the least value above it
+                    lower = picked_values[r - 1]
+                    least = np.inf
+                    n_tied_or_below = 0
+                    for j in range(size):
+                        x = picked[j]
+                        if x > lower and x < least:
+                            least = x
+                        n_tied_or_below += x <= lower
+                    picked_values[r] = lower if n_tied_or_below > kk else least
+                    continue
+                picked_values[r] = _select_in_bin(picked, size, kk, f32, f32_bits, sub, count)
             for t in range(3):
                 row[2 + t] = interpolate(picked_values[2 * t], picked_values[2 * t + 1], fracs[t])
         for u in range(n_slots):  # leave the tables clean for the next channel
             b = slot_bin[u]
             slot_of[b] = -1
-            bitmap[b >> 6] = np.uint64(0)
         for c in range(k):  # and the histograms zero: bin by bin for a small class, whole for a large one
             coarse[c, :] = 0
             if offsets[c + 1] - offsets[c] > 8192:
