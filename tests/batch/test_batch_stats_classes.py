@@ -95,10 +95,12 @@ def test_means_are_compensated_sums():
         assert row["mean"] == pytest.approx(exact, rel=1e-14, abs=1e-14 * np.abs(chosen).max() / chosen.size)
 
 
+@pytest.mark.parametrize("n_events", [3000, 40_000])  # one block, and blocks of stats._BLOCK events
 @pytest.mark.parametrize("scale", ["raw", "compensated", "transformed"])
-def test_streamed_statistics_equal_the_table_of_the_scaled_values(tmp_path, scale):
+def test_streamed_statistics_equal_the_table_of_the_scaled_values(tmp_path, scale, n_events):
+    assert n_events < stats._BLOCK or n_events > 2 * stats._BLOCK
     strategy = cytogate.load_strategy(write_strategy(tmp_path))
-    sample = cytogate.read_fcs(make_inputs(tmp_path / "fcs", count=1, n=3000)[0])
+    sample = cytogate.read_fcs(make_inputs(tmp_path / "fcs", count=1, n=n_events)[0])
     masks = dict(cytogate.gate(strategy, sample).masks)
     channels = [str(c) for c in sample.channels]
     columns = sample_stats_columns(strategy, sample, scale, masks, name="s")

@@ -284,7 +284,8 @@ def _recipes(strategy: Any, sample: Any, columns: Sequence[int]) -> tuple[list[A
     return recipes, labels
 
 
-_BLOCK = 1 << 16  # events per block of the compensated scale
+_BLOCK = 1 << 14  # events per block of the compensated scale: a block of compensated channels (13 x 16k float64 =
+# 1.7 MB) is still in the L2 cache when it is scattered into class order (64k blocks: 25% slower)
 
 
 def scaled_values(strategy: Any, sample: Any, scale: str, channels: Sequence[str]) -> tuple[np.ndarray, list[str]]:
