@@ -161,15 +161,28 @@ def _gate_with_fits(strategy: Strategy, sample: Any, aliases: MarkerAliases | No
         done.update(now)
         for parent, (dims, table, filled) in buffers.items():
             carried.hold(parent, dims, table[:, :filled[0]])
-    return masks, fitted
+    return masks, _in_pass_order(strategy, fitted)
+
+
+def _in_pass_order(strategy: Strategy, fitted: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The fits ordered as one pass per level of data-driven gates gives them (the order results have always had).
+
+    By the number of data-driven gates above each one, then in the strategy's order.
+    """
+    above: dict[str, int] = {"/": 0}
+    for path in strategy.evaluation_order:  # parents first
+        parent = strategy.by_path[path].parent
+        above[path] = above[parent] + (parent != "/" and strategy.by_path[parent].gate.needs_fit)
+    position = {pop.path: k for k, pop in enumerate(strategy.populations)}
+    return {path: fitted[path] for path in sorted(fitted, key=lambda p: (above[p], position[p]))}
 
 
 def _fit_and_gate_held(strategy: Strategy, gates: dict[str, Any], carried: Carried, done: set[str],
                        fitted: dict[str, dict[str, Any]]) -> None:
     """Fit and gate, in memory, every population whose parent is gated and holds the values its gate reads.
 
-    In the strategy's order, again until nothing more can be done: a fit can give
-    the values the fits below it read.
+    In evaluation order (parents first), again until nothing more can be done: a
+    fit can give the values the fits below it read.
     """
     from ..adaptive.density import shared_densities  # loaded with the data-driven gates, not by static runs
 
@@ -177,16 +190,18 @@ def _fit_and_gate_held(strategy: Strategy, gates: dict[str, Any], carried: Carri
         progress = True
         while progress:
             progress = False
-            for pop in strategy.populations:
-                path, gate = pop.path, gates[pop.path]
-                if path in done or (pop.parent != "/" and pop.parent not in done):
+            for path in strategy.evaluation_order:
+                if path in done:
+                    continue
+                parent, gate = strategy.by_path[path].parent, gates[path]
+                if parent != "/" and parent not in done:
                     continue
                 dims = tuple(gate.dimensions)
-                if not dims or not carried.holds(pop.parent, dims) or (gate.references and not gate.needs_fit):
+                if not dims or not carried.holds(parent, dims) or (gate.references and not gate.needs_fit):
                     continue
                 with population_errors(path, gate):
                     if gate.needs_fit:
-                        gate = gates[path] = fit_static(gate, carried.values(pop.parent, dims), path)
+                        gate = gates[path] = fit_static(gate, carried.values(parent, dims), path)
                         fitted[path] = gate.to_dict()
                         progress = True
                     if not gate.references:  # a gate reading other populations is gated in a pass
