@@ -27,7 +27,7 @@ from ..gates import kernels
 from ..gates.specs import GateSpec
 from ..strategy.tree import Strategy
 
-__all__ = ["Carried", "mask_on_values", "look_ahead_dimensions"]
+__all__ = ["Carried", "mask_on_values", "look_ahead"]
 
 
 @njit(cache=True, nogil=True)
@@ -53,13 +53,17 @@ def mask_on_values(gate: GateSpec, values: np.ndarray) -> np.ndarray:
     return mask
 
 
-def look_ahead_dimensions(strategy: Strategy, gates: Mapping[str, GateSpec], path: str) -> list[Any]:
-    """Dimensions the data-driven gates right below ``path`` read, and the static gates between.
+def look_ahead(strategy: Strategy, gates: Mapping[str, GateSpec], path: str, *, everything: bool = False
+               ) -> tuple[list[Any], set[str]]:
+    """Dimensions the gates right below ``path`` read, down to the first data-driven gate of each branch.
 
-    Only along gates without references (those cannot be gated on held values);
-    the walk stops at the first data-driven gate of each branch.
+    Returns those dimensions (of the data-driven gates reached and the static
+    gates on the way) and the data-driven gates reached.  With ``everything``,
+    every gate below, data-driven or not.  Only along gates without references
+    (those cannot be gated on held values).
     """
-    out: list[Any] = []
+    dims: list[Any] = []
+    reached: set[str] = set()
 
     def walk(parent: str) -> bool:
         found = False
@@ -67,14 +71,17 @@ def look_ahead_dimensions(strategy: Strategy, gates: Mapping[str, GateSpec], pat
             gate = gates[child.path]
             if gate.references:
                 continue
-            if gate.needs_fit or walk(child.path):
-                out.extend(d for d in gate.dimensions if d not in out)
+            if gate.needs_fit:
+                reached.add(child.path)
+            below = walk(child.path) if everything or not gate.needs_fit else False
+            if gate.needs_fit or below or everything:
+                dims.extend(d for d in gate.dimensions if d not in dims)
                 found = True
         return found
 
     if not gates[path].references:
         walk(path)
-    return out
+    return dims, reached
 
 
 class Carried:

@@ -26,7 +26,7 @@ from ..channels import MarkerAliases
 from ..strategy.panel_gaps import fit_to_panel
 from ..strategy.tree import Strategy
 from .compile import SampleLike, compile_plan
-from .carried import Carried, look_ahead_dimensions
+from .carried import Carried, look_ahead
 from .execute import Execution, fit_static, population_errors
 from .result import GatingResult
 
@@ -35,6 +35,10 @@ __all__ = ["gate", "BLOCK_EVENTS"]
 #: Events per block of the streaming evaluation: 5 MB of float32 x 20 channels,
 #: small enough to stay in cache while every gate runs on it.
 BLOCK_EVENTS = 1 << 16
+
+#: At most this many float64 values per event of the file are carried between passes
+#: (32 bytes an event; the file holds 4 bytes per channel), unless the fits need more.
+_CARRIED_ROWS = 4
 
 def _sample_name(sample: Any) -> str:
     name = getattr(sample, "name", None)
@@ -123,12 +127,7 @@ def _gate_with_fits(strategy: Strategy, sample: Any, aliases: MarkerAliases | No
             raise ValueError("data-driven gates depend on one another in a cycle")
         # values each fit needs on its parent's events, and those the fits one level down will need
         # (:mod:`cytogate.engine.carried`), one row per (parent, dimension), written block by block
-        wanted: dict[str, list[Any]] = {}
-        for pop in ready:
-            row = wanted.setdefault(pop.parent, [])
-            for dim in (*gates[pop.path].dimensions, *look_ahead_dimensions(strategy, gates, pop.path)):
-                if dim not in row and not carried.holds(pop.parent, (dim,)):
-                    row.append(dim)
+        wanted = _pass_rows(strategy, gates, ready, done, carried, masks, n)
         buffers = {parent: (dims, np.empty((len(dims), _bound(strategy, parent, done, masks, n))), [0])
                    for parent, dims in wanted.items() if dims}
         # populations gated earlier that this pass reads as parents or references
@@ -162,6 +161,33 @@ def _gate_with_fits(strategy: Strategy, sample: Any, aliases: MarkerAliases | No
         for parent, (dims, table, filled) in buffers.items():
             carried.hold(parent, dims, table[:, :filled[0]])
     return masks, _in_pass_order(strategy, fitted)
+
+
+def _pass_rows(strategy: Strategy, gates: Mapping[str, Any], ready: list[Any], done: set[str], carried: Carried,
+               masks: Mapping[str, np.ndarray], n: int) -> dict[str, list[Any]]:
+    """Per parent of a ready gate, the dimensions a pass computes on its events (those held already left out).
+
+    The ready gates' own dimensions, and those the gates one data-driven level
+    below read.  When no data-driven gate would be left after that, every gate
+    below the ready ones is gated from held values, so no pass is needed just
+    for them.  What a pass carries stays within ``_CARRIED_ROWS`` float64 values
+    per event of the file, else only the ready gates' own dimensions.
+    """
+    own = {pop.path: list(gates[pop.path].dimensions) for pop in ready}
+    ahead = {pop.path: look_ahead(strategy, gates, pop.path) for pop in ready}
+    reached = set(own).union(*(found for _, found in ahead.values()))
+    if all(path in done or path in reached or not gate.needs_fit for path, gate in gates.items()):
+        ahead = {pop.path: look_ahead(strategy, gates, pop.path, everything=True) for pop in ready}
+    bounds = {pop.parent: _bound(strategy, pop.parent, done, masks, n) for pop in ready}
+    options = ({path: own[path] + dims for path, (dims, _) in ahead.items()}, own)
+    for choice in options:
+        wanted: dict[str, list[Any]] = {}
+        for pop in ready:
+            row = wanted.setdefault(pop.parent, [])
+            row.extend(d for d in choice[pop.path] if d not in row and not carried.holds(pop.parent, (d,)))
+        if sum(bounds[parent] * len(dims) for parent, dims in wanted.items()) <= _CARRIED_ROWS * n:
+            break
+    return wanted
 
 
 def _in_pass_order(strategy: Strategy, fitted: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
