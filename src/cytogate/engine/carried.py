@@ -21,23 +21,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from ..gates import kernels
 from ..gates.specs import GateSpec
 from ..strategy.tree import Strategy
 
 __all__ = ["Carried", "mask_on_values", "look_ahead"]
-
-
-@njit(cache=True, nogil=True)
-def _take_rows(table: np.ndarray, rows: np.ndarray, positions: np.ndarray, out: np.ndarray) -> None:
-    """``out[j] = table[rows[j], positions]`` for every j (no branch per event: kept events are read in order)."""
-    for j in range(rows.shape[0]):
-        source = table[rows[j]]
-        target = out[j]
-        for t in range(positions.shape[0]):
-            target[t] = source[positions[t]]
 
 
 def mask_on_values(gate: GateSpec, values: np.ndarray) -> np.ndarray:
@@ -112,14 +101,22 @@ class Carried:
             dims.update(below.get(path, ()))
         self.below = below  # population -> dimensions some gate under it reads
 
+    def held(self, population: str) -> list[Any]:
+        """The dimensions held for ``population`` (the first rows of the table a pass adds to)."""
+        return list(self.tables[population][0]) if population in self.tables else []
+
     def hold(self, population: str, dims: list[Any], values: np.ndarray) -> None:
-        """Take ``values`` ``(len(dims), m)`` of ``dims`` on ``population``'s events (appended to what it holds)."""
-        if population in self.tables:
-            held, table = self.tables[population]
+        """Take ``values`` of ``dims`` on ``population``'s events: rows after those of :meth:`held`, which are copied in.
+
+        ``values`` is ``(len(held) + len(dims), m)``; its first rows are filled here.
+        """
+        held = self.held(population)
+        if held:
+            table = self.tables[population][1]
             if table.shape[1] != values.shape[1]:  # pragma: no cover - both are the population's events
                 raise ValueError(f"{population}: held values of {table.shape[1]} and {values.shape[1]} events")
-            dims, values = held + list(dims), np.concatenate((table, values))
-        self.tables[population] = (list(dims), values)
+            values[:len(held)] = table
+        self.tables[population] = (held + list(dims), values)
         self.gathered = {k: v for k, v in self.gathered.items() if k[0] != population}
 
     def holds(self, population: str, dims: tuple[Any, ...]) -> bool:
@@ -148,19 +145,26 @@ class Carried:
         """Gate ``path`` on the values held for its parent; keep its events' values the gates below read."""
         parent = self.strategy.by_path[path].parent
         inside = mask_on_values(gate, self.values(parent, tuple(gate.dimensions)))
+        held, table = self.tables[parent]
+        below = self.below.get(path, ())
+        wanted = [k for k, d in enumerate(held) if d in below]
         idx = self.events(parent)
+        # numpy's own steps: its large arrays are allocated on huge pages, so writing them first costs less
+        positions = np.flatnonzero(inside)  # among the parent's events
         full = self.masks[path]
-        positions = np.flatnonzero(inside)  # of the parent's events
         if idx is None:
             full[:] = inside
-            self.indices[path] = positions
+            kept = positions
         else:
-            self.indices[path] = kernels.select_subset(idx, inside, full)
-        held, table = self.tables[parent]
-        wanted = [k for k, d in enumerate(held) if d in self.below.get(path, ())]
+            kept = idx[positions]
+            full[:] = False
+            full[kept] = True
+        if path in self.children:  # its children's events are read from these
+            self.indices[path] = kept
         if wanted:
             rows = np.empty((len(wanted), positions.size), dtype=np.float64)
-            _take_rows(table, np.array(wanted, dtype=np.int64), positions, rows)
+            for j, k in enumerate(wanted):
+                np.take(table[k], positions, out=rows[j])
             self.tables[path] = ([held[k] for k in wanted], rows)
 
     def release(self, done: set[str]) -> None:

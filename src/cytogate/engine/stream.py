@@ -128,7 +128,9 @@ def _gate_with_fits(strategy: Strategy, sample: Any, aliases: MarkerAliases | No
         # values each fit needs on its parent's events, and those the fits one level down will need
         # (:mod:`cytogate.engine.carried`), one row per (parent, dimension), written block by block
         wanted = _pass_rows(strategy, gates, ready, done, carried, masks, n)
-        buffers = {parent: (dims, np.empty((len(dims), _bound(strategy, parent, done, masks, n))), [0])
+        # each parent's table: the rows it holds (copied in after the pass), then this pass's
+        buffers = {parent: (dims, np.empty((len(carried.held(parent)) + len(dims),
+                                            _bound(strategy, parent, done, masks, n))), [0])
                    for parent, dims in wanted.items() if dims}
         # populations gated earlier that this pass reads as parents or references
         seeded = {p for path in now for p in (strategy.by_path[path].parent, *gates[path].references)}
@@ -153,8 +155,9 @@ def _gate_with_fits(strategy: Strategy, sample: Any, aliases: MarkerAliases | No
             for parent, (dims, table, filled) in buffers.items():
                 idx = None if parent == "/" else ex.indices[parent]
                 size = ex.n_events if idx is None else idx.size
+                first = table.shape[0] - len(dims)
                 for k, dim in enumerate(dims):
-                    table[k, filled[0]:filled[0] + size] = ex.values(dim, idx, None)  # not cached
+                    table[first + k, filled[0]:filled[0] + size] = ex.values(dim, idx, None)  # not cached
                 filled[0] += size
         digest = None  # the first pass read every byte
         done.update(now)
@@ -233,6 +236,7 @@ def _fit_and_gate_held(strategy: Strategy, gates: dict[str, Any], carried: Carri
                     if not gate.references:  # a gate reading other populations is gated in a pass
                         carried.gate(path, gate)
                         done.add(path)
+                        carried.release(done)  # what no gate left reads, as soon as possible
                         progress = True
     carried.release(done)
 
