@@ -90,6 +90,7 @@ class Carried:
         self.tables: dict[str, tuple[list[Any], np.ndarray]] = {}
         self.indices: dict[str, np.ndarray] = {}  # events of populations gated here, while a child may need them
         self.gathered: dict[tuple[str, tuple[Any, ...]], np.ndarray] = {}
+        self.rows: dict[str, dict[Any, int]] = {}  # population -> row of each dimension in its table
         self.children: dict[str, list[str]] = {}
         for pop in strategy.populations:
             self.children.setdefault(pop.parent, []).append(pop.path)
@@ -116,17 +117,22 @@ class Carried:
             if table.shape[1] != values.shape[1]:  # pragma: no cover - both are the population's events
                 raise ValueError(f"{population}: held values of {table.shape[1]} and {values.shape[1]} events")
             values[:len(held)] = table
-        self.tables[population] = (held + list(dims), values)
+        self._set(population, held + list(dims), values)
         self.gathered = {k: v for k, v in self.gathered.items() if k[0] != population}
+
+    def _set(self, population: str, dims: list[Any], values: np.ndarray) -> None:
+        self.tables[population] = (dims, values)
+        self.rows[population] = {d: k for k, d in enumerate(dims)}
 
     def holds(self, population: str, dims: tuple[Any, ...]) -> bool:
         held = self.tables.get(population)
-        return held is not None and all(d in held[0] for d in dims)
+        return held is not None and all(d in self.rows[population] for d in dims)
 
     def values(self, population: str, dims: tuple[Any, ...]) -> np.ndarray:
         """``(len(dims), m)`` values of ``dims`` on ``population``'s events (a view when they are held in a row)."""
-        held, table = self.tables[population]
-        rows = [held.index(d) for d in dims]
+        table = self.tables[population][1]
+        position = self.rows[population]
+        rows = [position[d] for d in dims]
         if rows == list(range(rows[0], rows[0] + len(rows))):
             return table[rows[0]:rows[0] + len(rows)]
         key = (population, dims)
@@ -165,12 +171,13 @@ class Carried:
             rows = np.empty((len(wanted), positions.size), dtype=np.float64)
             for j, k in enumerate(wanted):
                 np.take(table[k], positions, out=rows[j])
-            self.tables[path] = ([held[k] for k in wanted], rows)
+            self._set(path, [held[k] for k in wanted], rows)
 
     def release(self, done: set[str]) -> None:
         """Drop what is held for populations whose children are all gated."""
         for path in [*self.tables, *self.indices]:
             if all(child in done for child in self.children.get(path, ())):
                 self.tables.pop(path, None)
+                self.rows.pop(path, None)
                 self.indices.pop(path, None)
         self.gathered = {k: v for k, v in self.gathered.items() if k[0] in self.tables}

@@ -157,7 +157,7 @@ def _gate_with_fits(strategy: Strategy, sample: Any, aliases: MarkerAliases | No
                 size = ex.n_events if idx is None else idx.size
                 first = table.shape[0] - len(dims)
                 for k, dim in enumerate(dims):
-                    table[first + k, filled[0]:filled[0] + size] = ex.values(dim, idx, None)  # not cached
+                    ex.values_into(dim, idx, table[first + k, filled[0]:filled[0] + size])
                 filled[0] += size
         digest = None  # the first pass read every byte
         done.update(now)
