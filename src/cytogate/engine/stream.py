@@ -170,19 +170,21 @@ def _pass_rows(strategy: Strategy, gates: Mapping[str, Any], ready: list[Any], d
                masks: Mapping[str, np.ndarray], n: int) -> dict[str, list[Any]]:
     """Per parent of a ready gate, the dimensions a pass computes on its events (those held already left out).
 
-    The ready gates' own dimensions, and those the gates one data-driven level
-    below read.  When no data-driven gate would be left after that, every gate
+    The ready gates' own dimensions, and (when the file is more than one block)
+    those the gates one data-driven level below read.  When no data-driven gate would be left after that, every gate
     below the ready ones is gated from held values, so no pass is needed just
     for them.  What a pass carries stays within ``_CARRIED_ROWS`` float64 values
     per event of the file, else only the ready gates' own dimensions.
     """
     own = {pop.path: list(gates[pop.path].dimensions) for pop in ready}
-    ahead = {pop.path: look_ahead(strategy, gates, pop.path) for pop in ready}
-    reached = set(own).union(*(found for _, found in ahead.values()))
-    if all(path in done or path in reached or not gate.needs_fit for path, gate in gates.items()):
-        ahead = {pop.path: look_ahead(strategy, gates, pop.path, everything=True) for pop in ready}
+    options: tuple[dict[str, list[Any]], ...] = (own,)
+    if n > BLOCK_EVENTS:  # a one-block file is in memory: another pass costs no read
+        ahead = {pop.path: look_ahead(strategy, gates, pop.path) for pop in ready}
+        reached = set(own).union(*(found for _, found in ahead.values()))
+        if all(path in done or path in reached or not gate.needs_fit for path, gate in gates.items()):
+            ahead = {pop.path: look_ahead(strategy, gates, pop.path, everything=True) for pop in ready}
+        options = ({path: own[path] + dims for path, (dims, _) in ahead.items()}, own)
     bounds = {pop.parent: _bound(strategy, pop.parent, done, masks, n) for pop in ready}
-    options = ({path: own[path] + dims for path, (dims, _) in ahead.items()}, own)
     for choice in options:
         wanted: dict[str, list[Any]] = {}
         for pop in ready:
