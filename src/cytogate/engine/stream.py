@@ -96,8 +96,9 @@ def _gate_with_fits(strategy: Strategy, sample: Any, aliases: MarkerAliases | No
     static (their masks are written into the whole file's, and kept: no
     population is gated twice) and keeps only the values the data-driven gates
     ready now are fitted on (their dimensions on their parent's events, in event
-    order: exactly what the whole-file evaluation hands to ``fit``), plus those
-    the data-driven gates one level further down read.  Between passes, gates are
+    order: exactly what the whole-file evaluation hands to ``fit``), plus (in a
+    file of more than one block) those the data-driven gates one level further
+    down read.  Between passes, gates are
     fitted and gated in memory on those values (:mod:`cytogate.engine.carried`),
     so a chain of k data-driven gates takes about k / 2 + 1 passes; memory is one
     block, the masks and the values held.  A fitted gate keeps its dimensions, so
