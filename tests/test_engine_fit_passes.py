@@ -81,3 +81,23 @@ def test_a_strategy_gated_on_many_files_fits_each_file_afresh(tmp_path):
     assert first.fitted != second.fitted
     for path, result in zip(paths, (first, second)):
         _assert_same(result, Execution(compile_plan(strategy, read_fcs(path)), read_fcs(path)).run())
+
+
+def test_fits_one_level_down_are_made_from_the_values_a_pass_carries(tmp_path, monkeypatch):
+    # lupus_pd chains six data-driven gates; each pass also carries the values the next level reads,
+    # and the last fit pass every value the gates below read, so three reads of the file suffice
+    strategy = cytogate.load_strategy(READY_MADE / "lupus_pd.yaml")
+    path = _file(tmp_path, "lupus_pd", 2 * stream.BLOCK_EVENTS + 99, seed=5)
+    sample = read_fcs(path)
+    reads = []
+    blocks = type(sample).blocks
+
+    def counted(self, *args, **kwargs):
+        reads.append(1)
+        return blocks(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(sample), "blocks", counted)
+    streamed = cytogate.gate(strategy, sample)
+    assert len(reads) == 3
+    monkeypatch.setattr(type(sample), "blocks", blocks)
+    _assert_same(streamed, Execution(compile_plan(strategy, read_fcs(path)), read_fcs(path)).run())

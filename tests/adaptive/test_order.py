@@ -22,6 +22,8 @@ def _samples() -> list[np.ndarray]:
         rng.lognormal(0, 3, size=40_000),                          # a crowded bucket split again
         np.concatenate([rng.normal(size=10_000), [-1e307, 1e307]]),  # a range too wide to bucket
         rng.normal(size=500),                                      # small: numpy's selection
+        np.concatenate([np.zeros(9_000), rng.uniform(size=40)]),   # small with a crowded bucket
+        rng.normal(size=300_001),                                  # beyond the one-call selection
         *(rng.normal(size=n) for n in (1, 2, 3, 8)),               # a handful of values
     ]
 

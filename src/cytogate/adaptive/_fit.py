@@ -79,7 +79,12 @@ class AdaptiveFit:
         }
 
 
+_PLAIN_TYPES = frozenset({float, int, str, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _PLAIN_TYPES:  # most diagnostics: nothing to convert
+        return value
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

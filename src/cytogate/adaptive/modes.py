@@ -71,13 +71,13 @@ def find_modes(est: Density, *, min_prominence: float, min_mass: float) -> list[
     padded = np.concatenate(([0.0], est.density, [0.0]))
     found, _ = find_peaks(padded, prominence=min_prominence * float(est.density.max()))
     peaks = sorted(int(p) - 1 for p in found)
+    mass = _masses(est.density, peaks) if peaks else np.empty(0)
     while len(peaks) > 1:
-        mass = _masses(est.density, peaks)
         smallest = int(np.argmin(mass))
         if mass[smallest] >= min_mass:
             break
         peaks.pop(smallest)
-    mass = _masses(est.density, peaks) if peaks else np.empty(0)
+        mass = _masses(est.density, peaks)  # the masses of the peaks left
     return [Mode(p, float(est.grid[p]), float(est.density[p]), float(m)) for p, m in zip(peaks, mass)]
 
 

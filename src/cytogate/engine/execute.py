@@ -129,6 +129,18 @@ class Execution:
                 self._values[key] = values
         return values
 
+    def values_into(self, dim: AnyDimension, idx: np.ndarray | None, out: np.ndarray) -> None:
+        """:meth:`values` of ``dim`` on the events ``idx`` (None = all), written into ``out`` (never cached).
+
+        The transform writes straight into ``out`` (a pass's table of values for the fits).
+        """
+        recipe = self.plan.recipes[dim]
+        base = self._base_values(recipe.base, idx)
+        if recipe.transform_id is None:
+            out[:] = base
+        else:
+            self.plan.transforms[recipe.transform_id].apply_into(base, out)
+
     def stacked(self, dims: tuple[AnyDimension, ...], idx: np.ndarray | None, owner: str | None) -> np.ndarray:
         """``(n_dims, m)`` float64 values of ``dims`` on ``owner``'s events."""
         m = self.n_events if idx is None else len(idx)

@@ -26,6 +26,7 @@ from ..channels import MarkerAliases
 from ..strategy.panel_gaps import fit_to_panel
 from ..strategy.tree import Strategy
 from .compile import SampleLike, compile_plan
+from .carried import Carried, look_ahead
 from .execute import Execution, fit_static, population_errors
 from .result import GatingResult
 
@@ -34,6 +35,10 @@ __all__ = ["gate", "BLOCK_EVENTS"]
 #: Events per block of the streaming evaluation: 5 MB of float32 x 20 channels,
 #: small enough to stay in cache while every gate runs on it.
 BLOCK_EVENTS = 1 << 16
+
+#: At most this many float64 values per event of the file are carried between passes
+#: (32 bytes an event; the file holds 4 bytes per channel), unless the fits need more.
+_CARRIED_ROWS = 4
 
 def _sample_name(sample: Any) -> str:
     name = getattr(sample, "name", None)
@@ -89,15 +94,16 @@ def _gate_with_fits(strategy: Strategy, sample: Any, aliases: MarkerAliases | No
 
     Each pass streams the file once: it gates the populations that have become
     static (their masks are written into the whole file's, and kept: no
-    population is gated twice) and keeps only the values each data-driven gate
-    ready now is fitted on (its dimensions on its parent's events, in event
-    order: exactly what the whole-file evaluation hands to ``fit``; gates
-    fitted on the same values share one copy).  A chain of k data-driven gates
-    takes k + 1 passes; memory is one block, the masks and those values.  A
-    fitted gate keeps its dimensions, so the one plan serves every pass.
+    population is gated twice) and keeps only the values the data-driven gates
+    ready now are fitted on (their dimensions on their parent's events, in event
+    order: exactly what the whole-file evaluation hands to ``fit``), plus (in a
+    file of more than one block) those the data-driven gates one level further
+    down read.  Between passes, gates are
+    fitted and gated in memory on those values (:mod:`cytogate.engine.carried`),
+    so a chain of k data-driven gates takes about k / 2 + 1 passes; memory is one
+    block, the masks and the values held.  A fitted gate keeps its dimensions, so
+    the one plan serves every pass.
     """
-    from ..adaptive.density import shared_densities  # loaded with the data-driven gates, not by static runs
-
     plan = compile_plan(strategy, sample, aliases)
     strategy = plan.strategy
     n = int(sample.n_events)
@@ -105,91 +111,144 @@ def _gate_with_fits(strategy: Strategy, sample: Any, aliases: MarkerAliases | No
     gates: dict[str, Any] = {p.path: p.gate for p in strategy.populations}
     fitted: dict[str, dict[str, Any]] = {}
     done: set[str] = set()
+    carried = Carried(strategy, masks)
     blocks, whole = None, None
-    provided: dict[tuple[str, Any], tuple[np.ndarray, list[int]]] = {}  # the last fits' values, block offsets
     if n <= BLOCK_EVENTS:  # one block: read once, and one execution keeps its values from pass to pass
         blocks = list(sample.blocks(BLOCK_EVENTS, digest=digest))
         digest = None
         whole = Execution(plan, _Block(sample, blocks[0][1]), out=masks)
-    while len(done) < len(gates):
+    while True:
+        _fit_and_gate_held(strategy, gates, carried, done, fitted)
+        if len(done) == len(gates):
+            break
         now = _computable(strategy, gates, done)
         known = done | set(now) | {"/"}
         ready = [p for p in strategy.populations if gates[p.path].needs_fit and p.parent in known]
         if not now and not ready:  # pragma: no cover - the strategy tree guarantees progress
             raise ValueError("data-driven gates depend on one another in a cycle")
-        # values each fit needs, one row per (parent, dimension): fits on the same values share them
-        rows: dict[tuple[str, Any], Any] = {}  # (parent, dimension) -> the first population fitted on it
-        for pop in ready:
-            for dim in gates[pop.path].dimensions:
-                rows.setdefault((pop.parent, dim), pop)
-        chunks: dict[tuple[str, Any], list[np.ndarray]] = {row: [] for row in rows}
-        # populations gated in earlier passes that this pass reads as parents or references
+        # values each fit needs on its parent's events, and those the fits one level down will need
+        # (:mod:`cytogate.engine.carried`), one row per (parent, dimension), written block by block
+        wanted = _pass_rows(strategy, gates, ready, done, carried, masks, n)
+        # each parent's table: the rows it holds (copied in after the pass), then this pass's
+        buffers = {parent: (dims, np.empty((len(carried.held(parent)) + len(dims),
+                                            _bound(strategy, parent, done, masks, n))), [0])
+                   for parent, dims in wanted.items() if dims}
+        # populations gated earlier that this pass reads as parents or references
         seeded = {p for path in now for p in (strategy.by_path[path].parent, *gates[path].references)}
-        seeded = (seeded | {p.parent for p in ready}) & done
+        seeded = (seeded | set(buffers)) & done
         source = blocks if blocks is not None else sample.blocks(BLOCK_EVENTS, digest=digest)
-        for number, (start, events) in enumerate(source):
+        for start, events in source:
             if whole is not None:
                 ex = whole
+                for p in seeded - set(ex.indices):
+                    ex.masks[p] = masks[p]
+                    ex.indices[p] = carried.events(p)
             else:
                 stop = start + events.shape[0]
                 ex = Execution(plan, _Block(sample, events), out={p: masks[p][start:stop] for p in now})
                 for p in seeded:
                     ex.masks[p] = masks[p][start:stop]
                     ex.indices[p] = np.flatnonzero(ex.masks[p])
-            for (parent, dim), (values, offsets) in provided.items():  # the fitted gates read their fit's values
-                ex.provide(dim, parent, values[offsets[number]:offsets[number + 1]])
             for path in now:
                 gate = gates[path]
                 with population_errors(path, gate):
                     ex.evaluate(path, gate, strategy.by_path[path].parent)
-            for (parent, dim), pop in rows.items():
-                with population_errors(pop.path, gates[pop.path]):
-                    idx = None if parent == "/" else ex.indices[parent]
-                    chunks[(parent, dim)].append(ex.stacked((dim,), idx, None)[0])  # not cached
+            for parent, (dims, table, filled) in buffers.items():
+                idx = None if parent == "/" else ex.indices[parent]
+                size = ex.n_events if idx is None else idx.size
+                first = table.shape[0] - len(dims)
+                for k, dim in enumerate(dims):
+                    ex.values_into(dim, idx, table[first + k, filled[0]:filled[0] + size])
+                filled[0] += size
         digest = None  # the first pass read every byte
         done.update(now)
-        fit_inputs, joined = _fit_values(ready, gates, chunks)
-        provided = {row: (joined[row], [0, *np.cumsum([part.size for part in chunks[row]]).tolist()])
-                    for row in joined}
-        chunks.clear()
-        with shared_densities():  # gates fitted on the same values estimate their density once
-            for pop in ready:
-                with population_errors(pop.path, gates[pop.path]):
-                    gate = fit_static(gates[pop.path], fit_inputs[pop.path], pop.path)
-                fitted[pop.path] = gate.to_dict()
-                gates[pop.path] = gate
-    return masks, fitted
+        for parent, (dims, table, filled) in buffers.items():
+            carried.hold(parent, dims, table[:, :filled[0]])
+    return masks, _in_pass_order(strategy, fitted)
 
 
-def _fit_values(ready: list[Any], gates: Mapping[str, Any], chunks: Mapping[tuple[str, Any], list[np.ndarray]]
-                ) -> tuple[dict[str, np.ndarray], dict[tuple[str, Any], np.ndarray]]:
-    """Each ready gate's ``(n_dims, n_events)`` values joined from the blocks' chunks, and each (parent, dimension) row.
+def _pass_rows(strategy: Strategy, gates: Mapping[str, Any], ready: list[Any], done: set[str], carried: Carried,
+               masks: Mapping[str, np.ndarray], n: int) -> dict[str, list[Any]]:
+    """Per parent of a ready gate, the dimensions a pass computes on its events (those held already left out).
 
-    The chunks are joined straight into the array a fit reads; gates on the same
-    dimensions of one parent share that array, a one-dimensional gate reads a row
-    another gate's array holds.
+    The ready gates' own dimensions, and (when the file is more than one block)
+    those the gates one data-driven level below read.  When no data-driven gate would be left after that, every gate
+    below the ready ones is gated from held values, so no pass is needed just
+    for them.  What a pass carries stays within ``_CARRIED_ROWS`` float64 values
+    per event of the file, else only the ready gates' own dimensions.
     """
-    out: dict[str, np.ndarray] = {}
-    rows: dict[tuple[str, Any], np.ndarray] = {}
-    by_dims: dict[tuple[str, Any], np.ndarray] = {}
-    for pop in ready:
-        dims = gates[pop.path].dimensions
-        key = (pop.parent, dims)
-        if key not in by_dims:
-            if len(dims) == 1 and (pop.parent, dims[0]) in rows:
-                by_dims[key] = rows[(pop.parent, dims[0])][np.newaxis]  # a view
-            else:
-                m = sum(part.size for part in chunks[(pop.parent, dims[0])])
-                joined = by_dims[key] = np.empty((len(dims), m), dtype=np.float64)
-                for j, dim in enumerate(dims):
-                    row = (pop.parent, dim)
-                    if row in rows:
-                        joined[j] = rows[row]
-                    else:
-                        np.concatenate(chunks[row], out=joined[j])
-                        rows[row] = joined[j]
-        out[pop.path] = by_dims[key]
-    return out, rows
+    own = {pop.path: list(gates[pop.path].dimensions) for pop in ready}
+    options: tuple[dict[str, list[Any]], ...] = (own,)
+    if n > BLOCK_EVENTS:  # a one-block file is in memory: another pass costs no read
+        ahead = {pop.path: look_ahead(strategy, gates, pop.path) for pop in ready}
+        reached = set(own).union(*(found for _, found in ahead.values()))
+        if all(path in done or path in reached or not gate.needs_fit for path, gate in gates.items()):
+            ahead = {pop.path: look_ahead(strategy, gates, pop.path, everything=True) for pop in ready}
+        options = ({path: own[path] + dims for path, (dims, _) in ahead.items()}, own)
+    bounds = {pop.parent: _bound(strategy, pop.parent, done, masks, n) for pop in ready}
+    for choice in options:
+        wanted: dict[str, list[Any]] = {}
+        for pop in ready:
+            row = wanted.setdefault(pop.parent, [])
+            row.extend(d for d in choice[pop.path] if d not in row and not carried.holds(pop.parent, (d,)))
+        if sum(bounds[parent] * len(dims) for parent, dims in wanted.items()) <= _CARRIED_ROWS * n:
+            break
+    return wanted
+
+
+def _in_pass_order(strategy: Strategy, fitted: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The fits ordered as one pass per level of data-driven gates gives them (the order results have always had).
+
+    By the number of data-driven gates above each one, then in the strategy's order.
+    """
+    above: dict[str, int] = {"/": 0}
+    for path in strategy.evaluation_order:  # parents first
+        parent = strategy.by_path[path].parent
+        above[path] = above[parent] + (parent != "/" and strategy.by_path[parent].gate.needs_fit)
+    position = {pop.path: k for k, pop in enumerate(strategy.populations)}
+    return {path: fitted[path] for path in sorted(fitted, key=lambda p: (above[p], position[p]))}
+
+
+def _fit_and_gate_held(strategy: Strategy, gates: dict[str, Any], carried: Carried, done: set[str],
+                       fitted: dict[str, dict[str, Any]]) -> None:
+    """Fit and gate, in memory, every population whose parent is gated and holds the values its gate reads.
+
+    In evaluation order (parents first), again until nothing more can be done: a
+    fit can give the values the fits below it read.
+    """
+    from ..adaptive.density import shared_densities  # loaded with the data-driven gates, not by static runs
+
+    with shared_densities():  # gates fitted on the same values estimate their density once
+        progress = True
+        while progress:
+            progress = False
+            for path in strategy.evaluation_order:
+                if path in done:
+                    continue
+                parent, gate = strategy.by_path[path].parent, gates[path]
+                if parent != "/" and parent not in done:
+                    continue
+                dims = tuple(gate.dimensions)
+                if not dims or not carried.holds(parent, dims) or (gate.references and not gate.needs_fit):
+                    continue
+                with population_errors(path, gate):
+                    if gate.needs_fit:
+                        gate = gates[path] = fit_static(gate, carried.values(parent, dims), path)
+                        fitted[path] = gate.to_dict()
+                        progress = True
+                    if not gate.references:  # a gate reading other populations is gated in a pass
+                        carried.gate(path, gate)
+                        done.add(path)
+                        carried.release(done)  # what no gate left reads, as soon as possible
+                        progress = True
+    carried.release(done)
+
+
+def _bound(strategy: Strategy, parent: str, done: set[str], masks: Mapping[str, np.ndarray], n: int) -> int:
+    """At least as many events as ``parent`` holds: its own count once gated, else its nearest gated ancestor's."""
+    while parent != "/" and parent not in done:
+        parent = strategy.by_path[parent].parent
+    return n if parent == "/" else int(np.count_nonzero(masks[parent]))
 
 
 def _gate_blocks(plan: Any, sample: Any, digest: Any | None) -> dict[str, np.ndarray]:
