@@ -53,3 +53,19 @@ def test_two_workers_with_threaded_kernels_match_one_worker(files, tmp_path, war
     two = pd.read_csv(tmp_path / "two" / "counts.csv").sort_values(["sample", "population"], ignore_index=True)
     assert np.array_equal(one["count"].to_numpy(), two["count"].to_numpy())
     assert len(one) == 3 * one["population"].nunique()
+
+
+@pytest.mark.parametrize("stats", [True, False])
+def test_the_parent_loads_the_statistics_kernels_before_forking_only_when_the_run_has_statistics(files, stats):
+    code = "\n".join([
+        "import cytogate",
+        "from cytogate.batch.local import _warm",
+        "from cytogate.batch.worker import RunConfig, SampleTask",
+        "from cytogate.batch._class_kernel import class_stats",
+        f"config = RunConfig(cytogate.load_strategy({str(STRATEGY)!r}), stats={stats})",
+        f"_warm(SampleTask(0, 's', {str(files[0])!r}), config)",
+        "print(len(class_stats.signatures))",
+    ])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) == (1 if stats else 0)

@@ -18,6 +18,7 @@ from dataclasses import replace
 
 from ..threads import process_context, set_threads, threads_disabled
 from .prehash import HashAhead
+from .stats import sample_stats_columns
 from .worker import RunConfig, SampleOutcome, SampleTask, process_sample, task_strategy, with_known_hashes
 
 __all__ = ["MEMORY_PER_BYTE", "available_cores", "available_memory", "default_workers", "run_local"]
@@ -79,7 +80,12 @@ _WARM_EVENTS = 256
 
 
 def _warm(task: SampleTask, config: RunConfig) -> None:
-    """Gate the first events of ``task``'s file in memory (best effort: errors are the worker's to report)."""
+    """Gate the first events of ``task``'s file in memory, and measure them when the run has statistics.
+
+    The statistics kernels load from numba's cache here too (about 0.2 s), or each
+    forked worker would pay that on its first file.  Best effort: errors are the
+    worker's to report.
+    """
     try:
         from ..fcs import Sample, read_fcs
 
@@ -87,7 +93,11 @@ def _warm(task: SampleTask, config: RunConfig) -> None:
         events = next(sample.blocks(_WARM_EVENTS))[1]
         tiny = Sample.from_arrays(events[:_WARM_EVENTS], sample.channels, markers=sample.markers,
                                   spillover=sample.spillover)
-        config.backend.gate(task_strategy(task, config), tiny).count_rows()
+        strategy = task_strategy(task, config)
+        result = config.backend.gate(strategy, tiny)
+        result.count_rows()
+        if config.stats:
+            sample_stats_columns(strategy, tiny, config.stats_scale, dict(result.masks), name=task.sample)
     except Exception:  # noqa: BLE001 - a bad first input fails in its worker, with its stage and reason
         pass
 
