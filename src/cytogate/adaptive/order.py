@@ -81,13 +81,7 @@ def _select_bucketed(x: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, bool
     n = x.size
     q = ranks.size
     out = np.empty(q, dtype=np.float64)
-    lo = x[0]
-    hi = x[0]
-    for v in x:
-        if v < lo:
-            lo = v
-        elif v > hi:
-            hi = v
+    lo, hi = _min_max(x)
     if lo == hi:
         out[:] = lo
         return out, True
@@ -95,12 +89,7 @@ def _select_bucketed(x: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, bool
     scale = _BUCKETS / span
     if not (np.isfinite(span) and np.isfinite(scale) and scale > 0):
         return out, False
-    counts = np.zeros(_BUCKETS, dtype=np.int64)
-    for v in x:
-        b = int((v - lo) * scale)
-        if b >= _BUCKETS:
-            b = _BUCKETS - 1
-        counts[b] += 1
+    counts = _bucket_counts(x, lo, scale, _BUCKETS)
     # the bucket holding each rank, and how many values lie in the buckets before it
     bucket = np.empty(q, dtype=np.int64)
     below = np.empty(q, dtype=np.int64)
@@ -127,16 +116,7 @@ def _select_bucketed(x: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, bool
             total += counts[b]
             n_slots += 1
     starts[n_slots] = total
-    pool = np.empty(total, dtype=np.float64)
-    fill = starts[:n_slots].copy()
-    for v in x:
-        b = int((v - lo) * scale)
-        if b >= _BUCKETS:
-            b = _BUCKETS - 1
-        s = slot[b]
-        if s >= 0:
-            pool[fill[s]] = v
-            fill[s] += 1
+    pool = _bucket_values(x, lo, scale, _BUCKETS, slot, starts[:n_slots], total)
     for s in range(n_slots):
         pool[starts[s]:starts[s + 1]].sort()
     for r in range(q):
