@@ -11,7 +11,7 @@ sums in registers:
 - pass 1: per class, a 65,536-bin histogram of the order-preserving float32 key
   of :func:`cytogate.batch._stats_kernel.float_key` (each key kept for pass 2),
   the count, a compensated (Neumaier) sum, the count of positive values and
-  their product with its binary exponent split off; then a 256-bin histogram of
+  their product with its binary exponent split off, and a 256-bin histogram of
   the key's top byte (summed from the fine bins for a large class);
 - a population's histogram is the sum of its classes' (counts are exact), so
   the bins holding its six order statistics (either side of P15.87, median,
@@ -157,12 +157,15 @@ def _two_sum_add(s, comp, x):  # pragma: no cover - compiled
     return t, comp
 
 
-_COARSE_FROM_FINE = 16384  # classes larger than this sum their 65,536 fine bins rather than count again
+_COARSE_FROM_FINE = 16384  # classes larger than this sum their 65,536 fine bins; smaller ones count in pass 1
 
 
 @numba.njit(cache=True)
-def _pass_one(v, lo, hi, hist, keys, f32, f32_bits, f64, f64_bits):  # pragma: no cover - compiled
+def _pass_one(v, lo, hi, hist, keys, f32, f32_bits, f64, f64_bits, coarse, with_coarse):  # pragma: no cover - compiled
     """Histogram, keys and running sums of one class's values v[lo:hi].
+
+    ``with_coarse``: the 256-bin histogram of the key's top byte is counted here
+    too (a small class; a large one sums its fine bins afterwards, which is cheaper).
 
     ``keys[j]`` receives the :func:`cytogate.batch._stats_kernel.float_key` of
     each value that is not NaN (pass 2 and the clean-up read them back).
@@ -180,6 +183,8 @@ def _pass_one(v, lo, hi, hist, keys, f32, f32_bits, f64, f64_bits):  # pragma: n
         key = float_key(x, f32, f32_bits)
         hist[key] += 1
         keys[j] = key
+        if with_coarse:  # loop-invariant: compiled as two loops
+            coarse[key >> 8] += 1
         n += 1
         s, comp = _two_sum_add(s, comp, x)
         positive = x > 0.0  # branch-free on the sign: mixed signs would defeat branch prediction
@@ -331,16 +336,13 @@ def class_stats(values, offsets, members, hist, coarse, keys, gathered, picked):
         v = values[ch]
         for c in range(k):
             lo, hi = offsets[c], offsets[c + 1]
+            large = hi - lo > _COARSE_FROM_FINE
             n, s, comp, n_pos, product, exponent = _pass_one(v, lo, hi, hist[c], keys, f32, f32_bits,
-                                                             f64, f64_bits)
+                                                             f64, f64_bits, coarse[c], not large)
             c_n[c], c_s[c], c_comp[c], c_pos[c], c_prod[c], c_exp[c] = n, s, comp, n_pos, product, exponent
-            if hi - lo > _COARSE_FROM_FINE:  # the coarse histogram from the fine one, or value by value
+            if large:  # the coarse histogram from the fine one (a small class counted it in pass 1)
                 for b in range(256):
                     coarse[c, b] = hist[c, b << 8:(b + 1) << 8].sum()
-            else:
-                for j in range(lo, hi):
-                    x = v[j]
-                    coarse[c, keys[j] >> 8] += x == x
             total = s + comp if math.isfinite(s) else s
             c_mean[c] = total / n if n > 0 else 0.0
         # the bins of each population's order statistics
