@@ -97,22 +97,32 @@ def test_files_vanishing_after_the_sheet_is_read_are_failure_rows(tmp_path):
 distributed = pytest.importorskip("distributed")
 
 
+def _processing(dask_scheduler, address):
+    """(Runs on the scheduler.) How many tasks the worker at ``address`` has in flight."""
+    worker = dask_scheduler.workers.get(address)
+    return 0 if worker is None else len(worker.processing)
+
+
 def test_dask_worker_killed_mid_run_completes_with_identical_counts(tmp_path):
-    study = make_study(tmp_path, per_panel=6, n=60000)
+    study = make_study(tmp_path, per_panel=6, n=120000)  # samples long enough that a worker is rarely idle
     local = run_batch(study, [], tmp_path / "local", options=BatchOptions(workers=1, progress=False))
     assert local.exit_code == 0
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None, silence_logs=50) as cluster, \
             distributed.Client(cluster) as client:
-        pids = list(client.run(os.getpid).values())
+        address, pid = next(iter(client.run(os.getpid).items()))
         out = tmp_path / "dask"
         killed: list[int] = []
 
         def kill_one_worker():
             while _finished(out) < 2:
                 time.sleep(0.005)
-            os.kill(pids[0], signal.SIGKILL)  # the nanny starts a new worker; its tasks run again
-            killed.append(pids[0])
+            deadline = time.monotonic() + 30
+            # only while it has a task in flight, or there would be nothing to run again
+            while time.monotonic() < deadline and not client.run_on_scheduler(_processing, address=address):
+                time.sleep(0.001)
+            os.kill(pid, signal.SIGKILL)  # the nanny starts a new worker; its tasks run again
+            killed.append(pid)
 
         killer = threading.Thread(target=kill_one_worker, daemon=True)
         killer.start()
