@@ -101,3 +101,25 @@ def test_fits_one_level_down_are_made_from_the_values_a_pass_carries(tmp_path, m
     assert len(reads) == 3
     monkeypatch.setattr(type(sample), "blocks", blocks)
     _assert_same(streamed, Execution(compile_plan(strategy, read_fcs(path)), read_fcs(path)).run())
+
+
+def test_fits_are_listed_in_pass_order_counting_boolean_operands(tmp_path, monkeypatch):
+    """A fit under a boolean of a fitted gate comes one pass later than its parent chain alone says."""
+    from cytogate.strategy.yaml_format import load_yaml_strategy
+
+    quantile = "{quantile: {q: 0.3, fallback: 0.3}}"
+    strategy = load_yaml_strategy(
+        "cytogate_strategy: 1\nname: order\ncompensation: none\nscatter_transform: none\n"
+        "transforms: {lg: {logicle: {T: 262144, W: 0.5, M: 4.5, A: 0}}}\ntransform: lg\npopulations:\n"
+        f"  A: {{range: {{FSC-A: {{min: {quantile}}}}}}}\n"
+        f"  E: {{parent: A, range: {{SSC-A: {{max: {quantile}}}}}}}\n"
+        "  N: {parent: A, not: E}\n"
+        f"  F: {{parent: N, range: {{CD19: {{min: {quantile}}}}}}}\n"  # known after E's fit: pass 2
+        f"  D: {{parent: A, range: {{CD4: {{min: {quantile}}}}}}}\n",  # pass 1, though written after F
+        source="order.yaml")
+    path = _file(tmp_path, "lupus_pd", 6000, 0)
+    monkeypatch.setattr(stream, "BLOCK_EVENTS", 1000)  # several blocks: the fits come from passes
+    streamed = cytogate.gate(strategy, read_fcs(path))
+    assert [p.rsplit("/", 1)[1] for p in streamed.fitted] == ["A", "E", "D", "F"]
+    sample = read_fcs(path)
+    assert streamed.fitted == Execution(compile_plan(strategy, sample), sample, brute_force=True).run().fitted

@@ -199,12 +199,15 @@ def _pass_rows(strategy: Strategy, gates: Mapping[str, Any], ready: list[Any], d
 def _in_pass_order(strategy: Strategy, fitted: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The fits ordered as one pass per level of data-driven gates gives them (the order results have always had).
 
-    By the number of data-driven gates above each one, then in the strategy's order.
+    By the pass a fit happens in (the most data-driven gates on any chain of parents
+    and boolean operands above it), then in the strategy's order.
     """
-    above: dict[str, int] = {"/": 0}
-    for path in strategy.evaluation_order:  # parents first
-        parent = strategy.by_path[path].parent
-        above[path] = above[parent] + (parent != "/" and strategy.by_path[parent].gate.needs_fit)
+    above: dict[str, int] = {}
+    known: dict[str, int] = {"/": 0}  # passes before a population's mask is known
+    for path in strategy.evaluation_order:  # parents and operands first
+        pop = strategy.by_path[path]
+        above[path] = max(known.get(d, 0) for d in (pop.parent, *pop.gate.references))
+        known[path] = above[path] + pop.gate.needs_fit
     position = {pop.path: k for k, pop in enumerate(strategy.populations)}
     return {path: fitted[path] for path in sorted(fitted, key=lambda p: (above[p], position[p]))}
 
