@@ -36,7 +36,7 @@ import math
 import numba
 import numpy as np
 
-from ._stats_kernel import float_key, interpolate, quantile_ranks, renormalise_product, select_rank, split_exponent
+from ._stats_kernel import float_code, float_key, interpolate, quantile_ranks, renormalise_product, select_rank, split_exponent
 
 __all__ = ["class_positions", "class_stats", "membership_classes", "scatter_columns", "N_RESULTS"]
 
@@ -250,10 +250,7 @@ def _select_in_bin(picked, size, kk, f32, f32_bits, sub, count):  # pragma: no c
         return picked[kk]
     count[:] = 0
     for j in range(size):
-        f32[0] = np.float32(picked[j])
-        u = f32_bits[0]
-        u ^= (np.uint32(0) - (u >> np.uint32(31))) | np.uint32(0x80000000)
-        s = np.uint8((u >> np.uint32(8)) & np.uint32(255))
+        s = np.uint8((float_code(picked[j], f32, f32_bits) >> np.uint32(8)) & np.uint32(255))
         sub[j] = s
         count[s] += 1
     below = 0

@@ -18,7 +18,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["column_stats", "float_key", "interpolate", "renormalise_product", "quantile_ranks", "select_rank",
+__all__ = ["column_stats", "float_code", "float_key", "interpolate", "renormalise_product", "quantile_ranks", "select_rank",
            "split_exponent"]
 
 
@@ -143,17 +143,24 @@ def _three_quantiles(buf, keys, n, hist, tmp, mark):  # pragma: no cover - compi
 
 
 @numba.njit(cache=True, inline="always")
-def float_key(x, f32, f32_bits):  # pragma: no cover - compiled
-    """Top 16 bits of an order-preserving integer code of ``float32(x)`` (x not NaN).
+def float_code(x, f32, f32_bits):  # pragma: no cover - compiled
+    """An order-preserving uint32 code of ``float32(x)`` (x not NaN): x <= y gives code(x) <= code(y).
 
-    Rounding to float32 never reverses order, and its 8 exponent bits leave 7
-    mantissa bits in the key, so typical data spread over many bins.
     ``f32``/``f32_bits``: a one-element float32 array and its uint32 view.
     """
     f32[0] = np.float32(x)
     u = f32_bits[0]
-    u ^= (np.uint32(0) - (u >> np.uint32(31))) | np.uint32(0x80000000)
-    return np.uint16(u >> np.uint32(16))
+    return u ^ ((np.uint32(0) - (u >> np.uint32(31))) | np.uint32(0x80000000))
+
+
+@numba.njit(cache=True, inline="always")
+def float_key(x, f32, f32_bits):  # pragma: no cover - compiled
+    """Top 16 bits of :func:`float_code` (x not NaN).
+
+    Rounding to float32 never reverses order, and its 8 exponent bits leave 7
+    mantissa bits in the key, so typical data spread over many bins.
+    """
+    return np.uint16(float_code(x, f32, f32_bits) >> np.uint32(16))
 
 
 @numba.njit(cache=True, inline="always")

@@ -40,6 +40,7 @@ BLOCK_EVENTS = 1 << 16
 #: (32 bytes an event; the file holds 4 bytes per channel), unless the fits need more.
 _CARRIED_ROWS = 4
 
+
 def _sample_name(sample: Any) -> str:
     name = getattr(sample, "name", None)
     return "" if name is None else str(name)
