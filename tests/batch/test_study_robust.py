@@ -137,6 +137,29 @@ def test_dask_worker_killed_mid_run_completes_with_identical_counts(tmp_path):
     assert {e["sample"] for e in manifest["inputs"] if e.get("retried")} == set(manifest["retried"])
 
 
+def test_result_lost_with_its_worker_before_it_was_gathered_counts_as_retried():
+    """A task that finished on a worker, whose result died with it, runs again: it is retried too."""
+    from cytogate.batch.dask_runner import _retried
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, silence_logs=50) as cluster, \
+            distributed.Client(cluster) as client:
+        pids = client.run(os.getpid)
+        address = next(iter(pids))
+        done = client.submit(sum, [1, 2], key="finished-there", workers=[address],
+                             allow_other_workers=True, pure=False)
+        other = client.submit(sum, [3, 4], key="elsewhere", workers=[a for a in pids if a != address],
+                              allow_other_workers=True, pure=False)
+        distributed.wait([done, other])
+        assert _retried(client, [done.key, other.key]) == set()
+        os.kill(pids[address], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and address in client.scheduler_info()["workers"]:
+            time.sleep(0.05)
+        assert _retried(client, [done.key, other.key]) == {done.key}
+        assert done.result() == 3  # computed again elsewhere
+
+
 def _gate_or_die(strategy, sample, *, digest=None):
     """The real engine, except that gating ``P01_B`` kills its process (as the OOM killer would)."""
     from cytogate.batch.worker import _gate

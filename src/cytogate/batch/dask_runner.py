@@ -5,8 +5,8 @@ on a filesystem they share, or an fsspec URL (``s3://``, ``gcs://``,
 ``https://`` ...) they have credentials for.  Results come back to this
 process, which alone writes the output folder, so workers need no access to it.
 When a worker is lost, Dask runs its tasks again elsewhere; the outcomes of
-tasks that were in flight on it say ``retried`` (the scheduler's count of
-them), and the manifest lists them.
+tasks it ran (in flight, or finished but not yet gathered) say ``retried``,
+and the manifest lists them.
 """
 
 from __future__ import annotations
@@ -74,9 +74,18 @@ def run_dask(tasks: Sequence[SampleTask], config: RunConfig, *, address: str,
 
 
 def _suspicious(dask_scheduler: Any, keys: Sequence[Any]) -> list[Any]:
-    """(Runs on the scheduler.) The keys whose task was in flight on a worker that was lost."""
+    """(Runs on the scheduler.) The keys Dask runs more than once because a worker was lost.
+
+    Two cases: the task was in flight on the lost worker (its ``suspicious``
+    count), or it had finished there and its result went with the worker before
+    this process gathered it (the worker's ``remove-worker`` event lists it).
+    """
     tasks = dask_scheduler.tasks
-    return [key for key in keys if key in tasks and getattr(tasks[key], "suspicious", 0) > 0]
+    again = {key for key in keys if key in tasks and getattr(tasks[key], "suspicious", 0) > 0}
+    for _, event in dask_scheduler.get_events("all"):
+        if isinstance(event, dict) and event.get("action") == "remove-worker":
+            again.update(event.get("processing-tasks", ()), event.get("lost-computed-tasks", ()))
+    return [key for key in keys if key in again]
 
 
 def _retried(client: Any, keys: list[Any]) -> set[Any]:
