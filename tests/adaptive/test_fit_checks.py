@@ -64,6 +64,30 @@ def test_one_mode_marker_gets_a_tail_cut_through_otherwise():
     assert 0.35 < knee.params["threshold"] < 0.7
 
 
+def test_min_separation_tells_a_negative_mode_from_a_dim_one():
+    rng = np.random.default_rng(8)
+    bright = rng.normal(0.75, 0.04, 8000)
+    negative = np.r_[bright, rng.normal(0.11, 0.05, 1000)]  # 1.4 decades and more below: not leukocytes
+    dim = np.r_[bright, rng.normal(0.6, 0.02, 1000)]  # CD45-dim cells: a mode of their own, close by
+    rule = {"below_mode": "largest", "min_mass": 0.03, "min_depth": 0.5, "min_separation": 0.3, "fallback": 0.0}
+    fit = density_valley(negative, **rule)
+    assert fit.status == "fitted" and 0.2 < fit.params["threshold"] < 0.55
+    fit = density_valley(dim, **rule)
+    assert fit.status == "fallback" and "apart" in fit.reason
+    assert density_valley(dim, **{**rule, "min_separation": 0.0}).status == "fitted"  # the check decides
+
+
+def test_tail_min_mass_walks_through_small_modes():
+    rng = np.random.default_rng(9)
+    x = np.r_[rng.normal(0.75, 0.04, 8000), rng.normal(0.6, 0.015, 1000)]  # a 11% mode on the left flank
+    stops = tail_threshold(x, side="left", fraction=0.001, mode="largest", mode_mass=0.2)
+    walks = tail_threshold(x, side="left", fraction=0.001, mode="largest", mode_mass=0.2, min_mass=0.2)
+    assert 0.6 < stops.params["threshold"] < 0.7  # the valley before the small mode
+    assert walks.params["threshold"] < 0.56 and np.mean(x >= walks.params["threshold"]) > 0.999
+    with pytest.raises(GateError, match="min_mass"):
+        tail_threshold(x, min_mass=1.0)
+
+
 def test_rule_fallback_may_itself_be_relative():
     x = np.random.default_rng(5).normal(0.3, 0.05, 5000)
     rule = ThresholdRule.from_dict({"method": "density_valley",
@@ -96,6 +120,7 @@ def test_no_fallback_anywhere_is_an_error():
     ({"above_mode": "left"}, "mode role"),
     ({"quantile_bounds": (0.5, 0.2)}, "quantile_bounds"),
     ({"min_depth": 1.5}, "min_depth"),
+    ({"min_separation": -0.1}, "min_separation"),
 ])
 def test_bad_options_are_rejected(bad, message):
     with pytest.raises(GateError, match=message):

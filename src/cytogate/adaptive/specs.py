@@ -64,9 +64,10 @@ __all__ = [
 
 # method -> (fitter, options it accepts besides bounds/fallback/min_events/otherwise)
 THRESHOLD_OPTIONS: dict[str, tuple[Any, tuple[str, ...]]] = {
-    "density_valley": (density_valley, ("adjust", "min_prominence", "min_mass", "min_depth", "quantile_bounds",
+    "density_valley": (density_valley, ("adjust", "min_prominence", "min_mass", "min_depth", "min_separation",
+                                        "quantile_bounds",
                                         "above_mode", "below_mode", "mode_mass")),
-    "tail": (tail_threshold, ("side", "fraction", "knee", "mode", "mode_mass", "adjust")),
+    "tail": (tail_threshold, ("side", "fraction", "knee", "mode", "mode_mass", "min_mass", "adjust")),
     "quantile": (quantile_threshold, ("q",)),
     "mode_offset": (mode_offset_threshold, ("mode", "mode_mass", "offset", "spread", "side", "adjust")),
 }

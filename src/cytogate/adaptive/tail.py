@@ -29,6 +29,7 @@ def tail_threshold(
     knee: bool = False,
     mode: str = "tallest",
     mode_mass: float = 0.0,
+    min_mass: float = 0.01,
     bounds: tuple[float, float] | None = None,
     fallback: float | None = None,
     adjust: float = 1.5,
@@ -61,6 +62,9 @@ def tail_threshold(
         Cut at the knee of the flank instead of at a density level.
     mode, mode_mass : str, float
         Which mode the tail belongs to.
+    min_mass : float
+        Fraction of the events a neighbouring bump needs to count as a mode that
+        ends the walk; smaller bumps (a few dim cells) are walked through.
     bounds, fallback, adjust, min_events, what
         As in :func:`~cytogate.adaptive.density_valley`.
 
@@ -73,10 +77,12 @@ def tail_threshold(
         raise GateError(f"{what}: side must be 'right' or 'left', got {side!r}")
     if not 0.0 < fraction < 1.0:
         raise GateError(f"{what}: fraction must be in (0, 1), got {fraction}")
+    if not 0.0 <= min_mass < 1.0:
+        raise GateError(f"{what}: min_mass must be in [0, 1), got {min_mass}")
     x = finite_values(values, what=what)
     low, high = check_bounds(bounds, what=what)
     try:
-        est, modes, k = _located_mode(x, min_events, adjust, mode, mode_mass)
+        est, modes, k = _located_mode(x, min_events, adjust, mode, mode_mass, min_mass)
         peak = modes[k].index
         # the flank ends at the valley before the neighbouring mode on that side (or the grid's end)
         if side == "right":
@@ -165,12 +171,13 @@ def mode_offset_threshold(
     )
 
 
-def _located_mode(x: np.ndarray, min_events: int, adjust: float, mode: str, mode_mass: float) -> tuple[Any, Any, int]:
+def _located_mode(x: np.ndarray, min_events: int, adjust: float, mode: str, mode_mass: float,
+                  min_mass: float = 0.01) -> tuple[Any, Any, int]:
     """The density of ``x``, its modes and the index of the one ``mode`` names; FitFailed when there is none."""
     if x.size < min_events:
         raise FitFailed(f"only {x.size} events (< {min_events})")
     est = kde(x, adjust=adjust)
-    modes = find_modes(est, min_prominence=0.02, min_mass=0.01)
+    modes = find_modes(est, min_prominence=0.02, min_mass=min_mass)
     if not modes:
         raise FitFailed("no density mode found")
     return est, modes, pick_mode(modes, mode, mode_mass)

@@ -7,6 +7,8 @@ instrument it was not tuned for.  The cut is accepted only when it is
   least ``min_mass`` of the parent's events (:mod:`cytogate.adaptive.modes`);
 * deep enough: the density there is at most ``1 - min_depth`` times the height
   of the lower of the two modes;
+* between modes far enough apart, when ``min_separation`` asks for it (a
+  CD45-negative mode lies decades below the leukocytes, a CD45-dim one does not);
 * strictly inside its search window, more than one grid bin from either edge
   (a cut on the edge means the real valley lies outside).
 
@@ -69,6 +71,7 @@ def density_valley(
     min_prominence: float = 0.02,
     min_mass: float = 0.01,
     min_depth: float = 0.1,
+    min_separation: float = 0.0,
     min_events: int = 50,
     what: str = "density_valley",
 ) -> AdaptiveFit:
@@ -102,6 +105,9 @@ def density_valley(
         Fraction of the events each of the two modes must hold.
     min_depth : float
         Minimal relative depth of the valley below the lower mode (0-1).
+    min_separation : float
+        Minimal distance between the two modes on either side of the valley, in
+        the gate's units (on the default logicle, 0.22 is one decade).
     min_events : int
         Fewer finite events than this use the fallback.
     what : str
@@ -121,6 +127,8 @@ def density_valley(
     for name, fraction in (("mode_mass", mode_mass), ("min_mass", min_mass), ("min_depth", min_depth)):
         if not 0.0 <= fraction < 1.0:
             raise GateError(f"{what}: {name} must be in [0, 1), got {fraction}")
+    if not (np.isfinite(min_separation) and min_separation >= 0):
+        raise GateError(f"{what}: min_separation must be a finite number >= 0, got {min_separation}")
     x = finite_values(values, what=what)
     low, high = check_bounds(bounds, what=what)
     try:
@@ -157,6 +165,11 @@ def density_valley(
         if chosen.depth < min_depth:
             raise FitFailed(f"the valley at {chosen.location:.4g} is too shallow (depth {chosen.depth:.2f} "
                             f"< {min_depth:.2f} of the lower mode)")
+        apart = modes[chosen.right].location - modes[chosen.left].location
+        if apart < min_separation:
+            raise FitFailed(f"the modes at {modes[chosen.left].location:.4g} and {modes[chosen.right].location:.4g} "
+                            f"beside the valley at {chosen.location:.4g} are {apart:.3g} apart "
+                            f"(< {min_separation:.3g})")
     except FitFailed as error:
         return with_fallback("density_valley", fallback, x.size, error, what)
     left, right = modes[chosen.left], modes[chosen.right]
