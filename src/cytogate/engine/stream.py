@@ -173,19 +173,18 @@ def _pass_rows(strategy: Strategy, gates: Mapping[str, Any], ready: list[Any], d
     """Per parent of a ready gate, the dimensions a pass computes on its events (those held already left out).
 
     The ready gates' own dimensions, and (when the file is more than one block)
-    those the gates one data-driven level below read.  When no data-driven gate would be left after that, every gate
-    below the ready ones is gated from held values, so no pass is needed just
-    for them.  What a pass carries stays within ``_CARRIED_ROWS`` float64 values
-    per event of the file, else only the ready gates' own dimensions.
+    those every gate below them reads, so that all of them are fitted and gated
+    from held values with no further pass.  When that would carry more than
+    ``_CARRIED_ROWS`` float64 values per event of the file, those of the gates one
+    data-driven level below; else only the ready gates' own dimensions.
     """
     own = {pop.path: list(gates[pop.path].dimensions) for pop in ready}
     options: tuple[dict[str, list[Any]], ...] = (own,)
     if n > BLOCK_EVENTS:  # a one-block file is in memory: another pass costs no read
-        ahead = {pop.path: look_ahead(strategy, gates, pop.path) for pop in ready}
-        reached = set(own).union(*(found for _, found in ahead.values()))
-        if all(path in done or path in reached or not gate.needs_fit for path, gate in gates.items()):
-            ahead = {pop.path: look_ahead(strategy, gates, pop.path, everything=True) for pop in ready}
-        options = ({path: own[path] + dims for path, (dims, _) in ahead.items()}, own)
+        # widest first: every value the gates below read (no further pass for them), else those
+        # of the next data-driven level, else the ready gates' own
+        options = tuple({pop.path: own[pop.path] + look_ahead(strategy, gates, pop.path, everything=every)[0]
+                         for pop in ready} for every in (True, False)) + (own,)
     bounds = {pop.parent: _bound(strategy, pop.parent, done, masks, n) for pop in ready}
     for choice in options:
         wanted: dict[str, list[Any]] = {}
