@@ -76,10 +76,11 @@ def test_held_out_tube_runs_as_shipped(held_out, strategy, tmp_path):
     fits = pd.read_parquet(out / "fits.parquet")
     assert set(fits["sample"]) == {"tube"}
     data_driven = {p.path for p in cytogate.load_strategy(STRATEGIES / strategy).populations if p.gate.needs_fit}
-    data_driven -= {"/Cells/Singlets"}  # no FSC-H: the singlet gate is skipped, not fitted
+    # no FSC-H and no CD45: the singlet and leukocyte gates are skipped, not fitted
+    data_driven -= {"/Cells/Singlets", "/Cells/Singlets/Live/Leukocytes"}
     fitted = set(fits.loc[fits["status"].isin(["fitted", "fallback"]), "population"])
     assert data_driven and data_driven <= fitted, sorted(data_driven - fitted)
-    assert "FSC-H" in set(fits.loc[fits["status"] == "skipped", "parameter"])
+    assert {"FSC-H", "CD45"} <= set(fits.loc[fits["status"] == "skipped", "parameter"])
 
 
 def test_held_out_b_tube_meets_the_bars(tmp_path):

@@ -4,7 +4,9 @@ Synthetic samples with per-event truth, one per failure class: the true valley o
 absolute bounds the strategies used to carry (side scatter x1.6 moves the lymphocyte /
 monocyte valley above the old [0.72, 0.80]; CD268 stained at a quarter moves its valley below
 the old [0.35, 0.55]), a one-mode marker (no memory B cells: CD27 has one mode in the B cells),
-a scatter gain of 1.3, and panels without FSC-H, without CD45 and without CD303.  Every file
+a scatter gain of 1.3, panels without FSC-H, without CD45 and without CD303, a CD45 conjugate
+twenty times dimmer, CD45-dim basophils forming a mode of their own, CD45-negative events
+in the scatter gates, and the phenotype stains (CD4, CD8, CCR7, CD123) several times dimmer.  Every file
 goes through ``cytogate run`` (exit 0, every fit in ``fits.parquet``) and through the library
 for F1 against the truth.
 """
@@ -36,6 +38,11 @@ CASES = [
     ("no_memory_b", "b_cells.yaml", "b_cell", None, {"Memory B": 0.0}, ()),
     ("b_scatter_gain_1_3", "b_cells.yaml", "b_cell", "scatter=1.3", None, ()),
     ("nk_scatter_gain_1_3", "nk_monocytes.yaml", "nk_mono", "scatter=1.3", None, ()),
+    ("cd45_dim", "lupus_pd.yaml", "lupus_pd", "CD45=0.05", None, ()),
+    ("pbmc_basophil_mode", "dendritic_cells.yaml", "dc", None,
+     {"Neutrophils": 0.0, "Eosinophils": 0.0, "Basophils": 8.0}, ()),
+    ("t_subset_stains_dim", "lupus_pd.yaml", "lupus_pd", "CD4=0.15,CD8=0.15,CCR7=0.3", None, ()),
+    ("cd123_dim", "dendritic_cells.yaml", "dc", "CD123=0.1", None, ()),
 ]
 
 
@@ -142,3 +149,52 @@ def test_a_panel_without_fsc_h_cd45_or_cd303(cases, stem):
     rows = fits[(fits["sample"] == stem) & (fits["status"] == "skipped")]
     assert {"FSC-H", "CD45", "CD303"} <= set(rows["parameter"])
 
+
+
+def test_a_dim_cd45_conjugate_keeps_every_leukocyte(cases):
+    case = cases[0]["cd45_dim"]
+    leukocytes = next(f for f in _fits(case) if f["population"].endswith("/Leukocytes"))
+    assert leukocytes["status"] == "fitted"
+    assert leukocytes["params"]["threshold"] < 0.2  # the cut of 0.4 the strategies used to carry kept 57%
+    assert _scores(case)["Leukocytes"] >= 0.99
+
+
+def test_cd45_dim_basophils_forming_their_own_mode_are_not_cut(cases):
+    case = cases[0]["pbmc_basophil_mode"]
+    result, truth = case["result"], truth_membership(case["synthetic"])
+    leukocytes = result.masks[TRUTH["Leukocytes"].path]
+    basophils = truth["Basophils"]
+    assert basophils.sum() > 0.08 * truth["Leukocytes"].sum()
+    assert np.sum(leukocytes & basophils) >= 0.99 * basophils.sum()
+    assert _scores(case)["Leukocytes"] >= 0.99
+
+
+@pytest.mark.parametrize("share", [0.02, 0.1, 0.3])
+def test_cd45_negative_events_in_the_scatter_gates_are_removed(share):
+    """Non-leukocytes of leukocyte scatter (e.g. a lavage's epithelial cells): CD45 as unstained events."""
+    synthetic = synthesize_sample("lupus_pd", EVENTS, seed=60, shift="random")
+    truth = truth_membership(synthetic)
+    events = synthetic.events.copy()
+    column = synthetic.markers.index("CD45")
+    rng = np.random.default_rng(1)
+    live, debris = np.flatnonzero(truth["Live"]), np.flatnonzero(~truth["Cells"])
+    negative = rng.choice(live, int(share * live.size), replace=False)
+    events[negative, column] = events[rng.choice(debris, negative.size), column]
+    sample = Sample.from_arrays(events, synthetic.channels, markers=synthetic.markers,
+                                spillover=synthetic.spillover)
+    result = cytogate.gate(cytogate.load_strategy(STRATEGIES / "lupus_pd.yaml"), sample)
+    expected = truth["Live"].copy()
+    expected[negative] = False
+    assert _f1(result.masks[TRUTH["Leukocytes"].path], expected) >= 0.995
+
+
+def test_dim_phenotype_stains_move_the_subset_cuts_with_them(cases):
+    """The CD4 / CD8 and CCR7 / CD45RA dividers and the CD123 cut are valleys of each file's data."""
+    t_subsets = _scores(cases[0]["t_subset_stains_dim"])
+    for name in ("CD4 T", "CD8 T", "CD4 Naive", "CD4 CM", "CD4 EM", "CD8 Naive", "CD8 EM", "CD8 TEMRA"):
+        assert t_subsets[name] >= 0.97, (name, round(t_subsets[name], 3))  # 0.45 fixed: CD4 T 0.67
+    dividers = [f for f in _fits(cases[0]["t_subset_stains_dim"]) if f["parameter"].startswith("divider.")]
+    assert {f["parameter"] for f in dividers} == {"divider.CD4", "divider.CD8", "divider.CCR7", "divider.CD45RA"}
+    assert all(f["status"] == "fitted" for f in dividers)
+    dc = _scores(cases[0]["cd123_dim"], minimum=100)
+    assert dc["pDC"] >= 0.95 and dc["Basophils"] >= 0.95, dc  # CD123 >= 0.6 fixed: 0.28 and 0.12

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from edit_helpers import samples, t_cells_file  # noqa: F401 (pytest fixtures, used as arguments)
 
+import cytogate
 from cytogate.cli import main
 
 
@@ -59,7 +60,9 @@ def test_serves_with_a_token_and_stops_on_ctrl_c(t_cells_file, samples):
         assert status == 200
         status, body = fetch(f"{base}/api/save?token={token}", b"{}", "POST")
         assert status == 200 and json.loads(body)["path"] == str(t_cells_file)
-        assert "range: {CD45: {min: 0.5}}" in t_cells_file.read_text()
+        saved = cytogate.load_strategy(t_cells_file).by_path["/Cells/Singlets/Live/Leukocytes"].gate
+        assert not saved.needs_fit and saved.mins == (0.5,)
+        assert "min: 0.5" in t_cells_file.read_text()
     finally:
         proc.send_signal(signal.SIGINT)
         try:
