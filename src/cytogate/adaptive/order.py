@@ -35,11 +35,9 @@ _CROWDED = 4096  # a bucket holding more values than this (and a 16th of them) i
 def _min_max(x: np.ndarray) -> tuple[float, float]:
     lo = x[0]
     hi = x[0]
-    for v in x:
-        if v < lo:
-            lo = v
-        elif v > hi:
-            hi = v
+    for v in x:  # branch-free, so it vectorizes (the values are finite: min and max are exact either way)
+        lo = min(lo, v)
+        hi = max(hi, v)
     return lo, hi
 
 
