@@ -6,7 +6,7 @@ monocyte valley above the old [0.72, 0.80]; CD268 stained at a quarter moves its
 the old [0.35, 0.55]), a one-mode marker (no memory B cells: CD27 has one mode in the B cells),
 a scatter gain of 1.3, panels without FSC-H, without CD45 and without CD303, a CD45 conjugate
 twenty times dimmer, CD45-dim basophils forming a mode of their own, CD45-negative events
-in the scatter gates, and the phenotype stains (CD4, CD8, CCR7, CD123) several times dimmer.  Every file
+in the scatter gates, and the phenotype stains (CD4, CD8, CCR7, CD123, CD11c, CD38) several times dimmer.  Every file
 goes through ``cytogate run`` (exit 0, every fit in ``fits.parquet``) and through the library
 for F1 against the truth.
 """
@@ -43,6 +43,8 @@ CASES = [
      {"Neutrophils": 0.0, "Eosinophils": 0.0, "Basophils": 8.0}, ()),
     ("t_subset_stains_dim", "lupus_pd.yaml", "lupus_pd", "CD4=0.15,CD8=0.15,CCR7=0.3", None, ()),
     ("cd123_dim", "dendritic_cells.yaml", "dc", "CD123=0.1", None, ()),
+    ("cd11c_dim", "dendritic_cells.yaml", "dc", "CD11c=0.2", None, ()),
+    ("cd38_dim", "b_cells.yaml", "b_cell", "CD38=0.3", None, ()),
 ]
 
 
@@ -198,3 +200,11 @@ def test_dim_phenotype_stains_move_the_subset_cuts_with_them(cases):
     assert all(f["status"] == "fitted" for f in dividers)
     dc = _scores(cases[0]["cd123_dim"], minimum=100)
     assert dc["pDC"] >= 0.95 and dc["Basophils"] >= 0.95, dc  # CD123 >= 0.6 fixed: 0.28 and 0.12
+
+
+def test_dim_cd11c_and_cd38_move_the_dc_and_plasmablast_cuts(cases):
+    dc = _scores(cases[0]["cd11c_dim"], minimum=100)
+    assert dc["mDC"] >= 0.95 and dc["pDC"] >= 0.95, dc  # CD11c 0.55 fixed: mDC 0.93
+    b = _scores(cases[0]["cd38_dim"], minimum=50)
+    for name in ("Plasmablasts", "Memory B", "Switched memory B", "Naive B"):
+        assert b[name] >= 0.95, (name, round(b[name], 3))  # CD38 0.7 fixed: plasmablasts 0.70
