@@ -26,6 +26,18 @@ def test_equal_values_reuse_the_density_and_other_values_do_not():
     assert np.array_equal(outside.density, first.density) and outside.bandwidth == first.bandwidth
 
 
+def test_values_equal_at_the_probed_positions_but_not_elsewhere_are_not_reused():
+    x = _bimodal(3)
+    y = x.copy()
+    y[1] += 0.01  # the first, middle and last values agree; another one does not
+    z = x[::-1].copy()  # same values, another order: differs at the probes
+    with shared_densities():
+        first = kde(x, adjust=1.5)
+        assert kde(x[:], adjust=1.5) is first  # a view of the same memory
+        assert kde(y, adjust=1.5) is not first
+        assert kde(z, adjust=1.5) is not first
+
+
 def test_a_rule_that_fell_back_is_fitted_again():
     rule = ThresholdRule("density_valley", (("fallback", 0.5),))
     one_mode = np.random.default_rng(3).normal(0.5, 0.05, 5_000)
