@@ -1,7 +1,7 @@
 """Data-driven gating against its static template: ``lupus_pd`` fitted per file vs the same gates frozen.
 
-The data-driven strategy is the ready-made ``lupus_pd`` (nine fitted gates:
-density valleys, a singlet band, chained six deep).  Its static template is the
+The data-driven strategy is the ready-made ``lupus_pd`` (25 fitted parameters:
+density valleys, tails, a singlet band, chained seven deep).  Its static template is the
 same strategy with every fitted gate replaced by its fit on one reference file
 (synthetic ``lupus_pd`` seed 1, 1M events): the same populations, the same gate
 kinds and dimensions, nothing fitted, so the difference is the cost of fitting.
@@ -164,7 +164,7 @@ def stages(path: Path, adaptive: Any, static: Any, repeats: int) -> dict[str, fl
         "lupus_pd: read + fit passes + gate + counts": adaptive_run,
     }, repeats)
     out = {k: statistics.median(v) for k, v in times.items()}
-    out["lupus_pd: of which the nine fits"] = statistics.median(fit_seconds[1:] or fit_seconds)
+    out["lupus_pd: of which the fits"] = statistics.median(fit_seconds[1:] or fit_seconds)
     return out
 
 
