@@ -6,7 +6,7 @@ monocyte valley above the old [0.72, 0.80]; CD268 stained at a quarter moves its
 the old [0.35, 0.55]), a one-mode marker (no memory B cells: CD27 has one mode in the B cells),
 a scatter gain of 1.3, panels without FSC-H, without CD45 and without CD303, a CD45 conjugate
 twenty times dimmer, CD45-dim basophils forming a mode of their own, CD45-negative events
-in the scatter gates, and the phenotype stains (CD4, CD8, CCR7, CD123, CD11c, CD38, CD56, CD24) several times dimmer.  Every file
+in the scatter gates, and the phenotype stains (CD4, CD8, CCR7, CD123, CD11c, CD38, CD56, CD24, CD303) several times dimmer.  Every file
 goes through ``cytogate run`` (exit 0, every fit in ``fits.parquet``) and through the library
 for F1 against the truth.
 """
@@ -47,6 +47,7 @@ CASES = [
     ("cd38_dim", "b_cells.yaml", "b_cell", "CD38=0.3", None, ()),
     ("cd56_dim", "nk_monocytes.yaml", "nk_mono", "CD56=0.15", None, ()),
     ("cd24_dim", "b_cells.yaml", "b_cell", "CD24=0.15", None, ()),
+    ("cd303_dim", "lupus_pd.yaml", "lupus_pd", "CD303=0.1", None, ()),
 ]
 
 
@@ -221,3 +222,10 @@ def test_a_dim_cd56_keeps_the_nk_subsets(cases):
 def test_a_dim_cd24_keeps_the_monocytes_of_the_b_cell_tube(cases):
     scores = _scores(cases[0]["cd24_dim"])
     assert scores["Monocytes"] >= 0.95 and scores["Granulocytes"] >= 0.95, scores  # CD24 < 0.5 fixed: 0.32
+
+
+def test_a_dim_cd303_keeps_the_pdcs(cases):
+    case = cases[0]["cd303_dim"]
+    assert _scores(case, minimum=50)["pDC"] >= 0.95  # CD303 >= 0.5 fixed: 0.45
+    cd303 = [f for f in _fits(case) if f["parameter"] == "CD303.min"]
+    assert cd303 and all(f["status"] == "fitted" for f in cd303)
