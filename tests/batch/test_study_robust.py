@@ -129,6 +129,10 @@ def test_dask_worker_killed_mid_run_completes_with_identical_counts(tmp_path):
         result = run_batch(study, [], out, options=BatchOptions(scheduler=cluster.scheduler_address,
                                                                 progress=False))
         killer.join(timeout=60)
+        # the same study again on the same scheduler, nothing lost: the first run's lost worker is not this one's
+        again = run_batch(study, [], tmp_path / "again", options=BatchOptions(scheduler=cluster.scheduler_address,
+                                                                              progress=False))
+    assert again.exit_code == 0 and json.loads((tmp_path / "again" / "manifest.json").read_text())["retried"] == []
     assert killed and result.exit_code == 0
     for name in ("counts.csv", "counts.parquet", "stats.parquet", "failures.csv"):
         assert (out / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
