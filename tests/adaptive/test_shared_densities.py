@@ -38,6 +38,20 @@ def test_values_equal_at_the_probed_positions_but_not_elsewhere_are_not_reused()
         assert kde(z, adjust=1.5) is not first
 
 
+def test_lookups_compare_whole_arrays_only_when_the_probes_agree(monkeypatch):
+    from cytogate.adaptive import density
+
+    compared = []
+    real = np.array_equal
+    monkeypatch.setattr(density.np, "array_equal", lambda a, b: compared.append(a.size) or real(a, b))
+    x = _bimodal(4)
+    with shared_densities():
+        first = kde(x, adjust=1.5)
+        assert kde(x[:], adjust=1.5) is first and kde(x[::-1].copy(), adjust=1.5) is not first
+        assert compared == []  # the same memory, and values that differ at the first / middle / last
+        assert kde(x.copy(), adjust=1.5) is first and compared == [x.size]
+
+
 def test_a_rule_that_fell_back_is_fitted_again():
     rule = ThresholdRule("density_valley", (("fallback", 0.5),))
     one_mode = np.random.default_rng(3).normal(0.5, 0.05, 5_000)
