@@ -1,6 +1,6 @@
 """Data-driven gating against its static template: ``lupus_pd`` fitted per file vs the same gates frozen.
 
-The data-driven strategy is the ready-made ``lupus_pd`` (25 fitted parameters:
+The data-driven strategy is the ready-made ``lupus_pd`` (26 fitted parameters:
 density valleys, tails, a singlet band, chained seven deep).  Its static template is the
 same strategy with every fitted gate replaced by its fit on one reference file
 (synthetic ``lupus_pd`` seed 1, 1M events): the same populations, the same gate
