@@ -35,6 +35,8 @@ def test_median_percentile_quantile_equal_numpy(x):
     assert np.array_equal(percentile(x, p), np.percentile(x, p))
     q = np.array([0.0, 1e-4, 0.2, 0.5, 0.8, 0.9999, 1.0])
     assert np.array_equal(quantile(x, q), np.quantile(x, q))
+    many = np.linspace(0.0, 1.0, 13)  # more than the scalar path takes
+    assert np.array_equal(quantile(x, many), np.quantile(x, many))
     ranks = np.array([0, x.size // 3, x.size - 1])
     assert np.array_equal(order_statistics(x, ranks), np.sort(x)[ranks])
 

@@ -20,6 +20,8 @@ numpy's costs more than the counting on a fit's few thousand values).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -172,6 +174,33 @@ def median(values: np.ndarray) -> float:
     return float(np.mean(pair))  # numpy's median: the mean of the two middle values
 
 
+def _few_quantiles(x: np.ndarray, qs: list[float]) -> np.ndarray | None:
+    """:func:`quantile` for a handful of q in scalar steps (numpy's arithmetic, so the same bits); None: not here."""
+    n = x.size
+    last = n - 1
+    spots = []
+    for q in qs:
+        virtual = last * q
+        if virtual >= last:
+            spots.append((last, last, virtual - last))
+        elif virtual < 0:
+            spots.append((0, 0, virtual))
+        else:
+            floor = math.floor(virtual)
+            spots.append((floor, floor + 1, virtual - floor))
+    wanted = sorted({r for a, b, _ in spots for r in (a, b)})
+    picked, ok = _select_bucketed(x, np.array(wanted, dtype=np.int64))
+    if not ok:
+        return None
+    value = dict(zip(wanted, picked.tolist()))
+    out = []
+    for a, b, gamma in spots:
+        low, high = value[a], value[b]
+        diff = high - low
+        out.append(high - diff * (1 - gamma) if gamma >= 0.5 else low + diff * gamma)
+    return np.array(out, dtype=np.float64)
+
+
 def quantile(values: np.ndarray, q: np.ndarray | list[float]) -> np.ndarray:
     """``np.quantile(values, q)`` (linear method) of finite 1-D values, q an array in [0, 1]."""
     x = np.asarray(values, dtype=np.float64)
@@ -179,6 +208,10 @@ def quantile(values: np.ndarray, q: np.ndarray | list[float]) -> np.ndarray:
     n = x.size
     if n == 0:
         return np.quantile(x, q)  # numpy's error
+    if q.ndim == 1 and q.size <= 8 and n <= _DIRECT and np.isfinite(q).all():
+        few = _few_quantiles(np.ascontiguousarray(x), q.tolist())
+        if few is not None:
+            return few
     virtual = (n - 1) * q
     previous = np.floor(virtual)
     following = previous + 1
