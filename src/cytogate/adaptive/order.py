@@ -174,14 +174,22 @@ def median(values: np.ndarray) -> float:
     return float(np.mean(pair))  # numpy's median: the mean of the two middle values
 
 
-def _few_quantiles(x: np.ndarray, qs: list[float]) -> np.ndarray | None:
-    """:func:`quantile` for a handful of q in scalar steps (numpy's arithmetic, so the same bits); None: not here."""
+def quantile(values: np.ndarray, q: np.ndarray | list[float]) -> np.ndarray:
+    """``np.quantile(values, q)`` (linear method) of finite 1-D values, q an array in [0, 1].
+
+    Each q in scalar steps, with numpy's arithmetic (so the same bits), around one
+    selection of the order statistics they need.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
     n = x.size
+    if n == 0 or not np.isfinite(q).all():
+        return np.quantile(x, q)  # numpy's error
     last = n - 1
     spots = []
-    for q in qs:
-        virtual = last * q
-        if virtual >= last:
+    for p in q.ravel().tolist():
+        virtual = last * p
+        if virtual >= last:  # numpy's gamma uses the clipped index as "previous"
             spots.append((last, last, virtual - last))
         elif virtual < 0:
             spots.append((0, 0, virtual))
@@ -189,48 +197,15 @@ def _few_quantiles(x: np.ndarray, qs: list[float]) -> np.ndarray | None:
             floor = math.floor(virtual)
             spots.append((floor, floor + 1, virtual - floor))
     wanted = sorted({r for a, b, _ in spots for r in (a, b)})
-    picked, ok = _select_bucketed(x, np.array(wanted, dtype=np.int64))
-    if not ok:
-        return None
-    value = dict(zip(wanted, picked.tolist()))
+    ranks = np.array(wanted, dtype=np.int64)
+    picked, ok = _select_bucketed(np.ascontiguousarray(x), ranks) if n <= _DIRECT else (ranks, False)
+    value = dict(zip(wanted, (picked if ok else order_statistics(x, ranks)).tolist()))
     out = []
     for a, b, gamma in spots:
         low, high = value[a], value[b]
         diff = high - low
         out.append(high - diff * (1 - gamma) if gamma >= 0.5 else low + diff * gamma)
-    return np.array(out, dtype=np.float64)
-
-
-def quantile(values: np.ndarray, q: np.ndarray | list[float]) -> np.ndarray:
-    """``np.quantile(values, q)`` (linear method) of finite 1-D values, q an array in [0, 1]."""
-    x = np.asarray(values, dtype=np.float64)
-    q = np.asarray(q, dtype=np.float64)
-    n = x.size
-    if n == 0:
-        return np.quantile(x, q)  # numpy's error
-    if q.ndim == 1 and q.size <= 8 and n <= _DIRECT and np.isfinite(q).all():
-        few = _few_quantiles(np.ascontiguousarray(x), q.tolist())
-        if few is not None:
-            return few
-    virtual = (n - 1) * q
-    previous = np.floor(virtual)
-    following = previous + 1
-    above = virtual >= n - 1
-    previous[above] = n - 1
-    following[above] = n - 1
-    below = virtual < 0
-    previous[below] = 0
-    following[below] = 0
-    prev_i, next_i = previous.astype(np.int64), following.astype(np.int64)
-    stats = order_statistics(x, np.concatenate((prev_i, next_i)))
-    a, b = stats[: q.size], stats[q.size:]
-    gamma = np.asarray(virtual - np.floor(virtual))
-    gamma[above] = virtual[above] - (n - 1)  # numpy's gamma uses the clipped index as "previous"
-    gamma[below] = virtual[below]
-    diff = b - a
-    out = np.add(a, diff * gamma)
-    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
-    return out
+    return np.array(out, dtype=np.float64).reshape(q.shape)
 
 
 def percentile(values: np.ndarray, p: np.ndarray | list[float]) -> np.ndarray:

@@ -43,16 +43,14 @@ def mask_on_values(gate: GateSpec, values: np.ndarray) -> np.ndarray:
 
 
 def look_ahead(strategy: Strategy, gates: Mapping[str, GateSpec], path: str, *, everything: bool = False
-               ) -> tuple[list[Any], set[str]]:
+               ) -> list[Any]:
     """Dimensions the gates right below ``path`` read, down to the first data-driven gate of each branch.
 
-    Returns those dimensions (of the data-driven gates reached and the static
-    gates on the way) and the data-driven gates reached.  With ``everything``,
-    every gate below, data-driven or not.  Only along gates without references
-    (those cannot be gated on held values).
+    Those of the data-driven gates reached and the static gates on the way; with
+    ``everything``, of every gate below, data-driven or not.  Only along gates
+    without references (those cannot be gated on held values).
     """
     dims: list[Any] = []
-    reached: set[str] = set()
 
     def walk(parent: str) -> bool:
         found = False
@@ -60,8 +58,6 @@ def look_ahead(strategy: Strategy, gates: Mapping[str, GateSpec], path: str, *, 
             gate = gates[child.path]
             if gate.references:
                 continue
-            if gate.needs_fit:
-                reached.add(child.path)
             below = walk(child.path) if everything or not gate.needs_fit else False
             if gate.needs_fit or below or everything:
                 dims.extend(d for d in gate.dimensions if d not in dims)
@@ -70,7 +66,7 @@ def look_ahead(strategy: Strategy, gates: Mapping[str, GateSpec], path: str, *, 
 
     if not gates[path].references:
         walk(path)
-    return dims, reached
+    return dims
 
 
 class Carried:

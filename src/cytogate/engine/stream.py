@@ -183,7 +183,7 @@ def _pass_rows(strategy: Strategy, gates: Mapping[str, Any], ready: list[Any], d
     if n > BLOCK_EVENTS:  # a one-block file is in memory: another pass costs no read
         # widest first: every value the gates below read (no further pass for them), else those
         # of the next data-driven level, else the ready gates' own
-        options = tuple({pop.path: own[pop.path] + look_ahead(strategy, gates, pop.path, everything=every)[0]
+        options = tuple({pop.path: own[pop.path] + look_ahead(strategy, gates, pop.path, everything=every)
                          for pop in ready} for every in (True, False)) + (own,)
     bounds = {pop.parent: _bound(strategy, pop.parent, done, masks, n) for pop in ready}
     for choice in options:
