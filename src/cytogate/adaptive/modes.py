@@ -21,6 +21,7 @@ from numba import njit
 from ..errors import GateError
 from ._fit import FitFailed
 from .density import Density
+from .order import pairwise_sum
 
 __all__ = ["Mode", "Valley", "find_modes", "valleys_between", "pick_mode", "MODE_ROLES"]
 
@@ -88,15 +89,61 @@ def _prominent_peaks(x: np.ndarray, min_prominence: float) -> np.ndarray:
     return out[:m]
 
 
-def _basins(density: np.ndarray, peaks: list[int]) -> list[int]:
+@njit(cache=True, nogil=True)
+def _first_min(x: np.ndarray, lo: int, hi: int) -> int:
+    """``lo + np.argmin(x[lo:hi])``: the first lowest value (the first NaN, as numpy has it)."""
+    best = lo
+    for i in range(lo, hi):
+        v = x[i]
+        if v != v:
+            return i
+        if v < x[best]:
+            best = i
+    return best
+
+
+@njit(cache=True, nogil=True)
+def _basins(density: np.ndarray, peaks: np.ndarray) -> np.ndarray:
     """Grid index of the lowest point between each pair of neighbouring peaks."""
-    return [int(a + np.argmin(density[a:b + 1])) for a, b in zip(peaks[:-1], peaks[1:])]
+    out = np.empty(max(peaks.size - 1, 0), dtype=np.int64)
+    for k in range(peaks.size - 1):
+        out[k] = _first_min(density, peaks[k], peaks[k + 1] + 1)
+    return out
 
 
-def _masses(density: np.ndarray, peaks: list[int]) -> np.ndarray:
-    cuts = [0, *_basins(density, peaks), density.size]
-    total = float(density.sum()) or 1.0
-    return np.array([density[a:b].sum() / total for a, b in zip(cuts[:-1], cuts[1:])])
+@njit(cache=True, nogil=True)
+def _masses(density: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """The fraction of the density in each peak's basin (``density[a:b].sum() / density.sum()``, numpy's sums)."""
+    basins = _basins(density, peaks)
+    total = pairwise_sum(density, 0, density.size)
+    if total == 0.0:  # numpy's code read `float(density.sum()) or 1.0`
+        total = 1.0
+    out = np.empty(peaks.size)
+    start = 0
+    for k in range(peaks.size):
+        stop = basins[k] if k < basins.size else density.size
+        out[k] = pairwise_sum(density, start, stop) / total
+        start = stop
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _mode_peaks(density: np.ndarray, min_prominence: float, min_mass: float) -> tuple[np.ndarray, np.ndarray]:
+    """The peaks :func:`find_modes` keeps and their masses, in one compiled call."""
+    n = density.size
+    padded = np.zeros(n + 2)
+    padded[1:n + 1] = density
+    peaks = _prominent_peaks(padded, min_prominence * density.max()) - 1
+    if peaks.size == 0:
+        return peaks, np.empty(0)
+    mass = _masses(density, peaks)
+    while peaks.size > 1:
+        smallest = _first_min(mass, 0, mass.size)
+        if mass[smallest] >= min_mass:
+            break
+        peaks = np.concatenate((peaks[:smallest], peaks[smallest + 1:]))
+        mass = _masses(density, peaks)  # the masses of the peaks left
+    return peaks, mass
 
 
 def find_modes(est: Density, *, min_prominence: float, min_mass: float) -> list[Mode]:
@@ -106,24 +153,18 @@ def find_modes(est: Density, *, min_prominence: float, min_mass: float) -> list[
     noise; then, while some basin holds less than ``min_mass`` of the events,
     the smallest such peak is dropped (its events join a neighbour's basin).
     """
-    padded = np.concatenate(([0.0], est.density, [0.0]))
-    found = _prominent_peaks(padded, min_prominence * float(est.density.max()))
-    peaks = [int(p) - 1 for p in found]
-    mass = _masses(est.density, peaks) if peaks else np.empty(0)
-    while len(peaks) > 1:
-        smallest = int(np.argmin(mass))
-        if mass[smallest] >= min_mass:
-            break
-        peaks.pop(smallest)
-        mass = _masses(est.density, peaks)  # the masses of the peaks left
-    return [Mode(p, float(est.grid[p]), float(est.density[p]), float(m)) for p, m in zip(peaks, mass)]
+    density = np.ascontiguousarray(est.density, dtype=np.float64)
+    peaks, mass = _mode_peaks(density, float(min_prominence), float(min_mass))
+    grid = est.grid
+    return [Mode(p, float(grid[p]), float(density[p]), m) for p, m in zip(peaks.tolist(), mass.tolist())]
 
 
 def valleys_between(est: Density, modes: list[Mode]) -> list[Valley]:
     """The valley between each pair of neighbouring modes."""
     out = []
-    peaks = [m.index for m in modes]
-    for k, v in enumerate(_basins(est.density, peaks)):
+    peaks = np.array([m.index for m in modes], dtype=np.int64)
+    density = np.ascontiguousarray(est.density, dtype=np.float64)
+    for k, v in enumerate(_basins(density, peaks).tolist()):
         lower = min(modes[k].height, modes[k + 1].height)
         depth = 1.0 - float(est.density[v]) / lower if lower > 0 else 0.0
         out.append(Valley(v, float(est.grid[v]), float(est.density[v]), k, k + 1, depth))

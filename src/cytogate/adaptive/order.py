@@ -25,12 +25,87 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["median", "order_statistics", "percentile", "quantile", "uniform_histogram"]
+__all__ = ["median", "order_statistics", "pairwise_sum", "percentile", "quantile", "uniform_histogram"]
 
 _BUCKETS = 4096
 _SMALL = 16384  # at most this many values (and a crowded bucket): numpy's own selection (np.partition)
 _DIRECT = 1 << 18  # up to this many values: one compiled call (the Python steps below cost ~0.2 ms)
 _CROWDED = 4096  # a bucket holding more values than this (and a 16th of them) is split again, not sorted
+
+
+@njit(cache=True, nogil=True)
+def _block_sum(x: np.ndarray, lo: int, hi: int) -> float:
+    n = hi - lo
+    if n < 8:
+        res = -0.0
+        for i in range(lo, hi):
+            res += x[i]
+        return res
+    r0, r1, r2, r3 = x[lo], x[lo + 1], x[lo + 2], x[lo + 3]
+    r4, r5, r6, r7 = x[lo + 4], x[lo + 5], x[lo + 6], x[lo + 7]
+    i = lo + 8
+    top = hi - n % 8
+    while i < top:
+        r0 += x[i]
+        r1 += x[i + 1]
+        r2 += x[i + 2]
+        r3 += x[i + 3]
+        r4 += x[i + 4]
+        r5 += x[i + 5]
+        r6 += x[i + 6]
+        r7 += x[i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < hi:
+        res += x[i]
+        i += 1
+    return res
+
+
+@njit(cache=True, nogil=True)
+def pairwise_sum(x: np.ndarray, lo: int, hi: int) -> float:
+    """``x[lo:hi].sum()`` of a contiguous float64 array, the same bits: numpy's pairwise summation.
+
+    Up to 128 values: below 8 a plain loop, else eight running sums added as
+    ``((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))`` and the rest one by one.
+    Above, the two halves (the first a multiple of 8 long) are summed alike and
+    added; the halving is walked with an explicit stack (numba's cache cannot
+    hold a recursive function safely).
+    """
+    if hi - lo <= 0:
+        return 0.0
+    if hi - lo <= 128:
+        return _block_sum(x, lo, hi)
+    starts = np.empty(64, dtype=np.int64)
+    stops = np.empty(64, dtype=np.int64)
+    stage = np.zeros(64, dtype=np.int64)  # 0: not split yet, 1: left half summed, 2: both halves summed
+    left = np.empty(64)
+    top = 0
+    starts[0], stops[0] = lo, hi
+    value = 0.0
+    while True:
+        a, b = starts[top], stops[top]
+        half = (b - a) // 2
+        half -= half % 8
+        if stage[top] == 0 and b - a <= 128:
+            value = _block_sum(x, a, b)
+            top -= 1
+        elif stage[top] == 0:  # sum the left half first
+            stage[top] = 1
+            top += 1
+            starts[top], stops[top], stage[top] = a, a + half, 0
+            continue
+        elif stage[top] == 1:  # the left half's sum is in value: now the right half
+            left[top] = value
+            stage[top] = 2
+            top += 1
+            starts[top], stops[top], stage[top] = a + half, b, 0
+            continue
+        else:
+            value = left[top] + value
+            top -= 1
+        if top < 0:
+            return value
 
 
 @njit(cache=True, nogil=True)
