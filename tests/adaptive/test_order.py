@@ -59,3 +59,27 @@ def test_values_on_bin_edges_fall_as_in_numpy(repeats, bins, lo, hi):
                         np.nextafter(edges, np.inf).repeat(repeats)])
     counts, _ = uniform_histogram(x, bins, lo, hi)
     assert np.array_equal(counts, np.histogram(x, bins=bins, range=(lo, hi))[0])
+
+
+def test_quantiles_and_std_are_numpys_to_the_bit():
+    """The density's probe summary in one compiled call: np.quantile and np.std exactly."""
+    from cytogate.adaptive.order import quantiles_and_std
+
+    rng = np.random.default_rng(17)
+    q = np.true_divide(np.array([0.05, 25.0, 75.0, 99.95]), 100)
+    for trial in range(600):
+        n = int(rng.integers(1, 40_000 if trial % 10 else 300_000))
+        kind = trial % 4
+        if kind == 0:
+            x = rng.normal(rng.random() * 4, 0.01 + rng.random(), n)
+        elif kind == 1:  # ties
+            x = np.round(rng.normal(size=n) * 4) / 4
+        elif kind == 2:  # two modes far apart, a long tail
+            x = np.concatenate([rng.normal(0, 0.1, n // 2), rng.lognormal(2, 1, n - n // 2)])
+        else:
+            x = rng.random(n) * 10.0 ** rng.integers(-6, 7)
+        stride = int(rng.integers(1, 4))
+        probe = x[::stride]
+        found, spread = quantiles_and_std(probe, q)
+        assert np.array_equal(found, np.quantile(probe, q)), (trial, n)
+        assert spread == float(np.std(probe)), (trial, n)

@@ -28,7 +28,7 @@ from scipy import fft as sp_fft
 
 from ..errors import GateError
 from ._fit import AdaptiveFit, FitFailed, check_bounds, finite_values
-from .order import percentile, quantile, uniform_histogram
+from .order import quantile, quantiles_and_std, uniform_histogram
 
 __all__ = ["Density", "kde", "convolve_same", "shared_densities", "reuse", "with_fallback", "quantile_threshold"]
 
@@ -36,6 +36,7 @@ log = logging.getLogger("cytogate.adaptive")
 
 _GRID = 1024
 _PROBE = 200_000
+_SPAN = np.true_divide(np.array([0.05, 25.0, 75.0, 99.95]), 100)  # percentile()'s quantiles of the grid's span
 
 
 @dataclass(frozen=True)
@@ -136,8 +137,8 @@ def _binned_kde(values: np.ndarray, adjust: float, n_grid: int) -> Density:
     n = values.size
     # grid range and spread need only a few hundred thousand values (an even stride keeps it deterministic)
     probe = values[:: max(1, n // _PROBE)]
-    low_q, q25, q75, high_q = percentile(probe, [0.05, 25.0, 75.0, 99.95])
-    spread = min(float(np.std(probe)), float(q75 - q25) / 1.349)
+    (low_q, q25, q75, high_q), deviation = quantiles_and_std(probe, _SPAN)
+    spread = min(deviation, float(q75 - q25) / 1.349)
     if not spread > 0:
         spread = float(np.std(values))
     if not spread > 0:

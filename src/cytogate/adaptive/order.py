@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["median", "order_statistics", "pairwise_sum", "percentile", "quantile", "uniform_histogram"]
+__all__ = ["median", "order_statistics", "pairwise_sum", "percentile", "quantile", "quantiles_and_std", "uniform_histogram"]
 
 _BUCKETS = 4096
 _SMALL = 16384  # at most this many values (and a crowded bucket): numpy's own selection (np.partition)
@@ -281,6 +281,57 @@ def quantile(values: np.ndarray, q: np.ndarray | list[float]) -> np.ndarray:
         diff = high - low
         out.append(high - diff * (1 - gamma) if gamma >= 0.5 else low + diff * gamma)
     return np.array(out, dtype=np.float64).reshape(q.shape)
+
+
+@njit(cache=True, nogil=True)
+def _quantiles_and_std(x: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, float, bool]:
+    # quantile()'s steps and np.std's (mean, squared deviations, both summed pairwise) in one call
+    n = x.size
+    last = n - 1
+    k = q.size
+    below = np.empty(k, dtype=np.int64)
+    above = np.empty(k, dtype=np.int64)
+    gamma = np.empty(k)
+    for j in range(k):
+        virtual = last * q[j]
+        if virtual >= last:
+            below[j], above[j], gamma[j] = last, last, virtual - last
+        elif virtual < 0:
+            below[j], above[j], gamma[j] = 0, 0, virtual
+        else:
+            floor = math.floor(virtual)
+            below[j], above[j], gamma[j] = floor, floor + 1, virtual - floor
+    ranks = np.unique(np.concatenate((below, above)))
+    picked, ok = _select_bucketed(x, ranks)
+    out = np.empty(k)
+    if not ok:
+        return out, 0.0, False
+    for j in range(k):
+        low = picked[np.searchsorted(ranks, below[j])]
+        high = picked[np.searchsorted(ranks, above[j])]
+        diff = high - low
+        out[j] = high - diff * (1 - gamma[j]) if gamma[j] >= 0.5 else low + diff * gamma[j]
+    mean = pairwise_sum(x, 0, n) / n
+    squares = np.empty(n)
+    for i in range(n):
+        d = x[i] - mean
+        squares[i] = d * d
+    return out, math.sqrt(pairwise_sum(squares, 0, n) / n), True
+
+
+def quantiles_and_std(values: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(quantile(values, q), float(np.std(values)))`` of finite 1-D values, the same bits, in one compiled call.
+
+    ``q`` is a 1-D float64 array in [0, 1]; at least one value.  Where the values
+    cannot be bucketed in one call, the two are computed apart as before.
+    """
+    x = np.ascontiguousarray(values, dtype=np.float64)
+    q = np.ascontiguousarray(q, dtype=np.float64)
+    if 0 < x.size <= _DIRECT and np.isfinite(q).all():
+        found, spread, ok = _quantiles_and_std(x, q)
+        if ok:
+            return found, spread
+    return quantile(x, q), float(np.std(x))
 
 
 def percentile(values: np.ndarray, p: np.ndarray | list[float]) -> np.ndarray:
