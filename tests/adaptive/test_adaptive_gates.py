@@ -91,6 +91,37 @@ def test_kde_integrates_to_one_and_peaks_at_mode():
     assert est.grid[np.argmax(est.density)] == pytest.approx(3.0, abs=0.1)
 
 
+def test_kde_is_the_binned_kernel_sum():
+    """The compiled estimate equals a plain evaluation: histogram counts times the cut Gaussian, summed."""
+    rng = np.random.default_rng(8)
+    for trial in range(40):
+        x = np.concatenate([rng.normal(rng.random() * 3, 0.05 + rng.random() * 0.4, int(rng.integers(3, 4000)))
+                            for _ in range(int(rng.integers(1, 4)))])
+        est = kde(x, adjust=float(rng.choice([0.5, 1.0, 2.0])), n_grid=int(rng.choice([64, 1024])))
+        step = est.grid[1] - est.grid[0]
+        edges = np.concatenate((est.grid - step / 2, [est.grid[-1] + step / 2]))
+        counts = np.histogram(x, bins=edges)[0]
+        half = int(np.ceil(4 * est.bandwidth / step))
+        offsets = np.arange(-half, half + 1) * step
+        kernel = np.exp(-0.5 * (offsets / est.bandwidth) ** 2)
+        want = np.convolve(counts, kernel / kernel.sum(), mode="full")[half:half + counts.size] / (x.size * step)
+        assert np.allclose(est.density, want, rtol=1e-9, atol=1e-12 * want.max()), trial
+        assert np.all(est.density >= 0.0)
+
+
+def test_valley_in_an_empty_stretch_is_its_middle():
+    """Between two populations with nothing in between, the cut is the centre of the empty stretch."""
+    rng = np.random.default_rng(9)
+    x = np.concatenate([rng.uniform(0.10, 0.30, 5000), rng.uniform(0.70, 0.90, 5000)])
+    est = kde(x, adjust=0.3)
+    empty = est.grid[est.density == 0.0]
+    empty = empty[(empty > 0.3) & (empty < 0.7)]
+    assert empty.size > 50  # the kernel reaches 4 bandwidths, not across the gap
+    fit = density_valley(x, bounds=(0.0, 1.0), adjust=0.3)
+    middle = 0.5 * (empty.min() + empty.max())
+    assert fit.params["threshold"] == pytest.approx(middle, abs=2 * (est.grid[1] - est.grid[0]))
+
+
 def test_tail_threshold_right_and_left():
     x = np.random.default_rng(5).normal(0.3, 0.05, 20000)
     right = tail_threshold(x, fraction=0.01)

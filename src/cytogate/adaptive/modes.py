@@ -5,7 +5,8 @@ fraction of the highest density and whose basin (the stretch between the
 valleys on either side) holds at least a fraction of the events; smaller
 bumps are merged into their neighbours.  A *valley* is the lowest point of
 the density between two neighbouring modes, so it is always a true local
-minimum.  Data-driven thresholds (:mod:`cytogate.adaptive.valley`,
+minimum (the middle of a flat bottom, such as an empty stretch between two
+populations).  Data-driven thresholds (:mod:`cytogate.adaptive.valley`,
 :mod:`cytogate.adaptive.density`) locate their cut from these, by the role of a
 mode ("the lowest mode holding 20% of the events") rather than by absolute
 numbers.
@@ -103,11 +104,22 @@ def _first_min(x: np.ndarray, lo: int, hi: int) -> int:
 
 
 @njit(cache=True, nogil=True)
+def _lowest_middle(x: np.ndarray, lo: int, hi: int) -> int:
+    """The middle of the first run of lowest values in ``x[lo:hi]`` (an empty stretch is cut at its centre)."""
+    first = _first_min(x, lo, hi)
+    last = first
+    if x[first] == x[first]:  # not NaN
+        while last + 1 < hi and x[last + 1] == x[first]:
+            last += 1
+    return (first + last) // 2
+
+
+@njit(cache=True, nogil=True)
 def _basins(density: np.ndarray, peaks: np.ndarray) -> np.ndarray:
-    """Grid index of the lowest point between each pair of neighbouring peaks."""
+    """Grid index of the lowest point between each pair of neighbouring peaks (the middle of a flat bottom)."""
     out = np.empty(max(peaks.size - 1, 0), dtype=np.int64)
     for k in range(peaks.size - 1):
-        out[k] = _first_min(density, peaks[k], peaks[k + 1] + 1)
+        out[k] = _lowest_middle(density, peaks[k], peaks[k + 1] + 1)
     return out
 
 

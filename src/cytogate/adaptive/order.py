@@ -25,7 +25,8 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["median", "order_statistics", "pairwise_sum", "percentile", "quantile", "quantiles_and_std", "uniform_histogram"]
+__all__ = ["binned_counts", "even_edges", "median", "order_statistics", "pairwise_sum", "percentile", "quantile",
+           "quantiles_and_std", "uniform_histogram"]
 
 _BUCKETS = 4096
 _SMALL = 16384  # at most this many values (and a crowded bucket): numpy's own selection (np.partition)
@@ -340,7 +341,21 @@ def percentile(values: np.ndarray, p: np.ndarray | list[float]) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _histogram(x: np.ndarray, first: float, last: float, edges: np.ndarray, n_bins: int) -> np.ndarray:
+def even_edges(first: float, last: float, n_bins: int) -> np.ndarray:
+    """``np.linspace(first, last, n_bins + 1)`` for finite ``first < last``, the same bits."""
+    edges = np.empty(n_bins + 1)
+    step = (last - first) / n_bins
+    for i in range(n_bins):
+        edges[i] = i * step + first
+    edges[n_bins] = last
+    return edges
+
+
+@njit(cache=True, nogil=True)
+def binned_counts(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """How many of ``x`` fall in each bin of the even ``edges``, as ``np.histogram`` counts them."""
+    n_bins = edges.size - 1
+    first, last = edges[0], edges[n_bins]
     counts = np.zeros(n_bins, dtype=np.intp)
     norm = n_bins / (last - first)  # a multiplication per value; the edge checks below make the bin numpy's
     for v in x:
@@ -365,5 +380,5 @@ def uniform_histogram(values: np.ndarray, bins: int, lo: float, hi: float) -> tu
         return np.histogram(x, bins=bins, range=(lo, hi))
     if first == last:
         first, last = first - 0.5, last + 0.5
-    edges = np.linspace(first, last, bins + 1, endpoint=True, dtype=np.float64)
-    return _histogram(x, first, last, edges, bins), edges
+    edges = even_edges(first, last, bins)
+    return binned_counts(x, edges), edges

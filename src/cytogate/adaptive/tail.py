@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import GateError
 from ._fit import AdaptiveFit, FitFailed, check_bounds, finite_values
 from .density import kde, with_fallback
-from .modes import find_modes, pick_mode
+from .modes import find_modes, pick_mode, valleys_between
 
 __all__ = ["tail_threshold", "mode_offset_threshold"]
 
@@ -86,11 +86,10 @@ def tail_threshold(
         peak = modes[k].index
         # the flank ends at the valley before the neighbouring mode on that side (or the grid's end)
         if side == "right":
-            stop = (peak + int(np.argmin(est.density[peak:modes[k + 1].index + 1]))) if k + 1 < len(modes) \
-                else est.density.size - 1
+            stop = valleys_between(est, modes[k:k + 2])[0].index if k + 1 < len(modes) else est.density.size - 1
             walk = est.density[peak:stop + 1]
         else:
-            stop = (modes[k - 1].index + int(np.argmin(est.density[modes[k - 1].index:peak + 1]))) if k > 0 else 0
+            stop = valleys_between(est, modes[k - 1:k + 1])[0].index if k > 0 else 0
             walk = est.density[stop:peak + 1][::-1]
         level = fraction * est.density[peak]
         if knee:
