@@ -61,7 +61,7 @@ class Density:
 
 class _Scopes(threading.local):
     def __init__(self) -> None:
-        self.open: list[list[tuple[Hashable, np.ndarray, Any]]] = []
+        self.open: list[dict[Hashable, list[tuple[np.ndarray, Any]]]] = []
 
 
 _SCOPES = _Scopes()  # per thread: gates gated in threads never see each other's values
@@ -76,25 +76,27 @@ def shared_densities() -> Iterator[None]:
     the very same rule.  Both are functions of the values alone, so reusing them
     changes nothing but the time; the values are held until the block ends.
     """
-    _SCOPES.open.append([])
+    _SCOPES.open.append({})
     try:
         yield
     finally:
         _SCOPES.open.pop()
 
 
-def _equal(a: np.ndarray, b: np.ndarray) -> bool:
-    """``np.array_equal`` of two arrays of one shape, answered early where it can be.
+def _probes(values: np.ndarray) -> tuple[Any, ...]:
+    """The shape and the first, middle and last values: arrays that differ there are never compared whole.
 
-    Views of the very same memory are equal (held arrays are never written again);
-    arrays that differ at their first, middle or last value (other dimensions of
-    the same events) are told apart without a pass over both.
+    (Other dimensions of the same events differ at these almost always.)
     """
+    n = values.size
+    return (values.shape, values.item(0), values.item(n // 2), values.item(n - 1)) if n else (values.shape,)
+
+
+def _equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """``np.array_equal`` of two arrays of one shape; views of the very same memory are equal (never written again)."""
     if a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and a.strides == b.strides \
             and a.dtype == b.dtype:
         return True
-    if a.size and any(a.flat[i] != b.flat[i] for i in (0, a.size // 2, a.size - 1)):
-        return False
     return bool(np.array_equal(a, b))
 
 
@@ -105,13 +107,16 @@ def reuse(key: Hashable, values: np.ndarray, compute: Callable[[], Any], *,
     ``keep`` says whether a result may be reused (one whose making logged a warning may not).
     """
     seen = _SCOPES.open[-1] if _SCOPES.open else None
-    if seen is not None:
-        for known_key, known, result in seen:
-            if known_key == key and known.shape == values.shape and _equal(known, values):
-                return result
+    if seen is None:
+        return compute()
+    index = (key, _probes(values))
+    candidates = seen.get(index, ())
+    for known, result in candidates:
+        if _equal(known, values):
+            return result
     result = compute()
-    if seen is not None and keep(result):
-        seen.append((key, values, result))
+    if keep(result):
+        seen.setdefault(index, []).append((values, result))
     return result
 
 

@@ -97,6 +97,7 @@ class ThresholdRule:
 
     method: str
     options: tuple[tuple[str, Any], ...] = ()
+    _description: str = field(init=False, repr=False, compare=False, default="")
 
     def __post_init__(self) -> None:
         if self.method not in THRESHOLD_OPTIONS:
@@ -120,6 +121,9 @@ class ThresholdRule:
                     raise GateError(f"{self.method}: otherwise must be another threshold rule, got {value!r}")
                 opts[key] = float(value)
         object.__setattr__(self, "options", tuple(sorted(opts.items())))
+        # every fit record of the rule carries its description: work it out once
+        described = ", ".join(f"{k}={v.describe() if isinstance(v, ThresholdRule) else v}" for k, v in self.options)
+        object.__setattr__(self, "_description", f"{self.method}({described})")
 
     def fit(self, values: np.ndarray, *, what: str) -> AdaptiveFit:
         """Fit on one dimension's values (NaN ignored): the method, then ``otherwise``, then ``fallback``.
@@ -174,8 +178,7 @@ class ThresholdRule:
         return cls(data["method"], tuple((k, v) for k, v in data.items() if k != "method"))
 
     def describe(self) -> str:
-        opts = ", ".join(f"{k}={v.describe() if isinstance(v, ThresholdRule) else v}" for k, v in self.options)
-        return f"{self.method}({opts})"
+        return self._description
 
 
 Bound = float | ThresholdRule | None
@@ -184,9 +187,10 @@ Bound = float | ThresholdRule | None
 def _labelled(fit: AdaptiveFit, parameter: str, rule: ThresholdRule) -> AdaptiveFit:
     """The fit named after the gate parameter it set, with the rule and its numeric fallback (the template)."""
     fallback = dict(rule.options).get("fallback")
-    return replace(fit, parameter=parameter, diagnostics={
-        **fit.diagnostics, "rule": rule.describe(),
-        "template": fallback if isinstance(fallback, float) else None})
+    diagnostics = {**fit.diagnostics, "rule": rule.describe(),
+                   "template": fallback if isinstance(fallback, float) else None}
+    return AdaptiveFit(method=fit.method, params=fit.params, used_fallback=fit.used_fallback, reason=fit.reason,
+                       n_events=fit.n_events, diagnostics=diagnostics, confidence=fit.confidence, parameter=parameter)
 
 
 def _bound_to_dict(value: Bound) -> Any:
