@@ -250,44 +250,9 @@ def median(values: np.ndarray) -> float:
     return float(np.mean(pair))  # numpy's median: the mean of the two middle values
 
 
-def quantile(values: np.ndarray, q: np.ndarray | list[float]) -> np.ndarray:
-    """``np.quantile(values, q)`` (linear method) of finite 1-D values, q an array in [0, 1].
-
-    Each q in scalar steps, with numpy's arithmetic (so the same bits), around one
-    selection of the order statistics they need.
-    """
-    x = np.asarray(values, dtype=np.float64)
-    q = np.asarray(q, dtype=np.float64)
-    n = x.size
-    if n == 0 or not np.isfinite(q).all():
-        return np.quantile(x, q)  # numpy's error
-    last = n - 1
-    spots = []
-    for p in q.ravel().tolist():
-        virtual = last * p
-        if virtual >= last:  # numpy's gamma uses the clipped index as "previous"
-            spots.append((last, last, virtual - last))
-        elif virtual < 0:
-            spots.append((0, 0, virtual))
-        else:
-            floor = math.floor(virtual)
-            spots.append((floor, floor + 1, virtual - floor))
-    wanted = sorted({r for a, b, _ in spots for r in (a, b)})
-    ranks = np.array(wanted, dtype=np.int64)
-    picked, ok = _select_bucketed(np.ascontiguousarray(x), ranks) if n <= _DIRECT else (ranks, False)
-    value = dict(zip(wanted, (picked if ok else order_statistics(x, ranks)).tolist()))
-    out = []
-    for a, b, gamma in spots:
-        low, high = value[a], value[b]
-        diff = high - low
-        out.append(high - diff * (1 - gamma) if gamma >= 0.5 else low + diff * gamma)
-    return np.array(out, dtype=np.float64).reshape(q.shape)
-
-
 @njit(cache=True, nogil=True)
-def _quantiles_and_std(x: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, float, bool]:
-    # quantile()'s steps and np.std's (mean, squared deviations, both summed pairwise) in one call
-    n = x.size
+def _spots(n: int, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each q, the two ranks numpy's linear quantile reads and the weight between them (numpy's arithmetic)."""
     last = n - 1
     k = q.size
     below = np.empty(k, dtype=np.int64)
@@ -295,23 +260,58 @@ def _quantiles_and_std(x: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, float,
     gamma = np.empty(k)
     for j in range(k):
         virtual = last * q[j]
-        if virtual >= last:
+        if virtual >= last:  # numpy's gamma uses the clipped index as "previous"
             below[j], above[j], gamma[j] = last, last, virtual - last
         elif virtual < 0:
             below[j], above[j], gamma[j] = 0, 0, virtual
         else:
             floor = math.floor(virtual)
             below[j], above[j], gamma[j] = floor, floor + 1, virtual - floor
-    ranks = np.unique(np.concatenate((below, above)))
-    picked, ok = _select_bucketed(x, ranks)
-    out = np.empty(k)
-    if not ok:
-        return out, 0.0, False
-    for j in range(k):
+    return below, above, gamma
+
+
+@njit(cache=True, nogil=True)
+def _interpolated(ranks: np.ndarray, picked: np.ndarray, below: np.ndarray, above: np.ndarray,
+                  gamma: np.ndarray) -> np.ndarray:
+    """numpy's linear interpolation between the order statistics ``picked`` (of the sorted ``ranks``)."""
+    out = np.empty(gamma.size)
+    for j in range(gamma.size):
         low = picked[np.searchsorted(ranks, below[j])]
         high = picked[np.searchsorted(ranks, above[j])]
         diff = high - low
         out[j] = high - diff * (1 - gamma[j]) if gamma[j] >= 0.5 else low + diff * gamma[j]
+    return out
+
+
+def quantile(values: np.ndarray, q: np.ndarray | list[float]) -> np.ndarray:
+    """``np.quantile(values, q)`` (linear method) of finite 1-D values, q an array in [0, 1].
+
+    numpy's ranks and interpolation (so the same bits), around one selection of
+    the order statistics they need.
+    """
+    x = np.ascontiguousarray(values, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    n = x.size
+    if n == 0 or not np.isfinite(q).all():
+        return np.quantile(x, q)  # numpy's error
+    below, above, gamma = _spots(n, np.ascontiguousarray(q.ravel()))
+    ranks = np.unique(np.concatenate((below, above)))
+    picked, ok = _select_bucketed(x, ranks) if n <= _DIRECT else (ranks, False)
+    if not ok:
+        picked = order_statistics(x, ranks)
+    return _interpolated(ranks, picked, below, above, gamma).reshape(q.shape)
+
+
+@njit(cache=True, nogil=True)
+def _quantiles_and_std(x: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, float, bool]:
+    # quantile()'s steps and np.std's (mean, squared deviations, both summed pairwise) in one call
+    n = x.size
+    below, above, gamma = _spots(n, q)
+    ranks = np.unique(np.concatenate((below, above)))
+    picked, ok = _select_bucketed(x, ranks)
+    if not ok:
+        return np.empty(q.size), 0.0, False
+    out = _interpolated(ranks, picked, below, above, gamma)
     mean = pairwise_sum(x, 0, n) / n
     squares = np.empty(n)
     for i in range(n):
