@@ -109,3 +109,21 @@ def test_streamed_statistics_equal_the_table_of_the_scaled_values(tmp_path, scal
     assert columns["population"] == table["population"].tolist() and columns["scale"] == table["scale"].tolist()
     for name in ("n", "n_positive", "median", "mean", "geo_mean", "cv", "robust_cv"):
         np.testing.assert_array_equal(np.asarray(columns[name]), table[name].to_numpy(), err_msg=name)
+
+
+def test_positive_factor_is_the_value_when_positive_else_one():
+    import numba
+
+    from cytogate.batch._stats_kernel import positive_factor
+
+    @numba.njit
+    def factors(values):
+        out = np.empty_like(values)
+        for i in range(values.shape[0]):
+            out[i] = positive_factor(values[i])
+        return out
+
+    values = np.array([2.5, 5e-324, 1e308, np.inf, 0.0, -0.0, -1e-300, -3.0, -np.inf, np.nan])
+    expected = np.array([v if v > 0 else 1.0 for v in values])
+    np.testing.assert_array_equal(factors(values), expected)
+    assert not np.signbit(factors(np.array([-0.0])))[0]

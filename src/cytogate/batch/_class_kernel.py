@@ -10,15 +10,16 @@ sums in registers:
 
 - pass 1: per class, a 65,536-bin histogram of the order-preserving float32 key
   of :func:`cytogate.batch._stats_kernel.float_key` (each key kept for pass 2),
-  the count, a compensated (Neumaier) sum, the count of positive values and
-  their product with its binary exponent split off, and a 256-bin histogram of
-  the key's top byte (summed from the fine bins for a large class);
+  the count, a compensated (Neumaier) sum, the product of the positive values
+  with its binary exponent split off, and a 256-bin histogram of the key's top
+  byte (summed from the fine bins for a large class);
 - a population's histogram is the sum of its classes' (counts are exact), so
   the bins holding its six order statistics (either side of P15.87, median,
   P84.13) are found from the coarse histogram, then the fine bins of one
   coarse bin;
-- pass 2: per class, the sum of squared deviations from the class mean, and
-  the values whose kept key falls in a wanted bin gathered class by class;
+- pass 2: per class, the sum of squared deviations from the class mean and the
+  count of positive values, and the values whose kept key falls in a wanted bin
+  gathered class by class;
 - per population, the classes' sums are combined (Chan's formula for the sum
   of squares), and each order statistic is selected among the gathered values
   of its bin (a large bin split once more on the key's next 8 bits; the upper
@@ -36,7 +37,8 @@ import math
 import numba
 import numpy as np
 
-from ._stats_kernel import float_code, float_key, interpolate, quantile_ranks, renormalise_product, select_rank, split_exponent
+from ._stats_kernel import (float_code, float_key, interpolate, positive_factor, quantile_ranks, renormalise_product,
+                            select_rank, split_exponent)
 
 __all__ = ["class_positions", "class_stats", "membership_classes", "scatter_columns", "N_RESULTS"]
 
@@ -173,7 +175,6 @@ def _pass_one(v, lo, hi, hist, keys, f32, f32_bits, f64, f64_bits, coarse, with_
     n = 0
     s = 0.0
     comp = 0.0
-    n_pos = 0
     product = 1.0
     exponent = 0
     for j in range(lo, hi):
@@ -187,13 +188,11 @@ def _pass_one(v, lo, hi, hist, keys, f32, f32_bits, f64, f64_bits, coarse, with_
             coarse[key >> 8] += 1
         n += 1
         s, comp = _two_sum_add(s, comp, x)
-        positive = x > 0.0  # branch-free on the sign: mixed signs would defeat branch prediction
-        n_pos += positive
         before = product
-        product *= x if positive else 1.0
+        product *= positive_factor(x)  # positive values are counted in pass 2 (see positive_factor)
         if not (product < 1e150 and product > 1e-150):
             product, exponent = renormalise_product(product, exponent, before, x, f64, f64_bits)
-    return n, s, comp, n_pos, product, exponent
+    return n, s, comp, product, exponent
 
 
 @numba.njit(cache=True)
@@ -334,9 +333,9 @@ def class_stats(values, offsets, members, hist, coarse, keys, gathered, picked):
         for c in range(k):
             lo, hi = offsets[c], offsets[c + 1]
             large = hi - lo > _COARSE_FROM_FINE
-            n, s, comp, n_pos, product, exponent = _pass_one(v, lo, hi, hist[c], keys, f32, f32_bits,
-                                                             f64, f64_bits, coarse[c], not large)
-            c_n[c], c_s[c], c_comp[c], c_pos[c], c_prod[c], c_exp[c] = n, s, comp, n_pos, product, exponent
+            n, s, comp, product, exponent = _pass_one(v, lo, hi, hist[c], keys, f32, f32_bits,
+                                                      f64, f64_bits, coarse[c], not large)
+            c_n[c], c_s[c], c_comp[c], c_prod[c], c_exp[c] = n, s, comp, product, exponent
             if large:  # the coarse histogram from the fine one (a small class counted it in pass 1)
                 for b in range(256):
                     coarse[c, b] = hist[c, b << 8:(b + 1) << 8].sum()
@@ -366,10 +365,12 @@ def class_stats(values, offsets, members, hist, coarse, keys, gathered, picked):
                 seg[u, c] = place
                 fill[u, c] = place
                 place += hist[c, b]
-        # pass 2: sums of squares about each class's mean (vectorised), then the wanted values by key
+        # pass 2: sums of squares about each class's mean and the count of positive values
+        # (vectorised), then the wanted values by key
         for c in range(k):
             mean = c_mean[c]
             m0 = m1 = 0.0
+            n_pos = 0
             lo, hi = offsets[c], offsets[c + 1]
             half = lo + (hi - lo) // 2 * 2
             for j in range(lo, half, 2):
@@ -379,11 +380,14 @@ def class_stats(values, offsets, members, hist, coarse, keys, gathered, picked):
                 d1 = x1 - mean
                 m0 += d0 * d0 if x0 == x0 else 0.0
                 m1 += d1 * d1 if x1 == x1 else 0.0
+                n_pos += (x0 > 0.0) + (x1 > 0.0)
             if half < hi:
                 x0 = v[half]
                 d0 = x0 - mean
                 m0 += d0 * d0 if x0 == x0 else 0.0
+                n_pos += x0 > 0.0
             c_m2[c] = m0 + m1
+            c_pos[c] = n_pos
             if n_slots == 0:
                 continue
             for j in range(lo, hi):

@@ -17,9 +17,11 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.extending import intrinsic
 
-__all__ = ["column_stats", "float_code", "float_key", "interpolate", "renormalise_product", "quantile_ranks", "select_rank",
-           "split_exponent"]
+__all__ = ["column_stats", "float_code", "float_key", "interpolate", "positive_factor", "renormalise_product",
+           "quantile_ranks", "select_rank", "split_exponent"]
 
 
 @numba.njit(cache=True)
@@ -175,6 +177,28 @@ def split_exponent(p, f64, f64_bits):  # pragma: no cover - compiled
     return f64[0], e
 
 
+@intrinsic
+def positive_factor(typingctx, x):  # pragma: no cover - compiled
+    """``x if x > 0.0 else 1.0`` as a float64, for a float x, as one select of a floating-point compare.
+
+    The geometric mean's factor.  Written as Python, the conditional becomes a
+    branch (also when the compare is shared with an integer count), and a branch
+    on the sign of mixed data is mispredicted about one time in four: 3 ns of a
+    value's 5 ns in the running product.  This compare and select compile to a
+    compare mask and a blend.  Count the positive values elsewhere: an integer
+    use of the same compare brings the branch back.
+    """
+    if not isinstance(x, numba.types.Float):
+        return None
+
+    def codegen(context, builder, signature, args):
+        value = context.cast(builder, args[0], x, numba.types.float64)
+        positive = builder.fcmp_ordered(">", value, ir.Constant(ir.DoubleType(), 0.0))
+        return builder.select(positive, value, ir.Constant(ir.DoubleType(), 1.0))
+
+    return numba.types.float64(x), codegen
+
+
 @numba.njit(cache=True)
 def renormalise_product(product, exponent, before, x, f64, f64_bits):  # pragma: no cover - compiled
     """The geometric mean's running product ``product * 2**exponent`` brought back near 1, exactly.
@@ -237,10 +261,8 @@ def column_stats(values, index, use_index, buf, keys, tmp, hist, mark):  # pragm
         hist[key] += 1
         n += 1
         total += x
-        positive = x > 0.0  # branch-free on the sign: mixed signs would defeat branch prediction
-        n_pos += positive
         before = product
-        product *= x if positive else 1.0
+        product *= positive_factor(x)
         if not (product < 1e150 and product > 1e-150):
             product, exponent = renormalise_product(product, exponent, before, x, f64, f64_bits)
     nan = np.nan
@@ -259,9 +281,11 @@ def column_stats(values, index, use_index, buf, keys, tmp, hist, mark):  # pragm
         m1 += d1 * d1
         m2_ += d2 * d2
         m3 += d3 * d3
+        n_pos += (buf[i] > 0.0) + (buf[i + 1] > 0.0) + (buf[i + 2] > 0.0) + (buf[i + 3] > 0.0)
     for i in range(n4, n):
         d = buf[i] - mean
         m0 += d * d
+        n_pos += buf[i] > 0.0
     m2 = (m0 + m1) + (m2_ + m3)
     sd = math.sqrt(m2 / (n - 1)) if n > 1 else nan
     geo = math.exp((math.log(product) + exponent * math.log(2.0)) / n_pos) if n_pos > 0 else nan
