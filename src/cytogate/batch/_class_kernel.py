@@ -141,11 +141,12 @@ def class_positions(cls, k):  # pragma: no cover - compiled
 def scatter_columns(src, src_columns, dst_rows, start, positions, out):  # pragma: no cover - compiled
     """``out[dst_rows[t], positions[start + i]] = src[i, src_columns[t]]`` as float64, for every row i of src."""
     m = src.shape[0]
+    where = positions[start:start + m]
     for t in range(src_columns.shape[0]):  # row by row: a few write streams at a time, not one per row and class
         row = out[dst_rows[t]]
         column = src_columns[t]
         for i in range(m):
-            row[positions[start + i]] = np.float64(src[i, column])
+            row[np.uint64(where[i])] = np.float64(src[i, column])  # unsigned: no negative-index wrap-around
 
 
 @numba.njit(cache=True, inline="always")
