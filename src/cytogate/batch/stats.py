@@ -318,7 +318,7 @@ def _fill(strategy: Any, sample: Any, scale: str, channels: Sequence[str],
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
-    from ..compensation import weighted_sums
+    from ..compensation import WeightedSums
 
     all_channels = [str(c) for c in sample.channels]
     columns = [all_channels.index(c) for c in channels]
@@ -335,6 +335,7 @@ def _fill(strategy: Any, sample: Any, scale: str, channels: Sequence[str],
     for row, q in enumerate(mixed):
         chans, ws, _ = recipes[q]
         weights[row, [position[i] for i in chans]] = ws
+    mixed_sums = WeightedSums(read, weights)
     n = int(sample.n_events)
     # a per-thread buffer, filled block by block as the file streams
     out = _scratch("scaled", len(recipes) * n, np.float64).reshape(len(recipes), n)
@@ -354,7 +355,7 @@ def _fill(strategy: Any, sample: Any, scale: str, channels: Sequence[str],
         elif plain:
             scatter_columns(block, plain_src, plain_dst, start, positions, out)
         if mixed:  # one sparse pass over the block's rows, each sum in the gates' own order
-            part = weighted_sums(block, read, weights, out=mixed_out[:, :block.shape[0]])
+            part = mixed_sums(block, out=mixed_out[:, :block.shape[0]])
             if positions is None:
                 out[mixed, start:stop] = part
             else:

@@ -24,7 +24,7 @@ _LAZY = {
     "spillover_from_keywords": ".keywords",
     "MAX_CONDITION": ".matrix", "SpectrumMatrix": ".matrix", "Spillover": ".matrix", "checked_inverse": ".matrix",
     "Compensator": ".unmix", "compensate": ".unmix", "match_channels": ".unmix", "spillover_from_array": ".unmix",
-    "weighted_sums": ".unmix",
+    "WeightedSums": ".unmix", "weighted_sums": ".unmix",
 }
 
 __all__ = sorted(_LAZY)

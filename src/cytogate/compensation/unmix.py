@@ -26,7 +26,7 @@ from ..errors import CompensationError, MarkerError
 from ..threads import use_parallel
 from .matrix import Spillover
 
-__all__ = ["Compensator", "compensate", "match_channels", "spillover_from_array", "weighted_sums"]
+__all__ = ["Compensator", "WeightedSums", "compensate", "match_channels", "spillover_from_array", "weighted_sums"]
 
 
 _CHUNK = 2048  # events per block: the needed rows of a block stay in L1/L2 while every output is formed
@@ -401,30 +401,40 @@ def compensate(
     return {str(k): v for k, v in comp.columns(get, wanted).items()}
 
 
-def weighted_sums(events: np.ndarray, columns: Sequence[int], weights: np.ndarray, *,
-                  out: np.ndarray | None = None) -> np.ndarray:
-    """Linear combinations of some columns of a row-major event matrix, in one pass over the rows.
+class WeightedSums:
+    """Linear combinations of some columns of a row-major event matrix, prepared once for many blocks.
 
     Parameters
     ----------
-    events : (n_events, n_channels) float32 or float64
     columns : sequence of int, length k
         The columns read, in increasing order.
     weights : (m, k) float64
-        One row of weights per output; zeros are skipped.
-    out : (m, n_events) float64 array, optional
-        Where to write (C-contiguous rows); a new array when None.
+        One row of weights per output; zeros are skipped (listed once here,
+        not again for every block a file streams in).
+    """
 
-    Returns
-    -------
-    (m, n_events) float64
+    def __init__(self, columns: Sequence[int], weights: np.ndarray) -> None:
+        self.columns = np.asarray(columns, dtype=np.int64)
+        self.n_outputs = int(np.shape(weights)[0])
+        self._sparse = _sparse_weights(np.asarray(weights, float))
+
+    def __call__(self, events: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+        """(m, n_events) float64 sums of ``events`` (n_events, n_channels), float32 or float64.
+
         ``out[q] = sum_j weights[q, j] * events[:, columns[j]]`` accumulated in
         float64 in column order, which is the order the engine sums a
         compensated gate dimension in, so the values are the gates' own.
-    """
-    array = np.asarray(events)
-    source = array if array.dtype in (np.float64, np.float32) else array.astype(np.float64)
-    if out is None:
-        out = np.empty((weights.shape[0], source.shape[0]))
-    _unmix_rows(source, np.asarray(columns, dtype=np.int64), *_sparse_weights(np.asarray(weights, float)), out)
-    return out
+        ``out``: where to write (C-contiguous rows); a new array when None.
+        """
+        array = np.asarray(events)
+        source = array if array.dtype in (np.float64, np.float32) else array.astype(np.float64)
+        if out is None:
+            out = np.empty((self.n_outputs, source.shape[0]))
+        _unmix_rows(source, self.columns, *self._sparse, out)
+        return out
+
+
+def weighted_sums(events: np.ndarray, columns: Sequence[int], weights: np.ndarray, *,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """``WeightedSums(columns, weights)(events, out=out)``: one call's linear combinations (see :class:`WeightedSums`)."""
+    return WeightedSums(columns, weights)(events, out=out)
